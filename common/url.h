@@ -1,0 +1,13 @@
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pullcache {
+// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string urlEncode(std::string_view s);
+// Decodes %XX and (in queries) '+'; nullopt on a malformed escape.
+std::optional<std::string> urlDecode(std::string_view s, bool plus_is_space);
+// The value of `key` in a query string "a=1&b=2" (decoded), or nullopt.
+std::optional<std::string> queryParam(std::string_view query, std::string_view key);
+}  // namespace pullcache

@@ -1,0 +1,97 @@
+#include "daemon/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <thread>
+
+#include "daemon/index/rocksdb_index.h"
+#include "daemon/registry/fetch_coordinator.h"
+#include "daemon/registry/registry_api.h"
+#include "daemon/server/listener.h"
+#include "daemon/server/registry_endpoint.h"
+#include "daemon/store/blob_store.h"
+#include "daemon/store/reconcile.h"
+#include "daemon/upstream/curl_client.h"
+#include "daemon/upstream/registry_client.h"
+#include "daemon/upstream/upstream_router.h"
+
+namespace pullcache {
+
+App::App(config::Config config) : config_(std::move(config)) {
+  auto log = spdlog::get("app");
+  auto t0 = std::chrono::steady_clock::now();
+  store_ = std::make_unique<store::BlobStore>(config_.cache.dir);
+  index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
+  auto report = store::reconcile(*store_, *index_);
+  if (!report) throw std::runtime_error("cache reconciliation failed: " + report.error().message());
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  log->info("cache {}: {} blobs, {} bytes; removed {} staging files, {} stale entries, {} orphan files ({} ms)",
+            config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
+            report.value().entries_dropped, report.value().orphans_removed, ms);
+
+  upstream::CurlOptions co;
+  co.connect_timeout = config_.upstream_timeouts.connect;
+  co.stall_timeout = config_.upstream_timeouts.stall;
+  co.user_agent = "pullcache/" PULLCACHE_VERSION;
+  curl_ = std::make_unique<upstream::CurlClient>(ioc_.get_executor(), co);
+  router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_);
+  client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
+  registry::FetchOptions fo;
+  fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
+  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(ioc_), pool_, *store_, *index_, *client_,
+                                                          clock_, fo);
+  api_ = std::make_unique<registry::RegistryApi>(
+      registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});
+  server::SessionOptions so;
+  registry_listener_ = std::make_unique<server::Listener>(
+      ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), so, "registry");
+  health_listener_ = std::make_unique<server::Listener>(
+      ioc_, config_.metrics_listen, std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }), so,
+      "health");
+}
+
+App::~App() {
+  if (curl_) curl_->stop();
+  pool_.join();
+}
+
+std::uint16_t App::registryPort() const { return registry_listener_->port(); }
+std::uint16_t App::healthPort() const { return health_listener_->port(); }
+
+void App::requestStop() {
+  asio::post(ioc_, [this] {
+    ready_ = false;
+    registry_listener_->stop();
+    health_listener_->stop();
+    curl_->stop();  // in-flight upstream transfers fail; their waiters are released
+    // Give sessions a moment to finish writing what they can, then stop the loop.
+    auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(200));
+    timer->async_wait([this, timer](auto) { ioc_.stop(); });
+  });
+}
+
+int App::run() {
+  auto log = spdlog::get("app");
+  asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  signals.async_wait([this, log](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log->info("signal {}: shutting down", sig);
+    requestStop();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+  registry_listener_->start();
+  health_listener_->start();
+  ready_ = true;
+  log->info("pullcache {} serving the registry API on {} (port {}), health on {} (port {}), {} upstream(s)",
+            PULLCACHE_VERSION, config_.listen.str(), registryPort(), config_.metrics_listen.str(), healthPort(),
+            config_.upstreams.size());
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace pullcache

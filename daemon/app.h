@@ -1,0 +1,50 @@
+#pragma once
+// Composition root: builds every part from the config, starts them in order, stops them in
+// reverse. Owns the io_context, its threads and the blocking pool.
+
+#include <atomic>
+#include <memory>
+
+#include "common/asio.h"
+#include "common/clock.h"
+#include "daemon/config/config.h"
+
+namespace pullcache {
+
+namespace index { class RocksDbIndex; }
+namespace store { class BlobStore; }
+namespace upstream { class CurlClient; class UpstreamRouter; class RegistryClient; }
+namespace registry { class FetchCoordinator; class RegistryApi; }
+namespace server { class Listener; }
+
+class App {
+ public:
+  // Opens the cache (reconciling it), binds the listeners. Throws on failure (start-up errors).
+  explicit App(config::Config config);
+  ~App();
+
+  // Serves until SIGINT/SIGTERM, then stops gracefully. Returns the process exit code.
+  int run();
+  void requestStop();
+
+  [[nodiscard]] std::uint16_t registryPort() const;
+  [[nodiscard]] std::uint16_t healthPort() const;
+
+ private:
+  config::Config config_;
+  SystemClock clock_;
+  asio::io_context ioc_;
+  asio::thread_pool pool_{2};
+  std::unique_ptr<store::BlobStore> store_;
+  std::unique_ptr<index::RocksDbIndex> index_;
+  std::unique_ptr<upstream::CurlClient> curl_;
+  std::unique_ptr<upstream::UpstreamRouter> router_;
+  std::unique_ptr<upstream::RegistryClient> client_;
+  std::unique_ptr<registry::FetchCoordinator> fetches_;
+  std::unique_ptr<registry::RegistryApi> api_;
+  std::unique_ptr<server::Listener> registry_listener_;
+  std::unique_ptr<server::Listener> health_listener_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace pullcache

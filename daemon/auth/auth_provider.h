@@ -1,0 +1,29 @@
+#pragma once
+// How pullcache authenticates to one upstream registry. One provider per upstream host; shared
+// by every request to it (implementations are thread-safe). ECR plugs in here.
+
+#include <string>
+#include <string_view>
+
+#include "common/asio.h"
+#include "common/error.h"
+
+namespace pullcache::auth {
+
+class AuthProvider {
+ public:
+  virtual ~AuthProvider() = default;
+  [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+
+  // The Authorization header value for a pull of `repository`, if one is known without asking
+  // anyone (a cached token, static credentials). Empty: send no Authorization header.
+  virtual Task<Result<std::string>> authorization(std::string repository) = 0;
+
+  // The upstream answered 401 with `www_authenticate` although we sent `rejected` (maybe
+  // empty). Obtain fresh credentials (e.g. fetch a token) and return the header value to retry
+  // the request with once. kUnauthorized if there is nothing better to try.
+  virtual Task<Result<std::string>> onChallenge(std::string repository, std::string www_authenticate,
+                                                std::string rejected) = 0;
+};
+
+}  // namespace pullcache::auth

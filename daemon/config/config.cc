@@ -1,0 +1,303 @@
+#include "daemon/config/config.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+
+#include "common/host_glob.h"
+#include "common/reference.h"
+
+namespace pullcache::config {
+namespace {
+
+Error keyError(const std::string& key, const std::string& what) {
+  return Error{Errc::kConfigInvalid, key + ": " + what};
+}
+
+Result<void> checkKeys(const YAML::Node& node, const std::string& where, std::initializer_list<std::string_view> allowed) {
+  if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
+  for (const auto& kv : node) {
+    std::string key = kv.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string full = where.empty() ? key : where + "." + key;
+      std::string list;
+      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return keyError(full, "unknown key (allowed here: " + list + ")");
+    }
+  }
+  return ok();
+}
+
+Result<std::string> scalar(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) return keyError(key, "must be a scalar value");
+  return node.as<std::string>();
+}
+
+bool validGlob(std::string_view g) {
+  if (g.empty()) return false;
+  return std::all_of(g.begin(), g.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '*' ||
+           c == '[' || c == ']';
+  });
+}
+
+Result<void> validateUrl(const std::string& url, const std::string& key) {
+  std::string_view rest;
+  if (url.starts_with("https://")) rest = std::string_view(url).substr(8);
+  else if (url.starts_with("http://")) rest = std::string_view(url).substr(7);
+  else return keyError(key, "must start with http:// or https://");
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (auto h = validateRegistryHost(rest); !h) return keyError(key, "'" + url + "': " + h.error().detail + " (scheme://host[:port], no path)");
+  return ok();
+}
+
+Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
+  auto keys = checkKeys(node, where, {"match", "url", "auth", "username", "password", "password_file", "docker_config"});
+  if (!keys) return keys.error();
+  UpstreamConfig u;
+  if (!node["match"]) return keyError(where + ".match", "is required");
+  auto match = scalar(node["match"], where + ".match");
+  if (!match) return match.error();
+  u.match = match.value();
+  std::transform(u.match.begin(), u.match.end(), u.match.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!validGlob(u.match)) return keyError(where + ".match", "'" + u.match + "' is not a registry host glob");
+  if (node["url"]) {
+    auto url = scalar(node["url"], where + ".url");
+    if (!url) return url.error();
+    u.url = url.value();
+    if (auto v = validateUrl(u.url, where + ".url"); !v) return v.error();
+    if (u.url.back() == '/') u.url.pop_back();
+  }
+  std::string auth = "anonymous";
+  if (node["auth"]) {
+    auto a = scalar(node["auth"], where + ".auth");
+    if (!a) return a.error();
+    auth = a.value();
+  }
+  if (auth == "anonymous" || auth == "none") u.auth = AuthMode::kAnonymous;
+  else if (auth == "basic") u.auth = AuthMode::kBasic;
+  else if (auth == "token") u.auth = AuthMode::kToken;
+  else if (auth == "ecr") u.auth = AuthMode::kEcr;
+  else return keyError(where + ".auth", "'" + auth + "' is not one of anonymous, basic, token, ecr");
+  if (node["username"]) {
+    auto v = scalar(node["username"], where + ".username");
+    if (!v) return v.error();
+    u.username = v.value();
+  }
+  if (node["password"] && node["password_file"]) return keyError(where, "password and password_file are exclusive");
+  if (node["password"]) {
+    auto v = scalar(node["password"], where + ".password");
+    if (!v) return v.error();
+    u.password = Secret(v.value());
+  }
+  if (node["password_file"]) {
+    auto v = scalar(node["password_file"], where + ".password_file");
+    if (!v) return v.error();
+    std::ifstream in(v.value());
+    if (!in) return keyError(where + ".password_file", "cannot read '" + v.value() + "'");
+    std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    u.password = Secret(std::move(pw));
+  }
+  if (node["docker_config"]) {
+    auto v = scalar(node["docker_config"], where + ".docker_config");
+    if (!v) return v.error();
+    u.docker_config = v.value();
+  }
+  bool has_static = !u.username.empty() || !u.password.empty();
+  if (has_static && !u.docker_config.empty()) return keyError(where, "username/password and docker_config are exclusive");
+  if (u.auth == AuthMode::kBasic || u.auth == AuthMode::kToken) {
+    if (u.docker_config.empty() && (u.username.empty() || u.password.empty())) {
+      return keyError(where + ".auth", "'" + auth + "' needs username and password (or password_file), or docker_config");
+    }
+  } else if (has_static || !u.docker_config.empty()) {
+    return keyError(where + ".auth", "credentials are given but auth is '" + auth + "' (use basic or token)");
+  }
+  if (u.auth == AuthMode::kEcr) {
+    return keyError(where + ".auth", "'ecr' is not implemented in this version yet");
+  }
+  return u;
+}
+
+Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
+  auto keys = checkKeys(node, "cache", {"dir", "max_bytes", "tag_ttl"});
+  if (!keys) return keys.error();
+  if (node["dir"]) {
+    auto v = scalar(node["dir"], "cache.dir");
+    if (!v) return v.error();
+    if (v.value().empty() || v.value().front() != '/') return keyError("cache.dir", "must be an absolute path");
+    cache.dir = v.value();
+  }
+  if (node["max_bytes"]) {
+    auto v = scalar(node["max_bytes"], "cache.max_bytes");
+    if (!v) return v.error();
+    auto s = parseSizeSpec(v.value());
+    if (!s) return keyError("cache.max_bytes", s.error().detail);
+    cache.max_bytes = s.value();
+  }
+  if (node["tag_ttl"]) {
+    auto v = scalar(node["tag_ttl"], "cache.tag_ttl");
+    if (!v) return v.error();
+    auto d = parseDuration(v.value());
+    if (!d) return keyError("cache.tag_ttl", d.error().detail);
+    cache.tag_ttl = d.value();
+  }
+  return ok();
+}
+
+Result<std::chrono::milliseconds> durationKey(const YAML::Node& node, const std::string& key) {
+  auto v = scalar(node, key);
+  if (!v) return v.error();
+  auto d = parseDuration(v.value());
+  if (!d) return keyError(key, d.error().detail);
+  if (d.value().count() <= 0) return keyError(key, "must be positive");
+  return d.value();
+}
+
+}  // namespace
+
+std::string Endpoint::str() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parseEndpoint(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    std::size_t close = text.find("]:");
+    if (close == std::string_view::npos) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not [ipv6]:port");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not host:port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned char buf[16];
+  std::string h(host);
+  if (inet_pton(AF_INET, h.c_str(), buf) != 1 && inet_pton(AF_INET6, h.c_str(), buf) != 1) {
+    return fail(Errc::kConfigInvalid, "'" + h + "' is not an IP address");
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return fail(Errc::kConfigInvalid, "'" + std::string(port) + "' is not a port number");
+  }
+  unsigned long p = std::stoul(std::string(port));
+  if (p > 65535) return fail(Errc::kConfigInvalid, "port " + std::to_string(p) + " is out of range");
+  return Endpoint{h, static_cast<std::uint16_t>(p)};
+}
+
+Result<Config> parseConfig(const std::string& yaml_text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return fail(Errc::kConfigInvalid, std::string("YAML syntax: ") + e.what());
+  }
+  Config c;
+  if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
+  auto keys = checkKeys(root, "", {"listen", "metrics_listen", "threads", "cache", "upstreams", "default_upstream",
+                                   "upstream_timeouts", "log"});
+  if (!keys) return keys.error();
+  try {
+    for (const char* key : {"listen", "metrics_listen"}) {
+      if (!root[key]) continue;
+      auto v = scalar(root[key], key);
+      if (!v) return v.error();
+      auto e = parseEndpoint(v.value());
+      if (!e) return keyError(key, e.error().detail);
+      (std::string_view(key) == "listen" ? c.listen : c.metrics_listen) = e.value();
+    }
+    if (root["threads"]) {
+      auto v = scalar(root["threads"], "threads");
+      if (!v) return v.error();
+      int t = 0;
+      try {
+        t = std::stoi(v.value());
+      } catch (...) {
+        return keyError("threads", "must be an integer");
+      }
+      if (t < 1 || t > 64) return keyError("threads", "must be between 1 and 64");
+      c.threads = t;
+    }
+    if (root["cache"]) {
+      if (auto r = parseCache(root["cache"], c.cache); !r) return r.error();
+    }
+    if (!root["upstreams"] || !root["upstreams"].IsSequence() || root["upstreams"].size() == 0) {
+      return keyError("upstreams", "must be a non-empty list");
+    }
+    for (std::size_t i = 0; i < root["upstreams"].size(); ++i) {
+      auto u = parseUpstream(root["upstreams"][i], "upstreams[" + std::to_string(i) + "]");
+      if (!u) return u.error();
+      c.upstreams.push_back(std::move(u).value());
+    }
+    if (root["default_upstream"]) {
+      auto v = scalar(root["default_upstream"], "default_upstream");
+      if (!v) return v.error();
+      if (auto h = validateRegistryHost(v.value()); !h) return keyError("default_upstream", h.error().detail);
+      c.default_upstream = v.value();
+      bool matched = std::any_of(c.upstreams.begin(), c.upstreams.end(),
+                                 [&](const UpstreamConfig& u) { return hostGlobMatches(u.match, c.default_upstream); });
+      if (!matched) return keyError("default_upstream", "'" + c.default_upstream + "' matches no upstreams[].match");
+    }
+    if (root["upstream_timeouts"]) {
+      const auto& t = root["upstream_timeouts"];
+      if (auto k = checkKeys(t, "upstream_timeouts", {"connect", "stall", "request"}); !k) return k.error();
+      if (t["connect"]) {
+        auto d = durationKey(t["connect"], "upstream_timeouts.connect");
+        if (!d) return d.error();
+        c.upstream_timeouts.connect = d.value();
+      }
+      if (t["stall"]) {
+        auto d = durationKey(t["stall"], "upstream_timeouts.stall");
+        if (!d) return d.error();
+        c.upstream_timeouts.stall = d.value();
+      }
+      if (t["request"]) {
+        auto d = durationKey(t["request"], "upstream_timeouts.request");
+        if (!d) return d.error();
+        c.upstream_timeouts.request = d.value();
+      }
+    }
+    if (root["log"]) {
+      const auto& l = root["log"];
+      if (auto k = checkKeys(l, "log", {"level", "format"}); !k) return k.error();
+      if (l["level"]) {
+        auto v = scalar(l["level"], "log.level");
+        if (!v) return v.error();
+        static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+        if (std::find(std::begin(kLevels), std::end(kLevels), v.value()) == std::end(kLevels)) {
+          return keyError("log.level", "'" + v.value() + "' is not one of trace, debug, info, warn, error, off");
+        }
+        c.log.level = v.value();
+      }
+      if (l["format"]) {
+        auto v = scalar(l["format"], "log.format");
+        if (!v) return v.error();
+        if (v.value() != "text" && v.value() != "json") return keyError("log.format", "must be text or json");
+        c.log.format = v.value();
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return fail(Errc::kConfigInvalid, std::string("YAML: ") + e.what());
+  }
+  return c;
+}
+
+Result<Config> loadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail(Errc::kConfigInvalid, "cannot read config file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = parseConfig(ss.str());
+  if (!c) return Error{c.error().code, path + ": " + c.error().detail};
+  return c;
+}
+
+}  // namespace pullcache::config

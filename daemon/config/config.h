@@ -1,0 +1,70 @@
+#pragma once
+// The daemon's configuration: plain data, loaded and validated once at start-up.
+// yaml-cpp is included only by config.cc.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/secret.h"
+#include "common/units.h"
+
+namespace pullcache::config {
+
+struct Endpoint {
+  std::string host;  // literal IP address
+  std::uint16_t port = 0;
+  [[nodiscard]] std::string str() const;
+};
+
+enum class AuthMode {
+  kAnonymous,  // no credentials; Bearer challenges are answered with anonymous tokens
+  kBasic,      // static credentials sent as Basic, and used at the token realm on a Bearer challenge
+  kToken,      // static credentials used only at the token realm (never sent to the registry itself)
+  kEcr,        // AWS ECR (not implemented yet)
+};
+
+struct UpstreamConfig {
+  std::string match;  // glob on the registry host ('*' matches within one DNS label)
+  std::string url;    // scheme://host[:port]; empty: https://<registry host>
+  AuthMode auth = AuthMode::kAnonymous;
+  std::string username;
+  Secret password;
+  std::string docker_config;  // docker config.json or Kubernetes .dockerconfigjson file
+};
+
+struct CacheConfig {
+  std::string dir = "/var/lib/pullcache";
+  SizeSpec max_bytes = Percent{20};
+  std::chrono::milliseconds tag_ttl{60'000};
+};
+
+struct UpstreamTimeouts {
+  std::chrono::milliseconds connect{5'000};
+  std::chrono::milliseconds stall{30'000};    // no byte received for this long: the transfer failed
+  std::chrono::milliseconds request{60'000};  // whole request, for small (non-blob) responses
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, off
+  std::string format = "text";  // text | json
+};
+
+struct Config {
+  Endpoint listen{"127.0.0.1", 5000};
+  Endpoint metrics_listen{"0.0.0.0", 9095};
+  int threads = 2;
+  CacheConfig cache;
+  std::vector<UpstreamConfig> upstreams;
+  std::string default_upstream;  // registry host used when a request has no ?ns=
+  UpstreamTimeouts upstream_timeouts;
+  LogConfig log;
+};
+
+Result<Config> loadConfig(const std::string& path);
+Result<Config> parseConfig(const std::string& yaml_text);
+Result<Endpoint> parseEndpoint(std::string_view text);
+
+}  // namespace pullcache::config

@@ -1,0 +1,103 @@
+#include "daemon/index/rocksdb_index.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <stdexcept>
+
+#include "daemon/index/keys.h"
+
+namespace pullcache::index {
+namespace {
+
+Error dbError(const rocksdb::Status& s) { return Error{Errc::kStoreIo, "index: " + s.ToString()}; }
+
+}  // namespace
+
+RocksDbIndex::RocksDbIndex(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.max_open_files = 256;
+  options.keep_log_file_num = 3;
+  options.max_background_jobs = 2;
+  options.write_buffer_size = 16 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
+  if (!s.ok()) throw std::runtime_error("cannot open index at " + path + ": " + s.ToString());
+  db_.reset(db);
+}
+
+RocksDbIndex::~RocksDbIndex() = default;
+
+Result<std::optional<BlobMeta>> RocksDbIndex::getBlob(const Digest& digest) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), keys::blobKey(digest), &value);
+  if (s.IsNotFound()) return std::optional<BlobMeta>{};
+  if (!s.ok()) return dbError(s);
+  return keys::decodeBlobMeta(value);  // undecodable: treated as absent
+}
+
+Result<void> RocksDbIndex::putBlob(const Digest& digest, const BlobMeta& meta) {
+  rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), keys::blobKey(digest), keys::encodeBlobMeta(meta));
+  if (!s.ok()) return dbError(s);
+  return ok();
+}
+
+Result<void> RocksDbIndex::deleteBlob(const Digest& digest) {
+  rocksdb::Status s = db_->Delete(rocksdb::WriteOptions(), keys::blobKey(digest));
+  if (!s.ok()) return dbError(s);
+  return ok();
+}
+
+Result<void> RocksDbIndex::forEachBlob(const std::function<void(const Digest&, const BlobMeta&)>& fn) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  const std::string prefix(keys::kBlobPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto digest = keys::digestFromBlobKey(std::string_view(it->key().data(), it->key().size()));
+    auto meta = keys::decodeBlobMeta(std::string_view(it->value().data(), it->value().size()));
+    if (digest && meta) fn(*digest, *meta);
+  }
+  if (!it->status().ok()) return dbError(it->status());
+  return ok();
+}
+
+Result<std::optional<ManifestRecord>> RocksDbIndex::getManifest(const Digest& digest) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), keys::manifestKey(digest), &value);
+  if (s.IsNotFound()) return std::optional<ManifestRecord>{};
+  if (!s.ok()) return dbError(s);
+  return keys::decodeManifest(value);
+}
+
+Result<void> RocksDbIndex::putManifest(const Digest& digest, const ManifestRecord& record,
+                                       const std::optional<std::pair<TagKey, TagRecord>>& tag) {
+  rocksdb::WriteBatch batch;
+  batch.Put(keys::manifestKey(digest), keys::encodeManifest(record));
+  if (tag) batch.Put(keys::tagKey(tag->first), keys::encodeTag(tag->second));
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return dbError(s);
+  return ok();
+}
+
+Result<std::optional<TagRecord>> RocksDbIndex::getTag(const TagKey& key) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), keys::tagKey(key), &value);
+  if (s.IsNotFound()) return std::optional<TagRecord>{};
+  if (!s.ok()) return dbError(s);
+  return keys::decodeTag(value);
+}
+
+Result<void> RocksDbIndex::putTag(const TagKey& key, const TagRecord& record) {
+  rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), keys::tagKey(key), keys::encodeTag(record));
+  if (!s.ok()) return dbError(s);
+  return ok();
+}
+
+}  // namespace pullcache::index

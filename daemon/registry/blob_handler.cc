@@ -1,0 +1,90 @@
+// GET/HEAD /v2/<name>/blobs/<digest>
+#include <charconv>
+
+#include "common/http_range.h"
+#include "common/oci_error.h"
+#include "daemon/registry/registry_api.h"
+
+namespace pullcache::registry {
+namespace {
+
+void blobHeaders(HttpResponse& r, const Digest& digest) {
+  r.headers.add("Content-Type", "application/octet-stream");
+  r.headers.add("Docker-Content-Digest", digest.str());
+  r.headers.add("Accept-Ranges", "bytes");
+  r.headers.add("Cache-Control", "max-age=31536000, immutable");
+}
+
+}  // namespace
+
+Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up) {
+  auto digest = Digest::parse(route.reference);
+  if (!digest) co_return digest.error();
+  HttpResponse r;
+  blobHeaders(r, digest.value());
+
+  if (request.method == "HEAD") {
+    r.head = true;
+    auto cached = d_.fetches.openCached(digest.value());
+    if (!cached) co_return cached.error();
+    if (cached.value()) {
+      r.content_length = cached.value()->size;
+      r.cache = CacheResult::kHit;
+      co_return r;
+    }
+    if (auto size = d_.fetches.inflightSize(digest.value())) {
+      r.content_length = *size;
+      r.cache = CacheResult::kCoalesced;
+      co_return r;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto resp = co_await d_.client.request(up, "HEAD", route.name, "blobs/" + route.reference, Headers(), 0);
+    if (!resp) co_return resp.error();
+    if (resp.value().status != 200) {
+      co_return upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown, "blob " + route.reference);
+    }
+    std::string_view cl = resp.value().headers.get("content-length");
+    std::uint64_t size = 0;
+    auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), size);
+    if (cl.empty() || ec != std::errc() || p != cl.data() + cl.size()) {
+      co_return fail(Errc::kUpstreamBadResponse, "upstream HEAD of a blob without Content-Length");
+    }
+    r.content_length = size;
+    r.cache = CacheResult::kPassThrough;
+    r.upstream_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    co_return r;
+  }
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto opened = co_await d_.fetches.open(up, route.name, digest.value());
+  if (!opened) co_return opened.error();
+  BlobOpenResult& blob = opened.value();
+  if (blob.cache != CacheResult::kHit) {
+    r.upstream_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  }
+  r.cache = blob.cache;
+  auto range = resolveRange(request.headers.get("range"), blob.size);
+  if (!range) {
+    HttpResponse bad;
+    bad.status = 416;
+    bad.headers.add("Content-Range", "bytes */" + std::to_string(blob.size));
+    bad.headers.add("Content-Type", "application/json");
+    bad.body = ociErrorBody(range.error());
+    bad.content_length = bad.body.size();
+    bad.cache = blob.cache;
+    co_return bad;
+  }
+  r.blob = std::move(blob.source);
+  if (range.value()) {
+    const ByteRange& br = *range.value();
+    r.status = 206;
+    r.headers.add("Content-Range", br.contentRange(blob.size));
+    r.blob_offset = br.first;
+    r.content_length = br.length();
+  } else {
+    r.content_length = blob.size;
+  }
+  co_return r;
+}
+
+}  // namespace pullcache::registry

@@ -1,0 +1,291 @@
+#include "daemon/registry/fetch_coordinator.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "common/blocking.h"
+#include "daemon/registry/inflight_blob.h"
+
+namespace pullcache::registry {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto log = [] {
+    auto l = spdlog::get("fetch");
+    return l ? l : spdlog::default_logger()->clone("fetch");
+  }();
+  return log;
+}
+
+std::optional<std::uint64_t> parseU64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+// A committed blob file.
+class StoredBlob final : public BlobSource {
+ public:
+  StoredBlob(UniqueFd fd, std::uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  [[nodiscard]] int fd() const noexcept override { return fd_.get(); }
+  Task<Result<std::uint64_t>> readable(std::uint64_t) override { co_return size_; }
+
+ private:
+  UniqueFd fd_;
+  std::uint64_t size_;
+};
+
+// The writer side of a fetch: runs on the upstream client's thread, appends to the staging
+// file, hashes, and publishes progress to the readers.
+class BlobWriter final : public upstream::BodySink {
+ public:
+  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd)
+      : entry_(std::move(entry)), fd_(fd), hasher_(entry_->digest().algorithm()) {}
+
+  void beginAttempt(std::uint64_t offset) {
+    attempt_offset_ = offset;
+    attempt_started_ = false;
+  }
+
+  bool onHeaders(int status, const Headers& headers) override {
+    if (attempt_offset_ == 0) {
+      if (status != 200) return reject(Errc::kUpstreamBadResponse, "expected HTTP 200 for a blob, got " + std::to_string(status));
+      if (auto dcd = headers.get("docker-content-digest"); !dcd.empty() && dcd != entry_->digest().str()) {
+        return reject(Errc::kDigestMismatch, "upstream Docker-Content-Digest differs from the requested digest");
+      }
+      auto length = parseU64(headers.get("content-length"));
+      size_known_ = length.has_value();
+      size_ = length.value_or(0);
+      entry_->setStreaming(size_, size_known_);
+    } else {
+      // Resumption: the upstream must continue exactly where we stopped.
+      std::string_view cr = headers.get("content-range");
+      std::string expect = "bytes " + std::to_string(attempt_offset_) + "-";
+      if (status != 206 || !cr.starts_with(expect)) {
+        return reject(Errc::kUpstreamBadResponse, "upstream did not honour the Range request of a resumed fetch");
+      }
+    }
+    started_ = true;
+    attempt_started_ = true;
+    return true;
+  }
+
+  bool onData(const char* data, std::size_t size) override {
+    if (size_known_ && written_ + size > size_) return reject(Errc::kUpstreamBadResponse, "upstream sent more bytes than Content-Length");
+    if (auto w = writeAll(fd_, data, size); !w) {
+      error_ = w.error();
+      return false;
+    }
+    hasher_.update(data, size);
+    written_ += size;
+    entry_->addWritten(size);
+    return true;
+  }
+
+  // Read after the transfer completed (the completion is posted after the last callback).
+  [[nodiscard]] const std::optional<Error>& error() const { return error_; }
+  [[nodiscard]] bool started() const { return started_; }
+  [[nodiscard]] bool attemptStarted() const { return attempt_started_; }
+  [[nodiscard]] std::uint64_t written() const { return written_; }
+  [[nodiscard]] bool sizeKnown() const { return size_known_; }
+  [[nodiscard]] std::uint64_t size() const { return size_; }
+  Digest finish() { return hasher_.finish(); }
+
+ private:
+  bool reject(Errc code, std::string detail) {
+    error_ = Error{code, std::move(detail)};
+    return false;
+  }
+
+  std::shared_ptr<InflightBlob> entry_;
+  int fd_;
+  Hasher hasher_;
+  std::uint64_t attempt_offset_ = 0;
+  bool started_ = false;
+  bool attempt_started_ = false;
+  bool size_known_ = false;
+  std::uint64_t size_ = 0;
+  std::uint64_t written_ = 0;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+FetchCoordinator::FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
+                                   index::Index& index, upstream::RegistryClient& client, const Clock& clock,
+                                   FetchOptions options)
+    : executor_(std::move(executor)),
+      pool_(pool),
+      store_(store),
+      index_(index),
+      client_(client),
+      clock_(clock),
+      options_(options) {}
+
+FetchCoordinator::~FetchCoordinator() = default;
+
+std::size_t FetchCoordinator::inflightCount() const {
+  std::lock_guard lock(mu_);
+  return inflight_.size();
+}
+
+std::optional<std::uint64_t> FetchCoordinator::inflightSize(const Digest& digest) {
+  std::shared_ptr<InflightBlob> entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = inflight_.find(digest.str());
+    if (it == inflight_.end()) return std::nullopt;
+    entry = it->second;
+  }
+  auto s = entry->snapshot();
+  if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kVerified) && s.size_known) {
+    return s.size;
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest& digest) {
+  auto meta = index_.getBlob(digest);
+  if (!meta) return meta.error();
+  if (!meta.value()) return std::optional<BlobOpenResult>{};
+  auto file = store_.open(digest);
+  if (!file) return file.error();
+  if (!file.value() || file.value()->size != meta.value()->size) {
+    // The index is ahead of the disk (file removed or truncated behind our back): drop the entry.
+    logger()->warn("blob {} is indexed but its file is missing or has the wrong size; refetching", digest.str());
+    asio::post(pool_, [this, digest] { (void)index_.deleteBlob(digest); });
+    return std::optional<BlobOpenResult>{};
+  }
+  std::int64_t now = clock_.unixSeconds();
+  if (now - meta.value()->last_access_unix >= index::kAccessGranularitySeconds) {
+    index::BlobMeta updated = *meta.value();
+    updated.last_access_unix = now;
+    asio::post(pool_, [this, digest, updated] { (void)index_.putBlob(digest, updated); });
+  }
+  std::uint64_t size = file.value()->size;
+  return std::optional<BlobOpenResult>{
+      BlobOpenResult{std::make_shared<StoredBlob>(std::move(file.value()->fd), size), size, CacheResult::kHit}};
+}
+
+Task<Result<BlobOpenResult>> FetchCoordinator::open(std::shared_ptr<const upstream::Upstream> upstream,
+                                                    std::string repository, Digest digest) {
+  auto cached = openCached(digest);
+  if (!cached) co_return cached.error();
+  if (cached.value()) co_return std::move(*cached.value());
+
+  std::shared_ptr<InflightBlob> entry;
+  bool starter = false;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = inflight_.find(digest.str()); it != inflight_.end()) entry = it->second;
+  }
+  std::shared_ptr<store::StagingFile> staging;
+  if (!entry) {
+    auto created = store_.createStaging(digest);
+    if (!created) co_return created.error();
+    staging = std::make_shared<store::StagingFile>(std::move(created).value());
+    UniqueFd read_fd(::open(staging->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!read_fd.valid()) {
+      store_.discard(*staging);
+      co_return systemError(errno, "open staging file");
+    }
+    auto fresh = std::make_shared<InflightBlob>(digest, std::move(read_fd), options_.stall_timeout);
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = inflight_.try_emplace(digest.str(), fresh);
+    entry = it->second;
+    starter = inserted;
+  }
+  if (staging && !starter) store_.discard(*staging);  // lost the race: join the other fetch
+  if (starter) {
+    fetches_started_.fetch_add(1);
+    asio::co_spawn(executor_, runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
+                   asio::detached);
+  }
+
+  auto started = co_await entry->waitStarted();
+  if (!started) co_return started.error();
+  auto snap = entry->snapshot();
+  std::uint64_t size = snap.size;
+  if (!snap.size_known) {  // no Content-Length upstream: the size is known only at the end
+    auto verified = co_await entry->waitVerified();
+    if (!verified) co_return verified.error();
+    size = verified.value();
+  }
+  co_return BlobOpenResult{entry, size, starter ? CacheResult::kMiss : CacheResult::kCoalesced};
+}
+
+Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
+                                      std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
+                                      std::shared_ptr<store::StagingFile> staging) {
+  const Digest digest = entry->digest();
+  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get());
+  std::optional<Error> failure;
+  std::uint64_t offset = 0;
+  int resumes = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    writer->beginAttempt(offset);
+    auto resp = co_await client_.streamBlob(upstream, repository, digest.str(), offset, writer);
+    if (writer->error()) {
+      failure = writer->error();
+      break;
+    }
+    bool incomplete = !resp || (writer->sizeKnown() && writer->written() < writer->size());
+    if (resp && !writer->attemptStarted()) {  // a non-2xx answer
+      failure = upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown, "blob " + digest.str());
+      break;
+    }
+    if (!incomplete) break;
+    if (writer->started() && resumes < options_.max_resumes) {
+      ++resumes;
+      offset = writer->written();
+      logger()->info("resuming {} from {} at byte {} (attempt {}): {}", digest.str(), upstream->host, offset, resumes,
+                     resp ? std::string("body shorter than Content-Length") : resp.error().message());
+      continue;
+    }
+    failure = resp ? Error{Errc::kUpstreamBadResponse, "upstream body shorter than Content-Length"} : resp.error();
+    break;
+  }
+  if (!failure) {
+    Digest got = writer->finish();
+    if (got != digest) {
+      failure = Error{Errc::kDigestMismatch, "upstream " + upstream->host + " sent content hashing to " + got.str() +
+                                                 " for " + digest.str()};
+    }
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (failure) {
+    logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host, repository, ms,
+                   failure->message());
+    entry->setFailed(*failure);
+    store_.discard(*staging);
+    finishFetch(digest);
+    co_return;
+  }
+  const std::uint64_t size = writer->written();
+  entry->setVerified(size);  // readers may send the last bytes now
+  index::BlobMeta meta{size, clock_.unixSeconds(), clock_.unixSeconds()};
+  auto commit = [this, staging, digest, meta]() -> Result<void> {
+    if (auto c = store_.commit(*staging, digest); !c) return c;
+    return index_.putBlob(digest, meta);
+  };
+  auto committed = co_await runBlocking(pool_, std::move(commit));
+  if (!committed) {
+    logger()->error("could not keep {} ({} bytes): {}; it was served but is not cached", digest.str(), size,
+                    committed.error().message());
+    store_.discard(*staging);
+  } else {
+    logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host, repository, ms);
+  }
+  finishFetch(digest);
+}
+
+void FetchCoordinator::finishFetch(const Digest& digest) {
+  std::lock_guard lock(mu_);
+  inflight_.erase(digest.str());
+}
+
+}  // namespace pullcache::registry

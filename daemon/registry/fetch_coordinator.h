@@ -1,0 +1,79 @@
+#pragma once
+// Single-flight blob fetching with read-while-write.
+//
+// open() serves a blob from the store, or joins the one upstream fetch of that digest that is
+// in flight, or starts it. The fetch writes into a staging file while hashing; every client
+// of that digest streams from the growing file at its own pace (so a slow client never makes
+// pullcache buffer anything in memory, and a fast one never waits for the whole blob). The last
+// byte is released only after the digest is verified; on a mismatch every reader fails (the
+// session closes the connection short) and nothing is kept. A dropped upstream connection is
+// resumed with a Range request from the current offset.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "common/asio.h"
+#include "common/clock.h"
+#include "common/digest.h"
+#include "common/http_message.h"
+#include "daemon/index/index.h"
+#include "daemon/store/blob_store.h"
+#include "daemon/upstream/registry_client.h"
+
+namespace pullcache::registry {
+
+class InflightBlob;
+
+struct BlobOpenResult {
+  std::shared_ptr<BlobSource> source;
+  std::uint64_t size = 0;
+  CacheResult cache = CacheResult::kHit;
+};
+
+struct FetchOptions {
+  std::chrono::milliseconds stall_timeout{30'000};  // readers give up when a fetch makes no progress
+  int max_resumes = 3;                               // Range resumptions after a dropped connection
+};
+
+class FetchCoordinator {
+ public:
+  FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
+                   index::Index& index, upstream::RegistryClient& client, const Clock& clock, FetchOptions options);
+  ~FetchCoordinator();
+
+  // Completes when response headers can be sent (the blob's size is known), or with the error
+  // to answer before any body byte.
+  Task<Result<BlobOpenResult>> open(std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
+                                    Digest digest);
+  // A committed blob, or nullopt. Bumps its last-access time (coarsely, in the background).
+  Result<std::optional<BlobOpenResult>> openCached(const Digest& digest);
+  // Size of a blob being fetched right now, if its headers have arrived.
+  std::optional<std::uint64_t> inflightSize(const Digest& digest);
+
+  [[nodiscard]] std::size_t inflightCount() const;
+  [[nodiscard]] std::uint64_t fetchesStarted() const noexcept { return fetches_started_.load(); }
+
+ private:
+  Task<void> runFetch(std::shared_ptr<InflightBlob> entry, std::shared_ptr<const upstream::Upstream> upstream,
+                      std::string repository, std::shared_ptr<store::StagingFile> staging);
+  void finishFetch(const Digest& digest);
+
+  asio::any_io_executor executor_;
+  asio::thread_pool& pool_;
+  store::BlobStore& store_;
+  index::Index& index_;
+  upstream::RegistryClient& client_;
+  const Clock& clock_;
+  FetchOptions options_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<InflightBlob>> inflight_;  // by digest; guarded by mu_
+  std::atomic<std::uint64_t> fetches_started_{0};
+};
+
+}  // namespace pullcache::registry

@@ -1,0 +1,133 @@
+#include "daemon/registry/inflight_blob.h"
+
+#include <boost/asio/as_tuple.hpp>
+
+namespace pullcache::registry {
+
+InflightBlob::Snapshot InflightBlob::snapshot() const {
+  std::lock_guard lock(mu_);
+  return Snapshot{state_, size_, size_known_, written_};
+}
+
+void InflightBlob::wakeAll(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::shared_ptr<Timer>> waiters;
+  waiters.swap(waiters_);
+  lock.unlock();
+  for (auto& t : waiters) {
+    // Timers are not thread-safe: cancel on the reader's own executor (its strand). The reader
+    // registered under mu_ before suspending, and its strand runs this only after it suspended.
+    asio::post(t->get_executor(), [t] { t->cancel(); });
+  }
+}
+
+void InflightBlob::setStreaming(std::uint64_t size, bool size_known) {
+  std::unique_lock lock(mu_);
+  if (state_ != State::kConnecting) return;
+  state_ = State::kStreaming;
+  size_ = size;
+  size_known_ = size_known;
+  wakeAll(lock);
+}
+
+void InflightBlob::addWritten(std::uint64_t n) {
+  std::unique_lock lock(mu_);
+  written_ += n;
+  if (!waiters_.empty()) wakeAll(lock);
+}
+
+void InflightBlob::setVerified(std::uint64_t size) {
+  std::unique_lock lock(mu_);
+  state_ = State::kVerified;
+  size_ = size;
+  size_known_ = true;
+  written_ = size;
+  wakeAll(lock);
+}
+
+void InflightBlob::setFailed(Error error) {
+  std::unique_lock lock(mu_);
+  state_ = State::kFailed;
+  error_ = std::move(error);
+  wakeAll(lock);
+}
+
+Task<bool> InflightBlob::waitForChange(Snapshot seen) {
+  auto timer = std::make_shared<Timer>(co_await asio::this_coro::executor);
+  timer->expires_after(stall_timeout_);
+  {
+    // Register only if nothing changed since the caller looked, so no wake-up is lost.
+    std::lock_guard lock(mu_);
+    if (state_ != seen.state || written_ != seen.written) co_return true;
+    waiters_.push_back(timer);
+  }
+  auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!ec) {  // timed out: drop our registration
+    std::lock_guard lock(mu_);
+    std::erase(waiters_, timer);
+    co_return false;
+  }
+  co_return true;
+}
+
+Task<Result<void>> InflightBlob::waitStarted() {
+  for (;;) {
+    Snapshot s;
+    Error err;
+    {
+      std::lock_guard lock(mu_);
+      s = Snapshot{state_, size_, size_known_, written_};
+      err = error_;
+    }
+    if (s.state == State::kFailed) co_return err;
+    if (s.state != State::kConnecting) co_return ok();
+    bool changed = co_await waitForChange(s);
+    if (!changed && snapshot().state == State::kConnecting) {
+      co_return fail(Errc::kTimeout, "upstream sent no response headers in time");
+    }
+  }
+}
+
+Task<Result<std::uint64_t>> InflightBlob::waitVerified() {
+  for (;;) {
+    Snapshot s;
+    Error err;
+    {
+      std::lock_guard lock(mu_);
+      s = Snapshot{state_, size_, size_known_, written_};
+      err = error_;
+    }
+    if (s.state == State::kFailed) co_return err;
+    if (s.state == State::kVerified) co_return s.size;
+    bool changed = co_await waitForChange(s);
+    if (!changed) {
+      Snapshot now = snapshot();
+      if (now.state == s.state && now.written == s.written) co_return fail(Errc::kTimeout, "upstream transfer stalled");
+    }
+  }
+}
+
+Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
+  for (;;) {
+    Snapshot s;
+    Error err;
+    {
+      std::lock_guard lock(mu_);
+      s = Snapshot{state_, size_, size_known_, written_};
+      err = error_;
+    }
+    if (s.state == State::kFailed) co_return err;
+    if (s.state == State::kVerified) co_return s.size;
+    if (s.state == State::kStreaming && s.size_known) {
+      // Hold back the last byte until the digest is verified.
+      std::uint64_t avail = s.written < s.size ? s.written : s.size - 1;
+      if (s.size > 0 && avail > offset) co_return avail;
+    }
+    bool changed = co_await waitForChange(s);
+    if (!changed) {
+      Snapshot now = snapshot();
+      if (now.state == s.state && now.written == s.written) co_return fail(Errc::kTimeout, "upstream transfer stalled");
+    }
+  }
+}
+
+}  // namespace pullcache::registry

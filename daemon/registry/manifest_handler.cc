@@ -1,0 +1,196 @@
+// GET/HEAD /v2/<name>/manifests/<tag|digest>
+//
+// By digest: immutable, served from the index once fetched and verified.
+// By tag: the tag -> digest mapping is trusted for tag_ttl, then revalidated with a HEAD
+// upstream; when the upstream is unreachable, throttling or failing, the last known digest is
+// served (stale-if-error).
+#include <spdlog/spdlog.h>
+
+#include "common/blocking.h"
+#include "common/media_types.h"
+#include "common/reference.h"
+#include "daemon/registry/registry_api.h"
+
+namespace pullcache::registry {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto log = [] {
+    auto l = spdlog::get("manifest");
+    return l ? l : spdlog::default_logger()->clone("manifest");
+  }();
+  return log;
+}
+
+HttpResponse manifestResponse(const index::ManifestRecord& rec, const std::string& digest, bool head, CacheResult cache) {
+  HttpResponse r;
+  r.headers.add("Content-Type", rec.media_type);
+  r.headers.add("Docker-Content-Digest", digest);
+  r.content_length = rec.body.size();
+  r.head = head;
+  if (!head) r.body = rec.body;
+  r.cache = cache;
+  return r;
+}
+
+// The upstream is down, throttling or failing: serving the last known answer is better.
+bool staleAllowed(const Result<upstream::Response>& resp) {
+  if (!resp) return resp.error().retryable();
+  int s = resp.value().status;
+  return s == 429 || s >= 500;
+}
+
+std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+struct RegistryApi::Fetched {
+  Digest digest;
+  index::ManifestRecord record;
+};
+
+Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(std::shared_ptr<const upstream::Upstream> up, std::string name,
+                                                              std::string reference, std::string accept) {
+  Headers h;
+  h.add("Accept", std::move(accept));
+  auto resp = co_await d_.client.request(up, "GET", name, "manifests/" + reference, std::move(h), kMaxManifestBytes);
+  if (!resp) co_return resp.error();
+  auto& u = resp.value();
+  if (u.status != 200) co_return upstream::upstreamStatusError(u.status, Errc::kManifestUnknown, "manifest " + name + ":" + reference);
+  // The digest is ours to compute: a manifest is kept only under the hash of its bytes.
+  Digest computed = sha256Of(u.body);
+  auto ref = Reference::parse(reference);
+  if (ref && ref.value().isDigest()) {
+    const Digest& want = ref.value().digest();
+    Digest got = computed;
+    if (want.algorithm() != DigestAlgorithm::kSha256) {
+      Hasher hasher(want.algorithm());
+      hasher.update(u.body);
+      got = hasher.finish();
+    }
+    if (got != want) co_return fail(Errc::kDigestMismatch, "upstream manifest does not hash to " + want.str());
+    computed = want;
+  } else if (auto dcd = u.headers.get("docker-content-digest"); dcd.starts_with("sha256:") && dcd != computed.str()) {
+    co_return fail(Errc::kDigestMismatch, "upstream manifest does not hash to its Docker-Content-Digest");
+  }
+  std::string type(u.headers.get("content-type"));
+  if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+  if (type.empty() || type == "application/json" || type == "text/plain") {
+    std::string declared = media::declaredMediaType(u.body);
+    if (!declared.empty()) type = declared;
+  }
+  if (type.empty()) co_return fail(Errc::kManifestInvalid, "upstream manifest has no media type");
+  co_return Fetched{computed, index::ManifestRecord{type, std::move(u.body), d_.clock.unixSeconds()}};
+}
+
+Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest request,
+                                                 std::shared_ptr<const upstream::Upstream> up) {
+  auto ref = Reference::parse(route.reference);
+  if (!ref) co_return ref.error();
+  const bool head = request.method == "HEAD";
+  const std::string accept(request.headers.get("accept"));
+  auto t0 = std::chrono::steady_clock::now();
+
+  if (ref.value().isDigest()) {
+    const Digest& digest = ref.value().digest();
+    auto rec = d_.index.getManifest(digest);
+    if (!rec) co_return rec.error();
+    if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
+      co_return manifestResponse(*rec.value(), digest.str(), head, CacheResult::kHit);
+    }
+    auto fetched = co_await fetchManifest(up, route.name, digest.str(),
+                                          rec.value() ? accept : std::string(media::kManifestAccept));
+    if (!fetched) co_return fetched.error();
+    auto& f = fetched.value();
+    if (!media::accepts(accept, f.record.media_type)) {
+      co_return fail(Errc::kManifestUnknown, "manifest " + digest.str() + " is a " + f.record.media_type + ", which the client does not accept");
+    }
+    auto put = [this, f]() { return d_.index.putManifest(f.digest, f.record, std::nullopt); };
+    auto stored = co_await runBlocking(d_.pool, std::move(put));
+    if (!stored) logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
+    auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
+    r.upstream_ms = msSince(t0);
+    co_return r;
+  }
+
+  // By tag.
+  index::TagKey key{up->host, up->upstreamName(route.name), ref.value().tag()};
+  auto tag = d_.index.getTag(key);
+  if (!tag) co_return tag.error();
+  std::optional<index::ManifestRecord> known;
+  std::optional<Digest> known_digest;
+  if (tag.value()) {
+    auto d = Digest::parse(tag.value()->digest);
+    if (d) {
+      auto rec = d_.index.getManifest(d.value());
+      if (!rec) co_return rec.error();
+      if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
+        known = std::move(*rec.value());
+        known_digest = d.value();
+      }
+    }
+  }
+  if (known) {
+    std::int64_t age_ms = d_.clock.unixMillis() - tag.value()->fetched_unix_ms;
+    if (age_ms >= 0 && age_ms < d_.tag_ttl.count()) {
+      co_return manifestResponse(*known, known_digest->str(), head, CacheResult::kHit);
+    }
+    // Revalidate: a HEAD is cheap and (on Docker Hub) not counted against the pull rate limit.
+    Headers h;
+    h.add("Accept", std::string(media::kManifestAccept));
+    auto check = co_await d_.client.request(up, "HEAD", route.name, "manifests/" + key.tag, std::move(h), 0);
+    if (staleAllowed(check)) {
+      logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag, known_digest->str(),
+                     check ? "answered HTTP " + std::to_string(check.value().status) : check.error().message());
+      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
+      r.upstream_ms = msSince(t0);
+      co_return r;
+    }
+    if (check && check.value().status == 200 && check.value().headers.get("docker-content-digest") == known_digest->str()) {
+      index::TagRecord refreshed{known_digest->str(), d_.clock.unixMillis()};
+      asio::post(d_.pool, [this, key, refreshed] { (void)d_.index.putTag(key, refreshed); });
+      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kHit);
+      r.upstream_ms = msSince(t0);
+      co_return r;
+    }
+    if (check && check.value().status != 200) {
+      co_return upstream::upstreamStatusError(check.value().status, Errc::kManifestUnknown, "manifest " + route.name + ":" + key.tag);
+    }
+    // The tag moved (or the upstream gave no digest on HEAD): fetch it.
+  }
+
+  auto fetched = co_await fetchManifest(up, route.name, key.tag, std::string(media::kManifestAccept));
+  if (!fetched) {
+    if (known && (fetched.error().retryable())) {
+      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
+      r.upstream_ms = msSince(t0);
+      co_return r;
+    }
+    co_return fetched.error();
+  }
+  auto& f = fetched.value();
+  index::TagRecord tag_record{f.digest.str(), d_.clock.unixMillis()};
+  auto put = [this, f, key, tag_record]() {
+    return d_.index.putManifest(f.digest, f.record, std::make_pair(key, tag_record));
+  };
+  auto stored = co_await runBlocking(d_.pool, std::move(put));
+  if (!stored) logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
+  if (!media::accepts(accept, f.record.media_type)) {
+    // Cached for clients that accept it; this client gets what it asks for, uncached.
+    auto direct = co_await fetchManifest(up, route.name, key.tag, accept);
+    if (!direct) co_return direct.error();
+    if (!media::accepts(accept, direct.value().record.media_type)) {
+      co_return fail(Errc::kManifestUnknown, "no manifest of an accepted media type for " + route.name + ":" + key.tag);
+    }
+    auto r = manifestResponse(direct.value().record, direct.value().digest.str(), head, CacheResult::kPassThrough);
+    r.upstream_ms = msSince(t0);
+    co_return r;
+  }
+  auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
+  r.upstream_ms = msSince(t0);
+  co_return r;
+}
+
+}  // namespace pullcache::registry

@@ -1,0 +1,51 @@
+#pragma once
+// The OCI distribution pull API, as functions from (route, request) to response. No sockets:
+// the server feeds it parsed requests and writes what it returns.
+
+#include <chrono>
+#include <memory>
+
+#include "common/asio.h"
+#include "common/clock.h"
+#include "common/http_message.h"
+#include "daemon/index/index.h"
+#include "daemon/registry/fetch_coordinator.h"
+#include "daemon/registry/route.h"
+#include "daemon/upstream/registry_client.h"
+#include "daemon/upstream/upstream_router.h"
+
+namespace pullcache::registry {
+
+struct RegistryDeps {
+  asio::thread_pool& pool;
+  index::Index& index;
+  upstream::UpstreamRouter& router;
+  upstream::RegistryClient& client;
+  FetchCoordinator& fetches;
+  const Clock& clock;
+  std::chrono::milliseconds tag_ttl;
+};
+
+inline constexpr std::uint64_t kMaxManifestBytes = 4u << 20;  // as containerd
+
+class RegistryApi {
+ public:
+  explicit RegistryApi(RegistryDeps deps) : d_(deps) {}
+
+  // Errors come back as Error (mapped to status + OCI body by the server); a response that
+  // is already an answer (including 416) comes back as a value.
+  Task<Result<HttpResponse>> handle(Route route, HttpRequest request);
+
+ private:
+  Task<Result<HttpResponse>> blob(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
+  Task<Result<HttpResponse>> manifest(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
+  Task<Result<HttpResponse>> passThrough(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
+
+  struct Fetched;
+  Task<Result<Fetched>> fetchManifest(std::shared_ptr<const upstream::Upstream> up, std::string name,
+                                      std::string reference, std::string accept);
+
+  RegistryDeps d_;
+};
+
+}  // namespace pullcache::registry

@@ -1,0 +1,215 @@
+// One HTTP/1.1 connection: read a request (with a deadline), hand it to the RequestHandler,
+// write the response, repeat while keep-alive. Blob bodies go out with sendfile(2) from the
+// blob's file descriptor; the bytes never pass through user space.
+//
+// This is the only translation unit that includes Boost.Beast.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+
+#include "daemon/server/listener.h"
+
+namespace pullcache::server {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::size_t kSendfileChunk = 1u << 20;
+
+std::shared_ptr<spdlog::logger> accessLog() {
+  static auto log = [] {
+    auto l = spdlog::get("access");
+    return l ? l : spdlog::default_logger()->clone("access");
+  }();
+  return log;
+}
+
+void setCork(int fd, bool on) {
+  int v = on ? 1 : 0;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+}
+
+template <typename Body>
+void copyHeaders(http::response<Body>& res, const HttpResponse& r, bool keep_alive) {
+  for (const auto& [k, v] : r.headers.entries()) res.set(k, v);
+  res.keep_alive(keep_alive);
+}
+
+struct WriteOutcome {
+  bool ok = false;
+  std::uint64_t body_bytes = 0;
+};
+
+// Waits until the socket is writable or the deadline passes. False on timeout or error.
+Task<bool> waitWritable(tcp::socket& socket, asio::steady_timer& timer, std::chrono::milliseconds timeout) {
+  timer.expires_after(timeout);
+  auto result = co_await (socket.async_wait(tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
+                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (result.index() != 0) co_return false;
+  auto [ec] = std::get<0>(result);
+  co_return !ec;
+}
+
+Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
+                             const SessionOptions& options) {
+  WriteOutcome out;
+  tcp::socket& socket = stream.socket();
+  const int sock = socket.native_handle();
+  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+  copyHeaders(res, r, keep_alive);
+  res.content_length(r.content_length);
+  setCork(sock, true);  // header and first body bytes in one segment
+  http::response_serializer<http::empty_body> sr{res};
+  stream.expires_after(options.write_timeout);
+  auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
+  stream.expires_never();
+  if (ec) co_return out;
+
+  boost::system::error_code nb_ec;
+  socket.native_non_blocking(true, nb_ec);
+  asio::steady_timer timer(socket.get_executor());
+  std::uint64_t pos = r.blob_offset;
+  const std::uint64_t end = r.blob_offset + r.content_length;
+  while (pos < end) {
+    auto readable = co_await r.blob->readable(pos);
+    if (!readable) {
+      // The blob failed (upstream error or digest mismatch) after the headers went out: close
+      // short, so the client can never mistake what it got for the whole blob.
+      setCork(sock, false);
+      co_return out;
+    }
+    std::uint64_t limit = std::min<std::uint64_t>(readable.value(), end);
+    while (pos < limit) {
+      off_t off = static_cast<off_t>(pos);
+      ssize_t sent = ::sendfile(sock, r.blob->fd(), &off, std::min<std::uint64_t>(limit - pos, kSendfileChunk));
+      if (sent > 0) {
+        pos += static_cast<std::uint64_t>(sent);
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno == EAGAIN) {
+        bool writable = co_await waitWritable(socket, timer, options.write_timeout);
+        if (!writable) co_return out;
+        continue;
+      }
+      co_return out;  // EPIPE, ECONNRESET, or the file is shorter than it should be
+    }
+    out.body_bytes = pos - r.blob_offset;
+  }
+  setCork(sock, false);
+  out.ok = true;
+  out.body_bytes = pos - r.blob_offset;
+  co_return out;
+}
+
+Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
+                                 const SessionOptions& options) {
+  if (r.blob && !r.head) co_return co_await writeBlob(stream, r, version, keep_alive, options);
+  WriteOutcome out;
+  stream.expires_after(options.write_timeout);
+  if (r.head) {
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+    copyHeaders(res, r, keep_alive);
+    res.content_length(r.content_length);
+    http::response_serializer<http::empty_body> sr{res};
+    auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
+    out.ok = !ec;
+  } else {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    copyHeaders(res, r, keep_alive);
+    out.body_bytes = r.body.size();
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    out.ok = !ec;
+  }
+  stream.expires_never();
+  co_return out;
+}
+
+void logAccess(const std::string& listener, const HttpRequest& req, const HttpResponse& r, std::uint64_t bytes,
+               bool complete, std::chrono::steady_clock::time_point t0) {
+  auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
+  auto log = accessLog();
+  if (!log->should_log(spdlog::level::info)) return;
+  log->info("listener={} method={} route={} ns={} repo={} ref={} status={} bytes={} complete={} cache={} upstream_ms={} ms={:.2f}",
+            listener, req.method, r.route, r.ns.empty() ? "-" : r.ns, r.repository.empty() ? "-" : r.repository,
+            r.reference.empty() ? "-" : r.reference, r.status, bytes, complete, cacheResultName(r.cache), r.upstream_ms,
+            ms);
+}
+
+}  // namespace
+
+Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handler, SessionOptions options,
+                      std::shared_ptr<ConnectionSet> connections, std::string listener_name) {
+  beast::tcp_stream stream(std::move(socket));
+  auto conn_id = connections->add(stream.get_executor(), [&stream] {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.socket().close(ec);
+  });
+  beast::flat_buffer buffer(options.max_header_bytes);
+  bool first = true;
+  for (;;) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(options.max_header_bytes);
+    stream.expires_after(first ? options.read_timeout : options.idle_timeout);
+    first = false;
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    stream.expires_never();
+    if (ec) {
+      if (ec == http::error::header_limit) {
+        http::response<http::string_body> res{http::status::request_header_fields_too_large, 11};
+        res.set(http::field::content_type, "text/plain");
+        res.body() = "request header fields too large\n";
+        res.keep_alive(false);
+        res.prepare_payload();
+        stream.expires_after(options.write_timeout);
+        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
+                 ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
+        // A malformed request: answer 400 and close.
+        http::response<http::string_body> res{http::status::bad_request, 11};
+        res.set(http::field::content_type, "text/plain");
+        res.body() = "bad request\n";
+        res.keep_alive(false);
+        res.prepare_payload();
+        stream.expires_after(options.write_timeout);
+        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      }
+      break;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    const auto& msg = parser.get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    for (const auto& field : msg) req.headers.add(std::string(field.name_string()), std::string(field.value()));
+    const bool has_body = !parser.is_done();
+    const bool client_keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+
+    HttpResponse resp = co_await handler->handle(req);
+    const bool keep_alive = client_keep_alive && !resp.close && !has_body;
+    auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
+    logAccess(listener_name, req, resp, outcome.body_bytes, outcome.ok, t0);
+    if (!outcome.ok || !keep_alive) break;
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.socket().close(ec);
+  connections->remove(conn_id);
+}
+
+}  // namespace pullcache::server

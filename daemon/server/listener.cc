@@ -1,0 +1,91 @@
+#include "daemon/server/listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+
+namespace pullcache::server {
+
+std::uint64_t ConnectionSet::add(asio::any_io_executor executor, std::function<void()> closer) {
+  std::lock_guard lock(mu_);
+  std::uint64_t id = next_++;
+  entries_.emplace(id, Entry{std::move(executor), std::move(closer)});
+  return id;
+}
+
+void ConnectionSet::remove(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  entries_.erase(id);
+}
+
+std::size_t ConnectionSet::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+void ConnectionSet::closeAll() {
+  std::vector<std::pair<std::uint64_t, asio::any_io_executor>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : entries_) targets.emplace_back(id, e.executor);
+  }
+  for (auto& [id, ex] : targets) {
+    // Runs on the connection's strand; the session removes itself on that same strand, so the
+    // entry (and the socket the closer refers to) is alive whenever it is still listed.
+    asio::post(ex, [this, id = id] {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(id);
+      if (it != entries_.end()) it->second.closer();
+    });
+  }
+}
+
+Listener::Listener(asio::io_context& ioc, const config::Endpoint& endpoint, std::shared_ptr<RequestHandler> handler,
+                   SessionOptions options, std::string name)
+    : ioc_(ioc), acceptor_(ioc), handler_(std::move(handler)), options_(options), name_(std::move(name)) {
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(endpoint.host), endpoint.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor_.local_endpoint().port();
+}
+
+Listener::~Listener() = default;
+
+void Listener::start() { asio::co_spawn(acceptor_.get_executor(), acceptLoop(), asio::detached); }
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  connections_->closeAll();
+}
+
+Task<void> Listener::acceptLoop() {
+  auto log = spdlog::default_logger();
+  asio::steady_timer backoff(acceptor_.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      // EMFILE/ENFILE/ENOBUFS: wait for connections to close rather than spin.
+      log->warn("{}: accept failed: {}; backing off", name_, ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (connections_->size() >= options_.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, runSession(std::move(socket), handler_, options_, connections_, name_), asio::detached);
+  }
+}
+
+}  // namespace pullcache::server

@@ -1,0 +1,75 @@
+#pragma once
+// Accepts connections on one endpoint and runs an HTTP session per connection, each on its own
+// strand. Keeps a list of live connections so stop() closes every socket. Backs off when the
+// process runs out of file descriptors instead of spinning.
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/asio.h"
+#include "daemon/config/config.h"
+#include "daemon/server/request_handler.h"
+
+namespace pullcache::server {
+
+struct SessionOptions {
+  std::chrono::milliseconds read_timeout{30'000};    // a request's headers must arrive within this
+  std::chrono::milliseconds idle_timeout{75'000};    // between keep-alive requests
+  std::chrono::milliseconds write_timeout{60'000};   // no write progress for this long: drop
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 4096;
+};
+
+// Live connections: each registers a closer that runs on the connection's own executor.
+class ConnectionSet {
+ public:
+  std::uint64_t add(asio::any_io_executor executor, std::function<void()> closer);
+  void remove(std::uint64_t id);
+  void closeAll();
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  struct Entry {
+    asio::any_io_executor executor;
+    std::function<void()> closer;
+  };
+  mutable std::mutex mu_;
+  std::uint64_t next_ = 1;
+  std::unordered_map<std::uint64_t, Entry> entries_;  // guarded by mu_
+};
+
+class Listener {
+ public:
+  // Binds and listens; throws std::system_error if it cannot (start-up only).
+  Listener(asio::io_context& ioc, const config::Endpoint& endpoint, std::shared_ptr<RequestHandler> handler,
+           SessionOptions options, std::string name);
+  ~Listener();
+
+  void start();
+  void stop();
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+ private:
+  Task<void> acceptLoop();
+
+  asio::io_context& ioc_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<RequestHandler> handler_;
+  SessionOptions options_;
+  std::string name_;
+  std::uint16_t port_ = 0;
+  std::shared_ptr<ConnectionSet> connections_ = std::make_shared<ConnectionSet>();
+};
+
+// Runs one HTTP/1.1 connection until it closes (daemon/server/http_session.cc).
+Task<void> runSession(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, SessionOptions options,
+                      std::shared_ptr<ConnectionSet> connections, std::string listener_name);
+
+}  // namespace pullcache::server

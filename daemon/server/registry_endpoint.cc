@@ -1,0 +1,56 @@
+#include "daemon/server/registry_endpoint.h"
+
+#include "daemon/server/error_response.h"
+#include "daemon/server/router.h"
+
+namespace pullcache::server {
+
+Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
+  const bool head = request.method == "HEAD";
+  HttpResponse resp;
+  if (request.method != "GET" && request.method != "HEAD") {
+    resp = errorResponse(Error{Errc::kUnsupported, "pullcache is a read-only mirror; " + request.method + " is not supported"}, false);
+    resp.close = true;  // we never read request bodies
+  } else if (auto route = parseRoute(request.target); !route) {
+    resp = errorResponse(route.error(), head);
+  } else {
+    std::string_view kind = registry::routeKindName(route.value().kind);
+    auto result = co_await api_.handle(std::move(route).value(), std::move(request));
+    if (result) {
+      resp = std::move(result).value();
+    } else {
+      resp = errorResponse(result.error(), head);
+    }
+    resp.route = kind;
+  }
+  resp.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+  co_return resp;
+}
+
+Task<HttpResponse> HealthEndpoint::handle(HttpRequest request) {
+  HttpResponse r;
+  r.route = "health";
+  r.headers.add("Content-Type", "text/plain; charset=utf-8");
+  std::string_view path = request.target;
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  if (request.method != "GET" && request.method != "HEAD") {
+    r.status = 405;
+    r.body = "method not allowed\n";
+    r.close = true;
+  } else if (path == "/healthz") {
+    r.body = "ok\n";
+  } else if (path == "/readyz") {
+    bool ready = ready_();
+    r.status = ready ? 200 : 503;
+    r.body = ready ? "ready\n" : "not ready\n";
+  } else {
+    r.status = 404;
+    r.body = "not found\n";
+  }
+  r.content_length = r.body.size();
+  r.head = request.method == "HEAD";
+  if (r.head) r.body.clear();
+  co_return r;
+}
+
+}  // namespace pullcache::server

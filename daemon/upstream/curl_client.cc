@@ -1,0 +1,289 @@
+#include "daemon/upstream/curl_client.h"
+
+#include <curl/curl.h>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <charconv>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace pullcache::upstream {
+
+namespace {
+constexpr std::size_t kErrorBodyCap = 64 * 1024;
+
+// Type-erased completion: posts the result to the awaiting coroutine's executor.
+class Completion {
+ public:
+  virtual ~Completion() = default;
+  virtual void complete(Result<Response> result) = 0;
+};
+
+template <typename Handler>
+class CompletionImpl final : public Completion {
+ public:
+  CompletionImpl(Handler handler, const asio::any_io_executor& fallback)
+      : handler_(std::move(handler)), executor_(asio::get_associated_executor(handler_, fallback)) {}
+  void complete(Result<Response> result) override {
+    asio::post(executor_, [h = std::move(handler_), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
+  }
+
+ private:
+  Handler handler_;
+  asio::any_io_executor executor_;
+};
+
+std::once_flag g_curl_init;
+}  // namespace
+
+struct CurlClient::Transfer {
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  Request request;
+  Response response;
+  std::shared_ptr<BodySink> sink;
+  std::unique_ptr<Completion> completion;
+  bool headers_final = false;
+  bool to_sink = false;     // final response is 2xx and there is a sink
+  bool aborted = false;     // a callback asked to stop
+  Error abort_error;
+  char errbuf[CURL_ERROR_SIZE] = {};
+
+  ~Transfer() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+    if (header_list != nullptr) curl_slist_free_all(header_list);
+  }
+};
+
+namespace {
+
+std::string_view trimCrlf(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+bool isRedirect(long status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
+
+std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void* userdata) {
+  auto* t = static_cast<CurlClient::Transfer*>(userdata);
+  std::size_t len = size * nitems;
+  std::string_view line(data, len);
+  if (line.starts_with("HTTP/")) {  // a new response (redirect hop or 100-continue)
+    t->response.headers = Headers();
+    t->headers_final = false;
+    return len;
+  }
+  std::string_view trimmed = trimCrlf(line);
+  if (!trimmed.empty()) {
+    std::size_t colon = trimmed.find(':');
+    if (colon != std::string_view::npos) {
+      t->response.headers.add(std::string(trimCrlf(trimmed.substr(0, colon))), std::string(trimCrlf(trimmed.substr(colon + 1))));
+    }
+    return len;
+  }
+  // End of one header block.
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status / 100 == 1) return len;
+  if (t->request.follow_redirects && isRedirect(status) && t->response.headers.has("location")) return len;
+  t->headers_final = true;
+  t->response.status = static_cast<int>(status);
+  if (t->sink && status / 100 == 2) {
+    t->to_sink = true;
+    if (!t->sink->onHeaders(static_cast<int>(status), t->response.headers)) {
+      t->aborted = true;
+      t->abort_error = Error{Errc::kUpstreamBadResponse, "response rejected by receiver"};
+      return 0;
+    }
+  }
+  return len;
+}
+
+std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userdata) {
+  auto* t = static_cast<CurlClient::Transfer*>(userdata);
+  std::size_t len = size * nmemb;
+  if (!t->headers_final) return len;  // body of a redirect hop
+  t->response.body_bytes += len;
+  if (t->to_sink) {
+    if (!t->sink->onData(data, len)) {
+      t->aborted = true;
+      t->abort_error = Error{Errc::kStoreIo, "receiver stopped the transfer"};
+      return 0;
+    }
+    return len;
+  }
+  std::uint64_t cap = t->sink ? kErrorBodyCap : t->request.max_body;
+  if (t->response.body.size() + len > cap) {
+    if (t->sink) return len;  // error body: keep the head, drop the rest
+    t->aborted = true;
+    t->abort_error = Error{Errc::kTooLarge, "upstream response body exceeds " + std::to_string(cap) + " bytes"};
+    return 0;
+  }
+  t->response.body.append(data, len);
+  return len;
+}
+
+}  // namespace
+
+CurlClient::CurlClient(asio::any_io_executor default_executor, CurlOptions options)
+    : default_executor_(std::move(default_executor)), options_(std::move(options)) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+  thread_ = std::thread([this] { run(); });
+}
+
+CurlClient::~CurlClient() {
+  stop();
+  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+void CurlClient::stop() {
+  if (stopping_.exchange(true)) {
+    if (thread_.joinable()) thread_.join();
+    return;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  if (thread_.joinable()) thread_.join();
+}
+
+Task<Result<Response>> CurlClient::send(Request request) { return start(std::move(request), nullptr); }
+
+Task<Result<Response>> CurlClient::stream(Request request, std::shared_ptr<BodySink> sink) {
+  return start(std::move(request), std::move(sink));
+}
+
+Task<Result<Response>> CurlClient::start(Request request, std::shared_ptr<BodySink> sink) {
+  auto initiate = [this](auto handler, Request req, std::shared_ptr<BodySink> s) {
+    auto t = std::make_unique<Transfer>();
+    t->completion = std::make_unique<CompletionImpl<decltype(handler)>>(std::move(handler), default_executor_);
+    t->request = std::move(req);
+    t->sink = std::move(s);
+    enqueue(std::move(t));
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<Response>)>(
+      initiate, asio::use_awaitable, std::move(request), std::move(sink));
+}
+
+void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
+  if (stopping_) {
+    t->completion->complete(Error{Errc::kUpstreamUnavailable, "shutting down"});
+    return;
+  }
+  CURL* e = curl_easy_init();
+  t->easy = e;
+  const Request& r = t->request;
+  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, options_.max_redirects);
+  // Authorization is never sent to a host other than the original one (libcurl's default for
+  // custom headers since 7.58; stated explicitly here).
+  curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(options_.stall_timeout.count() / 1000)));
+  if (r.timeout.count() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  if (r.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (r.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  }
+  for (const auto& [k, v] : r.headers.entries()) {
+    std::string line = k + ": " + v;
+    t->header_list = curl_slist_append(t->header_list, line.c_str());
+  }
+  if (!r.headers.has("accept")) t->header_list = curl_slist_append(t->header_list, "Accept:");  // no default */*
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &onHeaderLine);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &onBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  {
+    std::lock_guard lock(mu_);
+    pending_.push_back(std::move(t));
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+void CurlClient::run() {
+  auto* multi = static_cast<CURLM*>(multi_);
+  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      while (!pending_.empty()) {
+        auto t = std::move(pending_.front());
+        pending_.pop_front();
+        curl_multi_add_handle(multi, t->easy);
+        Transfer* raw = t.get();
+        active.emplace(raw, std::move(t));
+      }
+    }
+    if (stopping_) break;
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+      CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi, msg->easy_handle);
+      auto it = active.find(t);
+      finish(t, static_cast<int>(code));
+      active.erase(it);
+    }
+    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  for (auto& [raw, t] : active) {
+    curl_multi_remove_handle(multi, t->easy);
+    t->aborted = true;
+    t->abort_error = Error{Errc::kUpstreamUnavailable, "shutting down"};
+    finish(raw, CURLE_ABORTED_BY_CALLBACK);
+  }
+  std::lock_guard lock(mu_);
+  for (auto& t : pending_) {
+    t->aborted = true;
+    t->abort_error = Error{Errc::kUpstreamUnavailable, "shutting down"};
+    finish(t.get(), CURLE_ABORTED_BY_CALLBACK);
+  }
+  pending_.clear();
+}
+
+void CurlClient::finish(Transfer* t, int curl_code) {
+  Result<Response> result = Error{};
+  auto code = static_cast<CURLcode>(curl_code);
+  if (t->aborted) {
+    result = t->abort_error;
+  } else if (code == CURLE_OK) {
+    char* url = nullptr;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    if (url != nullptr) t->response.effective_url = url;
+    if (!t->headers_final) {
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      t->response.status = static_cast<int>(status);
+    }
+    result = std::move(t->response);
+  } else {
+    std::string detail = t->errbuf[0] != '\0' ? std::string(t->errbuf) : std::string(curl_easy_strerror(code));
+    Errc errc = code == CURLE_OPERATION_TIMEDOUT ? Errc::kTimeout : Errc::kUpstreamUnavailable;
+    if (code == CURLE_TOO_MANY_REDIRECTS) errc = Errc::kUpstreamBadResponse;
+    // The sink saw a partial body: report how far it got through body_bytes.
+    result = Error{errc, detail};
+  }
+  t->completion->complete(std::move(result));
+}
+
+}  // namespace pullcache::upstream

@@ -1,0 +1,51 @@
+#pragma once
+// UpstreamClient on the libcurl multi interface, driven by one dedicated thread.
+// Requests are queued from any thread; completions are posted to the awaiting coroutine's
+// executor. Blob bodies are handed to a BodySink chunk by chunk (it writes them to disk), so
+// the client never holds a blob in memory; connections are reused per host by libcurl.
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "daemon/upstream/upstream_client.h"
+
+namespace pullcache::upstream {
+
+struct CurlOptions {
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds stall_timeout{30'000};
+  std::string user_agent = "pullcache";
+  long max_redirects = 5;
+};
+
+class CurlClient final : public UpstreamClient {
+ public:
+  CurlClient(asio::any_io_executor default_executor, CurlOptions options);
+  ~CurlClient() override;  // stops the thread; transfers in flight complete with kUpstreamUnavailable
+
+  Task<Result<Response>> send(Request request) override;
+  Task<Result<Response>> stream(Request request, std::shared_ptr<BodySink> sink) override;
+
+  void stop();
+
+  struct Transfer;  // internal, public for the C callbacks
+
+ private:
+  Task<Result<Response>> start(Request request, std::shared_ptr<BodySink> sink);
+  void enqueue(std::unique_ptr<Transfer> transfer);
+  void run();
+  void finish(Transfer* transfer, int curl_code);
+
+  asio::any_io_executor default_executor_;
+  CurlOptions options_;
+  void* multi_ = nullptr;  // CURLM*
+  std::mutex mu_;
+  std::deque<std::unique_ptr<Transfer>> pending_;  // guarded by mu_
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace pullcache::upstream

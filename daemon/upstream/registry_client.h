@@ -1,0 +1,35 @@
+#pragma once
+// Requests to an upstream registry's /v2/ API with its auth: attach the known Authorization,
+// and on a 401 challenge obtain fresh credentials and retry once.
+
+#include <memory>
+#include <string>
+
+#include "daemon/upstream/upstream_client.h"
+#include "daemon/upstream/upstream_router.h"
+
+namespace pullcache::upstream {
+
+class RegistryClient {
+ public:
+  RegistryClient(UpstreamClient& http, std::chrono::milliseconds request_timeout)
+      : http_(http), request_timeout_(request_timeout) {}
+
+  // GET/HEAD <base>/v2/<repository>/<path>[?query], body buffered up to max_body.
+  Task<Result<Response>> request(std::shared_ptr<const Upstream> upstream, std::string method, std::string repository,
+                                 std::string path, Headers headers, std::uint64_t max_body);
+  // GET of a blob from byte `offset` (Range when > 0); a 2xx body goes to `sink`.
+  Task<Result<Response>> streamBlob(std::shared_ptr<const Upstream> upstream, std::string repository,
+                                    std::string digest, std::uint64_t offset, std::shared_ptr<BodySink> sink);
+
+ private:
+  Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::string repository, Request request,
+                                 std::shared_ptr<BodySink> sink);
+  UpstreamClient& http_;
+  std::chrono::milliseconds request_timeout_;
+};
+
+// Maps a non-2xx upstream status to the error the client should see.
+Error upstreamStatusError(int status, Errc not_found, const std::string& what);
+
+}  // namespace pullcache::upstream

@@ -1,0 +1,57 @@
+#pragma once
+// HTTP client for upstream registries, as the registry layer sees it. Implementations:
+// CurlClient (libcurl multi on its own thread); tests may wrap it to inject faults.
+//
+// An HTTP status is never an error at this layer: Result errors are transport failures
+// (kUpstreamUnavailable: connect, DNS, reset, TLS; kTimeout: stall or deadline; kTooLarge).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/asio.h"
+#include "common/error.h"
+#include "common/http_message.h"
+
+namespace pullcache::upstream {
+
+struct Request {
+  std::string method = "GET";  // GET or HEAD
+  std::string url;
+  Headers headers;
+  std::uint64_t max_body = 4u << 20;  // buffered responses: larger bodies fail with kTooLarge
+  bool follow_redirects = true;
+  std::chrono::milliseconds timeout{0};  // whole request; 0 = only the stall timeout applies
+};
+
+struct Response {
+  int status = 0;
+  Headers headers;  // of the final response, after redirects
+  std::string body;  // buffered body; for streamed 2xx responses: empty
+  std::string effective_url;
+  std::uint64_t body_bytes = 0;  // bytes received for the final response
+};
+
+// Receives the body of a 2xx response in streaming mode. Called on the client's thread, one call
+// at a time, in order; must not block for long and must not resume coroutines directly.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The final response's headers are complete (2xx only). Return false to abort the transfer.
+  virtual bool onHeaders(int status, const Headers& headers) = 0;
+  // Next body bytes. Return false to abort the transfer.
+  virtual bool onData(const char* data, std::size_t size) = 0;
+};
+
+class UpstreamClient {
+ public:
+  virtual ~UpstreamClient() = default;
+  // Buffered request/response.
+  virtual Task<Result<Response>> send(Request request) = 0;
+  // A 2xx body goes to `sink` (kept alive until completion); any other body is buffered into
+  // Response::body, capped at 64 KiB.
+  virtual Task<Result<Response>> stream(Request request, std::shared_ptr<BodySink> sink) = 0;
+};
+
+}  // namespace pullcache::upstream

@@ -1,0 +1,67 @@
+#include "daemon/upstream/upstream_router.h"
+
+#include "common/host_glob.h"
+#include "common/reference.h"
+#include "daemon/auth/registry_auth.h"
+
+namespace pullcache::upstream {
+namespace {
+
+// Distinct hosts a glob entry may expand to; bounds memory against a client inventing hosts.
+constexpr std::size_t kMaxResolvedHosts = 1024;
+
+}  // namespace
+
+std::string Upstream::upstreamName(const std::string& name) const {
+  if (docker_hub && name.find('/') == std::string::npos) return "library/" + name;
+  return name;
+}
+
+UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock)
+    : entries_(config.upstreams),
+      default_upstream_(config.default_upstream),
+      request_timeout_(config.upstream_timeouts.request),
+      http_(http),
+      clock_(clock) {}
+
+std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConfig& entry, const std::string& host) {
+  auto up = std::make_shared<Upstream>();
+  up->host = host;
+  up->docker_hub = host == "docker.io";
+  if (!entry.url.empty()) up->base_url = entry.url;
+  else if (up->docker_hub) up->base_url = "https://registry-1.docker.io";
+  else up->base_url = "https://" + host;
+  auth::RegistryAuth::Options o;
+  switch (entry.auth) {
+    case config::AuthMode::kBasic: o.mode = auth::RegistryAuth::Mode::kBasic; break;
+    case config::AuthMode::kToken: o.mode = auth::RegistryAuth::Mode::kToken; break;
+    default: o.mode = auth::RegistryAuth::Mode::kAnonymous; break;
+  }
+  o.registry_host = host;
+  if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
+  o.docker_config = entry.docker_config;
+  o.allow_http_realm = up->base_url.starts_with("http://");
+  o.request_timeout = request_timeout_;
+  up->auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
+  return up;
+}
+
+Result<std::shared_ptr<const Upstream>> UpstreamRouter::resolve(std::string_view ns) {
+  std::string host(ns.empty() ? std::string_view(default_upstream_) : ns);
+  if (host.empty()) return fail(Errc::kNameUnknown, "no ?ns= given and no default_upstream configured");
+  if (auto v = validateRegistryHost(host); !v) return v.error();
+  std::lock_guard lock(mu_);
+  if (auto it = resolved_.find(host); it != resolved_.end()) return it->second;
+  for (const auto& entry : entries_) {
+    if (!hostGlobMatches(entry.match, host)) continue;
+    if (resolved_.size() >= kMaxResolvedHosts) {
+      return fail(Errc::kTooManyRequests, "too many distinct registry hosts");
+    }
+    auto up = build(entry, host);
+    resolved_.emplace(host, up);
+    return up;
+  }
+  return fail(Errc::kNameUnknown, "registry " + host + " is not mirrored by this pullcache");
+}
+
+}  // namespace pullcache::upstream
