@@ -2,29 +2,33 @@
 // Runs blocking work (RocksDB writes, fsync, rename, directory scans) on a thread pool and
 // resumes the calling coroutine on its own executor (its strand) afterwards.
 
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <functional>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "common/asio.h"
 
 namespace pullcache {
 
-// `fn` runs on `pool`; the coroutine stays suspended until fn has returned.
-// GCC 12: pass a named lambda (std::move(work)), never a lambda expression: a prvalue lambda
-// argument to a coroutine is destroyed twice by GCC 12's coroutine lowering (seen here).
-template <typename Fn, typename R = std::invoke_result_t<Fn>>
-Task<R> runBlocking(asio::thread_pool& pool, Fn fn) {
-  auto ex = co_await asio::this_coro::executor;
+// GCC 12 copies a lambda closure with non-trivial captures bitwise when it becomes a coroutine
+// argument, then destroys both copies (double free / use-after-free, seen here under ASan).
+// So the work is taken as std::function (a class type, copied correctly), and every closure
+// that is passed to a coroutine or to use_awaitable's initiation captures only trivially
+// copyable things (pointers, references, integers).
+template <typename R>
+Task<R> runBlocking(asio::thread_pool& pool, std::function<R()> fn) {
   std::optional<R> result;
+  auto* fn_ptr = &fn;
+  auto* result_ptr = &result;
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-      [&pool, &fn, &result, ex](auto handler) mutable {
-        asio::post(pool, [&fn, &result, ex, handler = std::move(handler)]() mutable {
-          result.emplace(fn());
+      // Only trivially copyable captures here: this closure becomes a coroutine argument inside
+      // use_awaitable's initiation (see the GCC 12 note above).
+      [&pool, fn_ptr, result_ptr](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        asio::post(pool, [fn_ptr, result_ptr, ex, handler = std::move(handler)]() mutable {
+          result_ptr->emplace((*fn_ptr)());
           asio::post(ex, std::move(handler));
         });
       },

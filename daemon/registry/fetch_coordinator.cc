@@ -268,7 +268,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   const std::uint64_t size = writer->written();
   entry->setVerified(size);  // readers may send the last bytes now
   index::BlobMeta meta{size, clock_.unixSeconds(), clock_.unixSeconds()};
-  auto commit = [this, staging, digest, meta]() -> Result<void> {
+  std::function<Result<void>()> commit = [this, staging, digest, meta]() -> Result<void> {
     if (auto c = store_.commit(*staging, digest); !c) return c;
     return index_.putBlob(digest, meta);
   };

@@ -107,7 +107,7 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     if (!media::accepts(accept, f.record.media_type)) {
       co_return fail(Errc::kManifestUnknown, "manifest " + digest.str() + " is a " + f.record.media_type + ", which the client does not accept");
     }
-    auto put = [this, f]() { return d_.index.putManifest(f.digest, f.record, std::nullopt); };
+    std::function<Result<void>()> put = [this, f]() { return d_.index.putManifest(f.digest, f.record, std::nullopt); };
     auto stored = co_await runBlocking(d_.pool, std::move(put));
     if (!stored) logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
     auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
@@ -172,7 +172,7 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
   }
   auto& f = fetched.value();
   index::TagRecord tag_record{f.digest.str(), d_.clock.unixMillis()};
-  auto put = [this, f, key, tag_record]() {
+  std::function<Result<void>()> put = [this, f, key, tag_record]() {
     return d_.index.putManifest(f.digest, f.record, std::make_pair(key, tag_record));
   };
   auto stored = co_await runBlocking(d_.pool, std::move(put));
