@@ -26,6 +26,11 @@ class Parser {
     while (i_ < s_.size() && isTokenChar(s_[i_])) out.push_back(s_[i_++]);
     return out;
   }
+  std::string bareValue() {
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != ' ' && s_[i_] != '\t') out.push_back(s_[i_++]);
+    return out;
+  }
   Result<std::string> quoted() {
     ++i_;  // opening quote
     std::string out;
@@ -86,7 +91,7 @@ Result<std::vector<Challenge>> parseChallenges(std::string_view header) {
         if (!q) return q.error();
         value = std::move(q).value();
       } else {
-        value = p.token();
+        value = p.bareValue();  // unquoted: up to the next ',' (some servers do not quote URLs)
       }
       std::string key;
       for (char c : name) key.push_back(lower(c));

@@ -26,7 +26,7 @@ Result<ReconcileReport> reconcile(BlobStore& store, index::Index& index) {
           indexed.erase(it);
           return;
         }
-        orphans.push_back(d);
+        orphans.push_back(d);  // no entry, or the file is not what the entry says: remove both
       },
       [&](const std::string& path) { ::unlink(path.c_str()); });
   if (!scanned) return scanned.error();
@@ -34,12 +34,11 @@ Result<ReconcileReport> reconcile(BlobStore& store, index::Index& index) {
     (void)store.remove(d);
     ++report.orphans_removed;
   }
-  // Whatever is left in `indexed` has no (correct) file.
+  // Whatever is still in `indexed` has no file, or a wrong one (removed just above).
   for (const auto& [digest, size] : indexed) {
     auto d = Digest::parse(digest);
     if (d && index.deleteBlob(d.value())) ++report.entries_dropped;
   }
-  for (const auto& d : orphans) (void)index.deleteBlob(d);  // size-mismatched entries
   return report;
 }
 

@@ -16,8 +16,8 @@ namespace pullcache::store {
 
 struct ReconcileReport {
   std::size_t staging_removed = 0;
-  std::size_t entries_dropped = 0;
-  std::size_t orphans_removed = 0;
+  std::size_t entries_dropped = 0;  // index entries whose file was missing or wrong
+  std::size_t orphans_removed = 0;  // files removed: no index entry, or not matching it
   std::size_t blobs = 0;
   std::uint64_t bytes = 0;
 };

@@ -1,0 +1,87 @@
+#pragma once
+// Real components for integration tests, each in its own temp dir on free loopback ports:
+// Debian's docker-registry (CNCF distribution) as the upstream, the pullcache binary, and
+// containerd with its own root, state and socket.
+
+#include <memory>
+#include <string>
+
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace pullcache::testing {
+
+class RegistryServer {
+ public:
+  explicit RegistryServer(std::string dir);
+  ~RegistryServer();
+  void start();  // no-op if it is running
+  void stop();
+  [[nodiscard]] bool running() const { return process_ && process_->running(); }
+  [[nodiscard]] std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] int port() const { return port_; }
+  // Requests in the registry's access log with this method and exact path (query excluded).
+  [[nodiscard]] int countRequests(const std::string& method, const std::string& path) const;
+  // The file a blob's bytes are stored in (to corrupt it in tests).
+  [[nodiscard]] std::string blobDataPath(const std::string& digest) const;
+
+ private:
+  std::string dir_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+struct PullcacheOptions {
+  std::string extra_yaml;  // appended to the generated config
+  std::string tag_ttl = "60s";
+};
+
+class PullcacheServer {
+ public:
+  PullcacheServer(std::string dir, std::string upstream_host, PullcacheOptions options = {});
+  ~PullcacheServer();
+  void start();
+  void kill9();
+  void stop();
+  [[nodiscard]] std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  [[nodiscard]] std::string healthUrl(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(health_port_) + path;
+  }
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] const std::string& cacheDir() const { return cache_dir_; }
+  [[nodiscard]] std::string log() const { return process_ ? process_->log() : std::string(); }
+  [[nodiscard]] std::string configPath() const { return dir_ + "/pullcache.yaml"; }
+
+ private:
+  std::string dir_;
+  std::string cache_dir_;
+  std::string upstream_host_;
+  PullcacheOptions options_;
+  int port_;
+  int health_port_;
+  std::unique_ptr<Process> process_;
+};
+
+class Containerd {
+ public:
+  explicit Containerd(std::string dir);
+  ~Containerd();
+  void start();
+  // ctr images pull through the hosts dir; returns ctr's exit code and output.
+  CommandResult pull(const std::string& ref, const std::string& hosts_dir);
+  [[nodiscard]] const std::string& socket() const { return socket_; }
+
+ private:
+  std::string dir_;
+  std::string socket_;
+  std::unique_ptr<Process> process_;
+};
+
+// <hosts_dir>/<registry_host>/hosts.toml: try `mirror_url` first, then the registry itself.
+void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host, const std::string& mirror_url);
+
+std::string pullcacheBinary();
+
+}  // namespace pullcache::testing

@@ -1,0 +1,110 @@
+#include "tests/support/fake_upstream_client.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+
+namespace pullcache::testing {
+
+FakeUpstreamClient::~FakeUpstreamClient() {
+  for (auto& t : threads_) t.join();
+}
+
+void FakeUpstreamClient::script(const std::string& url, ScriptedResponse response) {
+  std::lock_guard lock(mu_);
+  scripts_[url] = std::move(response);
+}
+
+int FakeUpstreamClient::calls(const std::string& url) const {
+  std::lock_guard lock(mu_);
+  auto it = calls_.find(url);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+std::vector<std::string> FakeUpstreamClient::unexpected() const {
+  std::lock_guard lock(mu_);
+  return unexpected_;
+}
+
+std::vector<upstream::Request> FakeUpstreamClient::requests() const {
+  std::lock_guard lock(mu_);
+  return requests_;
+}
+
+Task<Result<upstream::Response>> FakeUpstreamClient::send(upstream::Request request) {
+  return run(std::move(request), nullptr);
+}
+
+Task<Result<upstream::Response>> FakeUpstreamClient::stream(upstream::Request request,
+                                                            std::shared_ptr<upstream::BodySink> sink) {
+  return run(std::move(request), std::move(sink));
+}
+
+Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request request,
+                                                         std::shared_ptr<upstream::BodySink> sink) {
+  ScriptedResponse script;
+  int call = 0;
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(request);
+    auto it = scripts_.find(request.url);
+    if (it == scripts_.end()) {
+      unexpected_.push_back(request.method + " " + request.url);
+      co_return fail(Errc::kUpstreamUnavailable, "no script for " + request.url);
+    }
+    script = it->second;
+    call = ++calls_[request.url];
+  }
+  std::uint64_t offset = 0;
+  if (auto range = request.headers.get("range"); !range.empty() && script.honour_range) {
+    offset = std::stoull(std::string(range.substr(6)));
+  }
+  // Deliver on a thread of our own, like libcurl's, and complete on the caller's executor.
+  auto* self = this;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<upstream::Response>)>(
+      [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset, call](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        std::lock_guard lock(self->mu_);
+        self->threads_.emplace_back([script = *script_ptr, sink = *sink_ptr, method = request_ptr->method, offset, call,
+                                     ex, handler = std::move(handler)]() mutable {
+          upstream::Response resp;
+          resp.status = script.status;
+          resp.headers = script.headers;
+          std::string body = script.body;
+          if (offset > 0) {
+            resp.status = 206;
+            resp.headers.set("Content-Range", "bytes " + std::to_string(offset) + "-" + std::to_string(body.size() - 1) +
+                                                  "/" + std::to_string(body.size()));
+            body = body.substr(offset);
+          }
+          if (!resp.headers.has("content-length")) resp.headers.add("Content-Length", std::to_string(body.size()));
+          Result<upstream::Response> result = resp;
+          if (method == "HEAD") {
+            body.clear();
+          }
+          if (sink && resp.status / 100 == 2) {
+            bool go = sink->onHeaders(resp.status, resp.headers);
+            std::size_t pos = 0;
+            while (go && pos < body.size()) {
+              if (script.drop_after > 0 && call == 1 && pos >= script.drop_after) {
+                result = Error{Errc::kUpstreamUnavailable, "connection reset (scripted)"};
+                break;
+              }
+              std::size_t n = std::min(script.chunk, body.size() - pos);
+              if (script.drop_after > 0 && call == 1) n = std::min(n, script.drop_after - pos);
+              go = sink->onData(body.data() + pos, n);
+              pos += n;
+              if (script.chunk_delay.count() > 0) std::this_thread::sleep_for(script.chunk_delay);
+            }
+            if (!go) result = Error{Errc::kStoreIo, "sink stopped"};
+          } else if (result) {
+            result.value().body = body;
+          }
+          asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace pullcache::testing

@@ -1,0 +1,55 @@
+#pragma once
+// A scripted UpstreamClient for unit tests of the registry layer: answers by URL, counts calls,
+// and streams bodies to sinks in chunks from its own thread (like the real client does), with
+// an optional pause between chunks so tests can observe readers joining a fetch in flight.
+// Strict: a request for a URL with no script fails the test (kUpstreamUnavailable + recorded).
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/upstream/upstream_client.h"
+
+namespace pullcache::testing {
+
+struct ScriptedResponse {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  std::size_t chunk = 64 * 1024;
+  std::chrono::milliseconds chunk_delay{0};
+  // Drop the connection after this many body bytes (first attempt only); 0 = never.
+  std::size_t drop_after = 0;
+  bool honour_range = true;
+};
+
+class FakeUpstreamClient final : public upstream::UpstreamClient {
+ public:
+  explicit FakeUpstreamClient(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  ~FakeUpstreamClient() override;
+
+  void script(const std::string& url, ScriptedResponse response);
+  [[nodiscard]] int calls(const std::string& url) const;
+  [[nodiscard]] std::vector<std::string> unexpected() const;
+  [[nodiscard]] std::vector<upstream::Request> requests() const;
+
+  Task<Result<upstream::Response>> send(upstream::Request request) override;
+  Task<Result<upstream::Response>> stream(upstream::Request request, std::shared_ptr<upstream::BodySink> sink) override;
+
+ private:
+  Task<Result<upstream::Response>> run(upstream::Request request, std::shared_ptr<upstream::BodySink> sink);
+
+  asio::any_io_executor ex_;
+  mutable std::mutex mu_;
+  std::map<std::string, ScriptedResponse> scripts_;
+  std::map<std::string, int> calls_;
+  std::vector<std::string> unexpected_;
+  std::vector<upstream::Request> requests_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace pullcache::testing

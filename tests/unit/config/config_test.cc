@@ -1,0 +1,95 @@
+#include "daemon/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace pullcache::config {
+namespace {
+
+const char* kMinimal = "upstreams:\n  - match: docker.io\n";
+
+TEST(Config, DefaultsAreSafe) {
+  auto c = parseConfig(kMinimal);
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c.value().listen.host, "127.0.0.1");  // registry port on loopback by default
+  EXPECT_EQ(c.value().listen.port, 5000);
+  EXPECT_EQ(c.value().metrics_listen.port, 9095);
+  EXPECT_EQ(c.value().cache.tag_ttl.count(), 60000);
+  EXPECT_EQ(c.value().upstreams[0].auth, AuthMode::kAnonymous);
+}
+
+TEST(Config, FullExample) {
+  auto c = parseConfig(R"(
+listen: 127.0.0.1:5050
+metrics_listen: "[::1]:9000"
+threads: 4
+cache: {dir: /var/cache/pc, max_bytes: 50GiB, tag_ttl: 5m}
+default_upstream: docker.io
+upstreams:
+  - match: docker.io
+  - match: "*.dkr.ecr.*.amazonaws.com"
+    url: https://vpce.example.com
+  - match: registry.internal:5000
+    url: http://10.0.0.5:5000
+    auth: basic
+    username: bot
+    password: hunter2
+log: {level: debug, format: json}
+)");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c.value().listen.port, 5050);
+  EXPECT_EQ(c.value().metrics_listen.host, "::1");
+  EXPECT_EQ(std::get<std::uint64_t>(c.value().cache.max_bytes), 50ull << 30);
+  EXPECT_EQ(c.value().upstreams[2].password.reveal(), "hunter2");
+  EXPECT_EQ(c.value().log.format, "json");
+}
+
+struct Bad {
+  const char* yaml;
+  const char* key;  // the message must name it
+};
+
+TEST(Config, ErrorsNameTheKey) {
+  const Bad cases[] = {
+      {"listen: 1.2.3.4:5000\nupstreams: [{match: a.io}]\nbogus: 1\n", "bogus"},
+      {"upstreams: [{match: a.io, colour: red}]\n", "upstreams[0].colour"},
+      {"upstreams: [{match: a.io}]\ncache: {max_bytes: 5XB}\n", "cache.max_bytes"},
+      {"upstreams: [{match: a.io}]\ncache: {tag_ttl: soon}\n", "cache.tag_ttl"},
+      {"upstreams: [{match: a.io}]\ncache: {dir: relative/path}\n", "cache.dir"},
+      {"upstreams: [{match: a.io}]\nlisten: localhost\n", "listen"},
+      {"upstreams: [{match: a.io}]\nlisten: 1.2.3.4:70000\n", "listen"},
+      {"upstreams: [{match: a.io, url: ftp://x}]\n", "upstreams[0].url"},
+      {"upstreams: [{match: a.io, url: https://x/path}]\n", "upstreams[0].url"},
+      {"upstreams: [{match: a.io, auth: magic}]\n", "upstreams[0].auth"},
+      {"upstreams: [{match: a.io, auth: basic}]\n", "upstreams[0].auth"},
+      {"upstreams: [{match: a.io, username: u, password: p}]\n", "upstreams[0].auth"},
+      {"upstreams: [{match: \"a b\"}]\n", "upstreams[0].match"},
+      {"upstreams: [{url: https://a.io}]\n", "upstreams[0].match"},
+      {"upstreams: []\n", "upstreams"},
+      {"upstreams: [{match: a.io}]\ndefault_upstream: b.io\n", "default_upstream"},
+      {"upstreams: [{match: a.io}]\nlog: {level: loud}\n", "log.level"},
+      {"upstreams: [{match: a.io}]\nlog: {format: xml}\n", "log.format"},
+      {"upstreams: [{match: a.io}]\nthreads: 0\n", "threads"},
+      {"upstreams: [{match: a.io}]\nupstream_timeouts: {connect: 0s}\n", "upstream_timeouts.connect"},
+  };
+  for (const auto& b : cases) {
+    auto c = parseConfig(b.yaml);
+    ASSERT_FALSE(c) << b.yaml;
+    EXPECT_EQ(c.error().code, Errc::kConfigInvalid);
+    EXPECT_TRUE(c.error().detail.starts_with(b.key)) << "'" << c.error().detail << "' should name " << b.key;
+  }
+}
+
+TEST(Config, SyntaxErrorIsReported) {
+  auto c = parseConfig("upstreams: [\n");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().detail.find("YAML"), std::string::npos);
+}
+
+TEST(Config, MissingFileIsReported) {
+  auto c = loadConfig("/nonexistent/pullcache.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().detail.find("/nonexistent/pullcache.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pullcache::config

@@ -1,0 +1,59 @@
+#include <gtest/gtest.h>
+
+#include "daemon/index/keys.h"
+#include "daemon/index/rocksdb_index.h"
+#include "tests/support/temp_dir.h"
+
+namespace pullcache::index {
+namespace {
+
+Digest digestOf(char c) { return Digest::parse("sha256:" + std::string(64, c)).value(); }
+
+TEST(Keys, RoundTrip) {
+  BlobMeta meta{123456789012ull, 1700000000, 1700003600};
+  EXPECT_EQ(keys::decodeBlobMeta(keys::encodeBlobMeta(meta)), meta);
+  ManifestRecord m{"application/vnd.oci.image.index.v1+json", std::string("{\0}", 3), 42};
+  EXPECT_EQ(keys::decodeManifest(keys::encodeManifest(m)), m);
+  TagRecord t{digestOf('a').str(), 1700000000123};
+  EXPECT_EQ(keys::decodeTag(keys::encodeTag(t)), t);
+  EXPECT_EQ(keys::digestFromBlobKey(keys::blobKey(digestOf('b'))), digestOf('b'));
+}
+
+TEST(Keys, RejectsCorruptValues) {
+  EXPECT_FALSE(keys::decodeBlobMeta(""));
+  EXPECT_FALSE(keys::decodeBlobMeta(keys::encodeBlobMeta({}) + "x"));
+  EXPECT_FALSE(keys::decodeBlobMeta("\x02" + keys::encodeBlobMeta({}).substr(1)));  // unknown version
+  EXPECT_FALSE(keys::decodeManifest("\x01\x00"));
+  EXPECT_FALSE(keys::decodeTag(keys::encodeTag({"sha256:short", 1})));
+  EXPECT_FALSE(keys::digestFromBlobKey("m:" + digestOf('c').str()));
+}
+
+TEST(Keys, TagKeysDoNotCollide) {
+  // ("a", "b/c", "d") and ("a/b", "c", "d") must not encode alike.
+  EXPECT_NE(keys::tagKey({"a", "b/c", "d"}), keys::tagKey({"a/b", "c", "d"}));
+  EXPECT_NE(keys::tagKey({"h", "r", "t1"}), keys::tagKey({"h", "r", "t"}));
+}
+
+TEST(RocksDbIndex, PersistsAcrossReopen) {
+  testing::TempDir dir;
+  {
+    RocksDbIndex idx(dir.sub("db"));
+    ASSERT_TRUE(idx.putBlob(digestOf('a'), {10, 1, 2}));
+    ASSERT_TRUE(idx.putManifest(digestOf('e'), {"type", "body", 3},
+                                std::make_pair(TagKey{"docker.io", "library/alpine", "3"}, TagRecord{digestOf('e').str(), 99})));
+  }
+  RocksDbIndex idx(dir.sub("db"));
+  EXPECT_EQ(idx.getBlob(digestOf('a')).value()->size, 10u);
+  EXPECT_FALSE(idx.getBlob(digestOf('b')).value());
+  EXPECT_EQ(idx.getManifest(digestOf('e')).value()->body, "body");
+  EXPECT_EQ(idx.getTag({"docker.io", "library/alpine", "3"}).value()->fetched_unix_ms, 99);
+  EXPECT_FALSE(idx.getTag({"docker.io", "library/alpine", "4"}).value());
+  std::vector<std::string> seen;
+  ASSERT_TRUE(idx.forEachBlob([&](const Digest& d, const BlobMeta&) { seen.push_back(d.str()); }));
+  EXPECT_EQ(seen, std::vector<std::string>{digestOf('a').str()});
+  ASSERT_TRUE(idx.deleteBlob(digestOf('a')));
+  EXPECT_FALSE(idx.getBlob(digestOf('a')).value());
+}
+
+}  // namespace
+}  // namespace pullcache::index
