@@ -34,7 +34,8 @@ Result<Digest> Digest::parse(std::string_view text) {
   }
   std::string_view hex = text.substr(7);
   if (hex.size() != hex_len || !isLowerHex(hex)) {
-    return fail(Errc::kDigestInvalid, "digest must be " + std::to_string(hex_len) + " lowercase hex characters");
+    return fail(Errc::kDigestInvalid,
+                "digest must be " + std::to_string(hex_len) + " lowercase hex characters");
   }
   return Digest(algorithm, std::string(text));
 }

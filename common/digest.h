@@ -28,7 +28,8 @@ class Digest {
 
  private:
   friend class Hasher;
-  Digest(DigestAlgorithm algorithm, std::string text) : algorithm_(algorithm), text_(std::move(text)) {}
+  Digest(DigestAlgorithm algorithm, std::string text)
+      : algorithm_(algorithm), text_(std::move(text)) {}
   DigestAlgorithm algorithm_ = DigestAlgorithm::kSha256;
   std::string text_;
 };

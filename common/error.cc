@@ -8,30 +8,54 @@ namespace {
 
 std::string_view errcName(Errc e) noexcept {
   switch (e) {
-    case Errc::kOk: return "ok";
-    case Errc::kBlobUnknown: return "blob unknown";
-    case Errc::kManifestUnknown: return "manifest unknown";
-    case Errc::kManifestInvalid: return "manifest invalid";
-    case Errc::kNameUnknown: return "name unknown";
-    case Errc::kNameInvalid: return "name invalid";
-    case Errc::kTagInvalid: return "tag invalid";
-    case Errc::kDigestInvalid: return "digest invalid";
-    case Errc::kRangeInvalid: return "range not satisfiable";
-    case Errc::kUnauthorized: return "unauthorized";
-    case Errc::kDenied: return "denied";
-    case Errc::kTooManyRequests: return "too many requests";
-    case Errc::kUnsupported: return "unsupported";
-    case Errc::kNotFound: return "not found";
-    case Errc::kBadRequest: return "bad request";
-    case Errc::kUpstreamUnavailable: return "upstream unavailable";
-    case Errc::kUpstreamBadResponse: return "bad upstream response";
-    case Errc::kDigestMismatch: return "digest mismatch";
-    case Errc::kTooLarge: return "too large";
-    case Errc::kStoreFull: return "cache store full";
-    case Errc::kStoreIo: return "cache store I/O error";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kConfigInvalid: return "invalid configuration";
-    case Errc::kInternal: return "internal error";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kBlobUnknown:
+      return "blob unknown";
+    case Errc::kManifestUnknown:
+      return "manifest unknown";
+    case Errc::kManifestInvalid:
+      return "manifest invalid";
+    case Errc::kNameUnknown:
+      return "name unknown";
+    case Errc::kNameInvalid:
+      return "name invalid";
+    case Errc::kTagInvalid:
+      return "tag invalid";
+    case Errc::kDigestInvalid:
+      return "digest invalid";
+    case Errc::kRangeInvalid:
+      return "range not satisfiable";
+    case Errc::kUnauthorized:
+      return "unauthorized";
+    case Errc::kDenied:
+      return "denied";
+    case Errc::kTooManyRequests:
+      return "too many requests";
+    case Errc::kUnsupported:
+      return "unsupported";
+    case Errc::kNotFound:
+      return "not found";
+    case Errc::kBadRequest:
+      return "bad request";
+    case Errc::kUpstreamUnavailable:
+      return "upstream unavailable";
+    case Errc::kUpstreamBadResponse:
+      return "bad upstream response";
+    case Errc::kDigestMismatch:
+      return "digest mismatch";
+    case Errc::kTooLarge:
+      return "too large";
+    case Errc::kStoreFull:
+      return "cache store full";
+    case Errc::kStoreIo:
+      return "cache store I/O error";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kConfigInvalid:
+      return "invalid configuration";
+    case Errc::kInternal:
+      return "internal error";
   }
   return "unknown error";
 }
@@ -39,7 +63,9 @@ std::string_view errcName(Errc e) noexcept {
 class Category final : public std::error_category {
  public:
   const char* name() const noexcept override { return "pullcache"; }
-  std::string message(int ev) const override { return std::string(errcName(static_cast<Errc>(ev))); }
+  std::string message(int ev) const override {
+    return std::string(errcName(static_cast<Errc>(ev)));
+  }
 };
 
 }  // namespace

@@ -45,7 +45,8 @@ enum class Errc {
 
 const std::error_category& pullcacheCategory() noexcept;
 
-inline std::error_code make_error_code(Errc e) noexcept {  // NOLINT(readability-identifier-naming): ADL hook
+inline std::error_code make_error_code(
+    Errc e) noexcept {  // NOLINT(readability-identifier-naming): ADL hook
   return {static_cast<int>(e), pullcacheCategory()};
 }
 

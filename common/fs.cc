@@ -34,7 +34,8 @@ Result<void> makeDirs(const std::string& path) {
     pos = path.find('/', pos + 1);
     cur = path.substr(0, pos);
     if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return systemError(errno, "mkdir " + cur);
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      return systemError(errno, "mkdir " + cur);
   }
   return ok();
 }
@@ -52,7 +53,8 @@ Result<std::string> readFile(const std::string& path, std::size_t max_size) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > max_size) return fail(Errc::kTooLarge, path + " is larger than " + std::to_string(max_size) + " bytes");
+    if (out.size() > max_size)
+      return fail(Errc::kTooLarge, path + " is larger than " + std::to_string(max_size) + " bytes");
   }
   return out;
 }

@@ -24,7 +24,9 @@ bool match(std::string_view g, std::string_view h) {
 
 }  // namespace
 
-bool hostGlobMatches(std::string_view glob, std::string_view host) noexcept { return match(glob, host); }
+bool hostGlobMatches(std::string_view glob, std::string_view host) noexcept {
+  return match(glob, host);
+}
 
 bool isHostGlob(std::string_view glob) noexcept { return glob.find('*') != std::string_view::npos; }
 

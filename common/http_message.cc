@@ -24,7 +24,8 @@ std::string_view Headers::get(std::string_view name) const noexcept {
 }
 
 bool Headers::has(std::string_view name) const noexcept {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) { return iequals(e.first, name); });
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return iequals(e.first, name); });
 }
 
 void Headers::set(std::string_view name, std::string value) {
@@ -38,13 +39,20 @@ void Headers::remove(std::string_view name) {
 
 std::string_view cacheResultName(CacheResult r) noexcept {
   switch (r) {
-    case CacheResult::kNone: return "-";
-    case CacheResult::kHit: return "hit";
-    case CacheResult::kMiss: return "miss";
-    case CacheResult::kCoalesced: return "coalesced";
-    case CacheResult::kStale: return "stale";
-    case CacheResult::kPassThrough: return "pass";
-    case CacheResult::kError: return "error";
+    case CacheResult::kNone:
+      return "-";
+    case CacheResult::kHit:
+      return "hit";
+    case CacheResult::kMiss:
+      return "miss";
+    case CacheResult::kCoalesced:
+      return "coalesced";
+    case CacheResult::kStale:
+      return "stale";
+    case CacheResult::kPassThrough:
+      return "pass";
+    case CacheResult::kError:
+      return "error";
   }
   return "-";
 }

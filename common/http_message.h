@@ -22,7 +22,9 @@ class Headers {
   // First value of a header (case-insensitive name), or empty.
   [[nodiscard]] std::string_view get(std::string_view name) const noexcept;
   [[nodiscard]] bool has(std::string_view name) const noexcept;
-  void add(std::string name, std::string value) { entries_.emplace_back(std::move(name), std::move(value)); }
+  void add(std::string name, std::string value) {
+    entries_.emplace_back(std::move(name), std::move(value));
+  }
   void set(std::string_view name, std::string value);
   void remove(std::string_view name);
   [[nodiscard]] const std::vector<Entry>& entries() const noexcept { return entries_; }

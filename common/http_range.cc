@@ -36,7 +36,8 @@ Result<std::optional<ByteRange>> resolveRange(std::string_view header, std::uint
     if (c != kUnit[i]) return std::optional<ByteRange>{};
   }
   std::string_view spec = trim(header.substr(kUnit.size()));
-  if (spec.find(',') != std::string_view::npos) return std::optional<ByteRange>{};  // multi-range: ignore
+  if (spec.find(',') != std::string_view::npos)
+    return std::optional<ByteRange>{};  // multi-range: ignore
   std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return std::optional<ByteRange>{};
   std::string_view a = trim(spec.substr(0, dash));

@@ -20,7 +20,8 @@ bool accepts(std::string_view accept_header, std::string_view type) noexcept {
   std::size_t start = 0;
   while (start <= accept_header.size()) {
     std::size_t comma = accept_header.find(',', start);
-    std::string_view item = accept_header.substr(start, comma == std::string_view::npos ? accept_header.npos : comma - start);
+    std::string_view item = accept_header.substr(
+        start, comma == std::string_view::npos ? accept_header.npos : comma - start);
     std::string_view range = item;
     bool excluded = false;
     if (std::size_t semi = item.find(';'); semi != std::string_view::npos) {

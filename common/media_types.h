@@ -8,9 +8,12 @@ namespace pullcache::media {
 
 inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr std::string_view kDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kDockerManifestV1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+inline constexpr std::string_view kDockerManifest =
+    "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view kDockerManifestList =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view kDockerManifestV1Signed =
+    "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 // What pullcache asks an upstream for: every manifest and index type it can cache.
 inline constexpr std::string_view kManifestAccept =

@@ -35,13 +35,16 @@ bool validComponent(std::string_view c) {
 
 Result<void> validateName(std::string_view name) {
   if (name.empty()) return fail(Errc::kNameInvalid, "repository name is empty");
-  if (name.size() > kMaxNameLength) return fail(Errc::kNameInvalid, "repository name is longer than 255 characters");
+  if (name.size() > kMaxNameLength)
+    return fail(Errc::kNameInvalid, "repository name is longer than 255 characters");
   std::size_t start = 0;
   while (true) {
     std::size_t slash = name.find('/', start);
-    std::string_view component = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    std::string_view component =
+        name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     if (!validComponent(component)) {
-      return fail(Errc::kNameInvalid, "invalid repository name component '" + std::string(component.substr(0, 64)) + "'");
+      return fail(Errc::kNameInvalid, "invalid repository name component '" +
+                                          std::string(component.substr(0, 64)) + "'");
     }
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -50,24 +53,28 @@ Result<void> validateName(std::string_view name) {
 }
 
 Result<void> validateTag(std::string_view tag) {
-  if (tag.empty() || tag.size() > 128) return fail(Errc::kTagInvalid, "tag must be 1 to 128 characters");
+  if (tag.empty() || tag.size() > 128)
+    return fail(Errc::kTagInvalid, "tag must be 1 to 128 characters");
   auto word = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   };
   if (!word(tag[0])) return fail(Errc::kTagInvalid, "tag must start with a letter, digit or '_'");
   for (char c : tag.substr(1)) {
-    if (!word(c) && c != '.' && c != '-') return fail(Errc::kTagInvalid, "tag contains an invalid character");
+    if (!word(c) && c != '.' && c != '-')
+      return fail(Errc::kTagInvalid, "tag contains an invalid character");
   }
   return ok();
 }
 
 Result<void> validateRegistryHost(std::string_view host) {
-  if (host.empty() || host.size() > 253 + 6) return fail(Errc::kNameInvalid, "registry host is empty or too long");
+  if (host.empty() || host.size() > 253 + 6)
+    return fail(Errc::kNameInvalid, "registry host is empty or too long");
   std::string_view name = host;
   std::string_view port;
   if (host.front() == '[') {
     std::size_t close = host.find(']');
-    if (close == std::string_view::npos) return fail(Errc::kNameInvalid, "unterminated IPv6 registry host");
+    if (close == std::string_view::npos)
+      return fail(Errc::kNameInvalid, "unterminated IPv6 registry host");
     for (char c : host.substr(1, close - 1)) {
       if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.')) {
         return fail(Errc::kNameInvalid, "invalid IPv6 registry host");
@@ -90,7 +97,8 @@ Result<void> validateRegistryHost(std::string_view host) {
     for (char c : port) {
       if (c < '0' || c > '9') return fail(Errc::kNameInvalid, "invalid registry port");
     }
-    if (std::stoul(std::string(port)) > 65535) return fail(Errc::kNameInvalid, "invalid registry port");
+    if (std::stoul(std::string(port)) > 65535)
+      return fail(Errc::kNameInvalid, "invalid registry port");
   }
   if (!name.empty() || host.front() != '[') {
     if (name.empty()) return fail(Errc::kNameInvalid, "empty registry host name");
@@ -98,12 +106,14 @@ Result<void> validateRegistryHost(std::string_view host) {
     std::size_t start = 0;
     while (true) {
       std::size_t dot = name.find('.', start);
-      std::string_view label = name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
+      std::string_view label =
+          name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
       if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
         return fail(Errc::kNameInvalid, "invalid registry host name");
       }
       for (char c : label) {
-        if (!isLowerAlnum(c) && c != '-') return fail(Errc::kNameInvalid, "invalid registry host name");
+        if (!isLowerAlnum(c) && c != '-')
+          return fail(Errc::kNameInvalid, "invalid registry host name");
       }
       if (dot == std::string_view::npos) break;
       start = dot + 1;

@@ -16,7 +16,8 @@ struct NumberAndSuffix {
 Result<NumberAndSuffix> split(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' does not start with a number");
+  if (i == 0)
+    return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' does not start with a number");
   double v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + i, v);
   if (ec != std::errc() || ptr != text.data() + i || !std::isfinite(v)) {
@@ -37,9 +38,20 @@ Result<std::uint64_t> parseBytes(std::string_view text) {
     double factor;
   };
   static constexpr Unit kUnits[] = {
-      {"", 1},           {"B", 1},          {"KiB", 1024.0},   {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-      {"TiB", 1099511627776.0}, {"KB", 1e3}, {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
-      {"K", 1024.0},     {"M", 1048576.0},  {"G", 1073741824.0}, {"T", 1099511627776.0},
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1024.0},
+      {"MiB", 1048576.0},
+      {"GiB", 1073741824.0},
+      {"TiB", 1099511627776.0},
+      {"KB", 1e3},
+      {"MB", 1e6},
+      {"GB", 1e9},
+      {"TB", 1e12},
+      {"K", 1024.0},
+      {"M", 1048576.0},
+      {"G", 1073741824.0},
+      {"T", 1099511627776.0},
   };
   for (const auto& u : kUnits) {
     if (parts.value().suffix == u.name) {
@@ -51,7 +63,8 @@ Result<std::uint64_t> parseBytes(std::string_view text) {
     }
   }
   return fail(Errc::kConfigInvalid,
-              "'" + std::string(text) + "' has an unknown size unit (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)");
+              "'" + std::string(text) +
+                  "' has an unknown size unit (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)");
 }
 
 Result<SizeSpec> parseSizeSpec(std::string_view text) {
@@ -60,7 +73,8 @@ Result<SizeSpec> parseSizeSpec(std::string_view text) {
     if (!parts) return parts.error();
     double v = parts.value().number;
     if (!parts.value().suffix.empty() || v <= 0 || v > 100) {
-      return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' must be a percentage in (0, 100]");
+      return fail(Errc::kConfigInvalid,
+                  "'" + std::string(text) + "' must be a percentage in (0, 100]");
     }
     return SizeSpec{Percent{v}};
   }
@@ -74,12 +88,19 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
   if (!parts) return parts.error();
   double ms_per_unit;
   std::string_view s = parts.value().suffix;
-  if (s == "ms") ms_per_unit = 1;
-  else if (s == "s" || s.empty()) ms_per_unit = 1000;
-  else if (s == "m") ms_per_unit = 60e3;
-  else if (s == "h") ms_per_unit = 3600e3;
-  else if (s == "d") ms_per_unit = 86400e3;
-  else return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' has an unknown duration unit (use ms, s, m, h, d)");
+  if (s == "ms")
+    ms_per_unit = 1;
+  else if (s == "s" || s.empty())
+    ms_per_unit = 1000;
+  else if (s == "m")
+    ms_per_unit = 60e3;
+  else if (s == "h")
+    ms_per_unit = 3600e3;
+  else if (s == "d")
+    ms_per_unit = 86400e3;
+  else
+    return fail(Errc::kConfigInvalid,
+                "'" + std::string(text) + "' has an unknown duration unit (use ms, s, m, h, d)");
   double ms = parts.value().number * ms_per_unit;
   if (ms > 1e15) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is too long");
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));

@@ -7,8 +7,8 @@ std::string urlEncode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -50,7 +50,8 @@ std::optional<std::string> queryParam(std::string_view query, std::string_view k
   std::size_t start = 0;
   while (start <= query.size()) {
     std::size_t amp = query.find('&', start);
-    std::string_view pair = query.substr(start, amp == std::string_view::npos ? query.npos : amp - start);
+    std::string_view pair =
+        query.substr(start, amp == std::string_view::npos ? query.npos : amp - start);
     std::size_t eq = pair.find('=');
     std::string_view k = pair.substr(0, eq);
     if (k == key) {

@@ -25,10 +25,14 @@ App::App(config::Config config) : config_(std::move(config)) {
   index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
   auto report = store::reconcile(*store_, *index_);
   if (!report) throw std::runtime_error("cache reconciliation failed: " + report.error().message());
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  log->info("cache {}: {} blobs, {} bytes; removed {} staging files, {} stale entries, {} orphan files ({} ms)",
-            config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
-            report.value().entries_dropped, report.value().orphans_removed, ms);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  log->info(
+      "cache {}: {} blobs, {} bytes; removed {} staging files, {} stale entries, {} orphan files "
+      "({} ms)",
+      config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
+      report.value().entries_dropped, report.value().orphans_removed, ms);
 
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
@@ -39,16 +43,16 @@ App::App(config::Config config) : config_(std::move(config)) {
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
-  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(ioc_), pool_, *store_, *index_, *client_,
-                                                          clock_, fo);
-  api_ = std::make_unique<registry::RegistryApi>(
-      registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});
+  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(ioc_), pool_, *store_,
+                                                          *index_, *client_, clock_, fo);
+  api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
+      pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});
   server::SessionOptions so;
   registry_listener_ = std::make_unique<server::Listener>(
       ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), so, "registry");
   health_listener_ = std::make_unique<server::Listener>(
-      ioc_, config_.metrics_listen, std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }), so,
-      "health");
+      ioc_, config_.metrics_listen,
+      std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }), so, "health");
 }
 
 App::~App() {
@@ -83,9 +87,11 @@ int App::run() {
   registry_listener_->start();
   health_listener_->start();
   ready_ = true;
-  log->info("pullcache {} serving the registry API on {} (port {}), health on {} (port {}), {} upstream(s)",
-            PULLCACHE_VERSION, config_.listen.str(), registryPort(), config_.metrics_listen.str(), healthPort(),
-            config_.upstreams.size());
+  log->info(
+      "pullcache {} serving the registry API on {} (port {}), health on {} (port {}), {} "
+      "upstream(s)",
+      PULLCACHE_VERSION, config_.listen.str(), registryPort(), config_.metrics_listen.str(),
+      healthPort(), config_.upstreams.size());
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
   ioc_.run();

@@ -11,11 +11,24 @@
 
 namespace pullcache {
 
-namespace index { class RocksDbIndex; }
-namespace store { class BlobStore; }
-namespace upstream { class CurlClient; class UpstreamRouter; class RegistryClient; }
-namespace registry { class FetchCoordinator; class RegistryApi; }
-namespace server { class Listener; }
+namespace index {
+class RocksDbIndex;
+}
+namespace store {
+class BlobStore;
+}
+namespace upstream {
+class CurlClient;
+class UpstreamRouter;
+class RegistryClient;
+}  // namespace upstream
+namespace registry {
+class FetchCoordinator;
+class RegistryApi;
+}  // namespace registry
+namespace server {
+class Listener;
+}
 
 class App {
  public:

@@ -21,8 +21,9 @@ int checkConfig(const std::string& path) {
     std::fprintf(stderr, "pullcache: %s\n", c.error().detail.c_str());
     return 3;
   }
-  std::printf("%s: ok (%zu upstreams, listen %s, cache %s)\n", path.c_str(), c.value().upstreams.size(),
-              c.value().listen.str().c_str(), c.value().cache.dir.c_str());
+  std::printf("%s: ok (%zu upstreams, listen %s, cache %s)\n", path.c_str(),
+              c.value().upstreams.size(), c.value().listen.str().c_str(),
+              c.value().cache.dir.c_str());
   return 0;
 }
 
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc == 3 && std::strcmp(argv[1], "check-config") == 0) return checkConfig(argv[2]);
-  if (argc == 4 && std::strcmp(argv[1], "serve") == 0 && std::strcmp(argv[2], "--config") == 0) return serve(argv[3]);
+  if (argc == 4 && std::strcmp(argv[1], "serve") == 0 && std::strcmp(argv[2], "--config") == 0)
+    return serve(argv[3]);
   std::fputs(kUsage, stderr);
   return 2;
 }

@@ -22,7 +22,8 @@ class AuthProvider {
   // The upstream answered 401 with `www_authenticate` although we sent `rejected` (maybe
   // empty). Obtain fresh credentials (e.g. fetch a token) and return the header value to retry
   // the request with once. kUnauthorized if there is nothing better to try.
-  virtual Task<Result<std::string>> onChallenge(std::string repository, std::string www_authenticate,
+  virtual Task<Result<std::string>> onChallenge(std::string repository,
+                                                std::string www_authenticate,
                                                 std::string rejected) = 0;
 };
 

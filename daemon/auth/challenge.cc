@@ -28,7 +28,8 @@ class Parser {
   }
   std::string bareValue() {
     std::string out;
-    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != ' ' && s_[i_] != '\t') out.push_back(s_[i_++]);
+    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != ' ' && s_[i_] != '\t')
+      out.push_back(s_[i_++]);
     return out;
   }
   Result<std::string> quoted() {
@@ -64,7 +65,8 @@ Result<std::vector<Challenge>> parseChallenges(std::string_view header) {
     }
     if (p.atEnd()) break;
     std::string scheme = p.token();
-    if (scheme.empty()) return fail(Errc::kUpstreamBadResponse, "malformed WWW-Authenticate header");
+    if (scheme.empty())
+      return fail(Errc::kUpstreamBadResponse, "malformed WWW-Authenticate header");
     Challenge ch;
     for (char c : scheme) ch.scheme.push_back(lower(c));
     // auth-params: name=value pairs until the next scheme (a token not followed by '=').
@@ -80,7 +82,8 @@ Result<std::vector<Challenge>> parseChallenges(std::string_view header) {
       p.skipSpace();
       if (name.empty() || p.peek() != '=') {
         p.seek(mark);  // start of the next challenge (or token68, which registries do not use)
-        if (name.empty()) return fail(Errc::kUpstreamBadResponse, "malformed WWW-Authenticate parameter");
+        if (name.empty())
+          return fail(Errc::kUpstreamBadResponse, "malformed WWW-Authenticate parameter");
         break;
       }
       p.advance();  // '='

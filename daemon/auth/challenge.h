@@ -1,6 +1,7 @@
 #pragma once
 // WWW-Authenticate challenges (RFC 9110 §11.6.1), as registries send them:
-//   Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"
+//   Bearer
+//   realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"
 
 #include <map>
 #include <string>
@@ -12,7 +13,7 @@
 namespace pullcache::auth {
 
 struct Challenge {
-  std::string scheme;  // lowercase: "bearer", "basic"
+  std::string scheme;                         // lowercase: "bearer", "basic"
   std::map<std::string, std::string> params;  // lowercase keys
   [[nodiscard]] std::string param(const std::string& key) const {
     auto it = params.find(key);

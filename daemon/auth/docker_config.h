@@ -17,6 +17,7 @@ struct Credentials {
 
 // Looks up `registry_host` (also under "https://<host>", "https://<host>/v1/", and the
 // index.docker.io aliases for docker.io). nullopt if the file has no entry for it.
-Result<std::optional<Credentials>> lookupDockerConfig(const std::string& path, const std::string& registry_host);
+Result<std::optional<Credentials>> lookupDockerConfig(const std::string& path,
+                                                      const std::string& registry_host);
 
 }  // namespace pullcache::auth

@@ -11,7 +11,9 @@ namespace {
 
 constexpr std::size_t kMaxTokenEntries = 4096;
 
-std::string basicHeader(const Credentials& c) { return "Basic " + base64Encode(c.username + ":" + c.password.reveal()); }
+std::string basicHeader(const Credentials& c) {
+  return "Basic " + base64Encode(c.username + ":" + c.password.reveal());
+}
 
 }  // namespace
 
@@ -20,9 +22,12 @@ RegistryAuth::RegistryAuth(Options options, upstream::UpstreamClient& http, cons
 
 std::string_view RegistryAuth::name() const noexcept {
   switch (options_.mode) {
-    case Mode::kAnonymous: return "anonymous";
-    case Mode::kBasic: return "basic";
-    case Mode::kToken: return "token";
+    case Mode::kAnonymous:
+      return "anonymous";
+    case Mode::kBasic:
+      return "basic";
+    case Mode::kToken:
+      return "token";
   }
   return "anonymous";
 }
@@ -30,7 +35,8 @@ std::string_view RegistryAuth::name() const noexcept {
 Result<std::optional<Credentials>> RegistryAuth::credentials() const {
   if (options_.mode == Mode::kAnonymous) return std::optional<Credentials>{};
   if (options_.credentials) return options_.credentials;
-  if (!options_.docker_config.empty()) return lookupDockerConfig(options_.docker_config, options_.registry_host);
+  if (!options_.docker_config.empty())
+    return lookupDockerConfig(options_.docker_config, options_.registry_host);
   return std::optional<Credentials>{};
 }
 
@@ -51,7 +57,8 @@ Task<Result<std::string>> RegistryAuth::authorization(std::string repository) {
   co_return std::string();
 }
 
-Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository, std::string www_authenticate,
+Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository,
+                                                    std::string www_authenticate,
                                                     std::string rejected) {
   if (!rejected.empty()) {
     std::lock_guard lock(mu_);
@@ -63,12 +70,14 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository, std:
   for (const auto& ch : challenges.value()) {
     if (ch.scheme == "bearer") {
       std::string realm = ch.param("realm");
-      if (realm.empty()) co_return fail(Errc::kUpstreamBadResponse, "Bearer challenge without realm");
+      if (realm.empty())
+        co_return fail(Errc::kUpstreamBadResponse, "Bearer challenge without realm");
       std::string scope = ch.param("scope");
       if (scope.empty()) scope = "repository:" + repository + ":pull";
       auto header = co_await fetchToken(repository, realm, ch.param("service"), scope);
       if (!header) co_return header.error();
-      if (header.value() == rejected) co_return fail(Errc::kUnauthorized, "the registry rejected a fresh token");
+      if (header.value() == rejected)
+        co_return fail(Errc::kUnauthorized, "the registry rejected a fresh token");
       co_return header;
     }
   }
@@ -76,18 +85,23 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository, std:
     if (ch.scheme == "basic") {
       auto creds = credentials();
       if (!creds) co_return creds.error();
-      if (!creds.value()) co_return fail(Errc::kUnauthorized, "the registry asks for credentials and none are configured");
+      if (!creds.value())
+        co_return fail(Errc::kUnauthorized,
+                       "the registry asks for credentials and none are configured");
       std::string header = basicHeader(*creds.value());
-      if (header == rejected) co_return fail(Errc::kUnauthorized, "the registry rejected the configured credentials");
+      if (header == rejected)
+        co_return fail(Errc::kUnauthorized, "the registry rejected the configured credentials");
       co_return header;
     }
   }
-  co_return fail(Errc::kUnauthorized, "no supported authentication scheme in the registry's challenge");
+  co_return fail(Errc::kUnauthorized,
+                 "no supported authentication scheme in the registry's challenge");
 }
 
-Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::string realm, std::string service,
-                                                   std::string scope) {
-  if (!realm.starts_with("https://") && !(options_.allow_http_realm && realm.starts_with("http://"))) {
+Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::string realm,
+                                                   std::string service, std::string scope) {
+  if (!realm.starts_with("https://") &&
+      !(options_.allow_http_realm && realm.starts_with("http://"))) {
     co_return fail(Errc::kUpstreamBadResponse, "token realm must be an https URL");
   }
   upstream::Request req;
@@ -103,11 +117,16 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::
   auto resp = co_await http_.send(std::move(req));
   if (!resp) co_return resp.error();
   int status = resp.value().status;
-  if (status == 401 || status == 403) co_return fail(Errc::kUnauthorized, "token endpoint refused the request (HTTP " + std::to_string(status) + ")");
+  if (status == 401 || status == 403)
+    co_return fail(Errc::kUnauthorized,
+                   "token endpoint refused the request (HTTP " + std::to_string(status) + ")");
   if (status == 429) co_return fail(Errc::kTooManyRequests, "token endpoint is throttling");
-  if (status != 200) co_return fail(Errc::kUpstreamUnavailable, "token endpoint answered HTTP " + std::to_string(status));
+  if (status != 200)
+    co_return fail(Errc::kUpstreamUnavailable,
+                   "token endpoint answered HTTP " + std::to_string(status));
   auto json = nlohmann::json::parse(resp.value().body, nullptr, false);
-  if (!json.is_object()) co_return fail(Errc::kUpstreamBadResponse, "token endpoint answered non-JSON");
+  if (!json.is_object())
+    co_return fail(Errc::kUpstreamBadResponse, "token endpoint answered non-JSON");
   std::string token;
   for (const char* key : {"token", "access_token"}) {
     if (json.contains(key) && json[key].is_string() && !json[key].get<std::string>().empty()) {
@@ -115,7 +134,8 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::
       break;
     }
   }
-  if (token.empty()) co_return fail(Errc::kUpstreamBadResponse, "token endpoint answered without a token");
+  if (token.empty())
+    co_return fail(Errc::kUpstreamBadResponse, "token endpoint answered without a token");
   std::int64_t expires_in = 60;  // the spec's default and minimum
   if (json.contains("expires_in") && json["expires_in"].is_number_integer()) {
     expires_in = std::max<std::int64_t>(json["expires_in"].get<std::int64_t>(), 10);
@@ -126,7 +146,8 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::
   {
     std::lock_guard lock(mu_);
     if (tokens_.size() >= kMaxTokenEntries) tokens_.clear();
-    tokens_[repository] = CachedToken{Secret(header), clock_.now() + std::chrono::seconds(expires_in - margin)};
+    tokens_[repository] =
+        CachedToken{Secret(header), clock_.now() + std::chrono::seconds(expires_in - margin)};
   }
   co_return header;
 }

@@ -28,7 +28,8 @@ class RegistryAuth final : public AuthProvider {
     std::string registry_host;  // for docker_config lookups
     std::optional<Credentials> credentials;
     std::string docker_config;  // path; read at each token fetch so rotated secrets are picked up
-    bool allow_http_realm = false;  // only when the registry itself is plain http (tests, local mirrors)
+    bool allow_http_realm =
+        false;  // only when the registry itself is plain http (tests, local mirrors)
     std::chrono::milliseconds request_timeout{30'000};
   };
 
@@ -45,7 +46,8 @@ class RegistryAuth final : public AuthProvider {
     std::chrono::system_clock::time_point expires;
   };
   Result<std::optional<Credentials>> credentials() const;
-  Task<Result<std::string>> fetchToken(std::string repository, std::string realm, std::string service, std::string scope);
+  Task<Result<std::string>> fetchToken(std::string repository, std::string realm,
+                                       std::string service, std::string scope);
 
   Options options_;
   upstream::UpstreamClient& http_;

@@ -18,7 +18,8 @@ Error keyError(const std::string& key, const std::string& what) {
   return Error{Errc::kConfigInvalid, key + ": " + what};
 }
 
-Result<void> checkKeys(const YAML::Node& node, const std::string& where, std::initializer_list<std::string_view> allowed) {
+Result<void> checkKeys(const YAML::Node& node, const std::string& where,
+                       std::initializer_list<std::string_view> allowed) {
   if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
   for (const auto& kv : node) {
     std::string key = kv.first.as<std::string>();
@@ -40,31 +41,39 @@ Result<std::string> scalar(const YAML::Node& node, const std::string& key) {
 bool validGlob(std::string_view g) {
   if (g.empty()) return false;
   return std::all_of(g.begin(), g.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '*' ||
-           c == '[' || c == ']';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
+           c == '*' || c == '[' || c == ']';
   });
 }
 
 Result<void> validateUrl(const std::string& url, const std::string& key) {
   std::string_view rest;
-  if (url.starts_with("https://")) rest = std::string_view(url).substr(8);
-  else if (url.starts_with("http://")) rest = std::string_view(url).substr(7);
-  else return keyError(key, "must start with http:// or https://");
+  if (url.starts_with("https://"))
+    rest = std::string_view(url).substr(8);
+  else if (url.starts_with("http://"))
+    rest = std::string_view(url).substr(7);
+  else
+    return keyError(key, "must start with http:// or https://");
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (auto h = validateRegistryHost(rest); !h) return keyError(key, "'" + url + "': " + h.error().detail + " (scheme://host[:port], no path)");
+  if (auto h = validateRegistryHost(rest); !h)
+    return keyError(key, "'" + url + "': " + h.error().detail + " (scheme://host[:port], no path)");
   return ok();
 }
 
 Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
-  auto keys = checkKeys(node, where, {"match", "url", "auth", "username", "password", "password_file", "docker_config"});
+  auto keys =
+      checkKeys(node, where,
+                {"match", "url", "auth", "username", "password", "password_file", "docker_config"});
   if (!keys) return keys.error();
   UpstreamConfig u;
   if (!node["match"]) return keyError(where + ".match", "is required");
   auto match = scalar(node["match"], where + ".match");
   if (!match) return match.error();
   u.match = match.value();
-  std::transform(u.match.begin(), u.match.end(), u.match.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (!validGlob(u.match)) return keyError(where + ".match", "'" + u.match + "' is not a registry host glob");
+  std::transform(u.match.begin(), u.match.end(), u.match.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (!validGlob(u.match))
+    return keyError(where + ".match", "'" + u.match + "' is not a registry host glob");
   if (node["url"]) {
     auto url = scalar(node["url"], where + ".url");
     if (!url) return url.error();
@@ -78,17 +87,23 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     if (!a) return a.error();
     auth = a.value();
   }
-  if (auth == "anonymous" || auth == "none") u.auth = AuthMode::kAnonymous;
-  else if (auth == "basic") u.auth = AuthMode::kBasic;
-  else if (auth == "token") u.auth = AuthMode::kToken;
-  else if (auth == "ecr") u.auth = AuthMode::kEcr;
-  else return keyError(where + ".auth", "'" + auth + "' is not one of anonymous, basic, token, ecr");
+  if (auth == "anonymous" || auth == "none")
+    u.auth = AuthMode::kAnonymous;
+  else if (auth == "basic")
+    u.auth = AuthMode::kBasic;
+  else if (auth == "token")
+    u.auth = AuthMode::kToken;
+  else if (auth == "ecr")
+    u.auth = AuthMode::kEcr;
+  else
+    return keyError(where + ".auth", "'" + auth + "' is not one of anonymous, basic, token, ecr");
   if (node["username"]) {
     auto v = scalar(node["username"], where + ".username");
     if (!v) return v.error();
     u.username = v.value();
   }
-  if (node["password"] && node["password_file"]) return keyError(where, "password and password_file are exclusive");
+  if (node["password"] && node["password_file"])
+    return keyError(where, "password and password_file are exclusive");
   if (node["password"]) {
     auto v = scalar(node["password"], where + ".password");
     if (!v) return v.error();
@@ -109,13 +124,17 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     u.docker_config = v.value();
   }
   bool has_static = !u.username.empty() || !u.password.empty();
-  if (has_static && !u.docker_config.empty()) return keyError(where, "username/password and docker_config are exclusive");
+  if (has_static && !u.docker_config.empty())
+    return keyError(where, "username/password and docker_config are exclusive");
   if (u.auth == AuthMode::kBasic || u.auth == AuthMode::kToken) {
     if (u.docker_config.empty() && (u.username.empty() || u.password.empty())) {
-      return keyError(where + ".auth", "'" + auth + "' needs username and password (or password_file), or docker_config");
+      return keyError(
+          where + ".auth",
+          "'" + auth + "' needs username and password (or password_file), or docker_config");
     }
   } else if (has_static || !u.docker_config.empty()) {
-    return keyError(where + ".auth", "credentials are given but auth is '" + auth + "' (use basic or token)");
+    return keyError(where + ".auth",
+                    "credentials are given but auth is '" + auth + "' (use basic or token)");
   }
   if (u.auth == AuthMode::kEcr) {
     return keyError(where + ".auth", "'ecr' is not implemented in this version yet");
@@ -129,7 +148,8 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
   if (node["dir"]) {
     auto v = scalar(node["dir"], "cache.dir");
     if (!v) return v.error();
-    if (v.value().empty() || v.value().front() != '/') return keyError("cache.dir", "must be an absolute path");
+    if (v.value().empty() || v.value().front() != '/')
+      return keyError("cache.dir", "must be an absolute path");
     cache.dir = v.value();
   }
   if (node["max_bytes"]) {
@@ -170,12 +190,14 @@ Result<Endpoint> parseEndpoint(std::string_view text) {
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
     std::size_t close = text.find("]:");
-    if (close == std::string_view::npos) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not [ipv6]:port");
+    if (close == std::string_view::npos)
+      return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not [ipv6]:port");
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not host:port");
+    if (colon == std::string_view::npos)
+      return fail(Errc::kConfigInvalid, "'" + std::string(text) + "' is not host:port");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
@@ -185,11 +207,13 @@ Result<Endpoint> parseEndpoint(std::string_view text) {
   if (inet_pton(AF_INET, h.c_str(), buf) != 1 && inet_pton(AF_INET6, h.c_str(), buf) != 1) {
     return fail(Errc::kConfigInvalid, "'" + h + "' is not an IP address");
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
     return fail(Errc::kConfigInvalid, "'" + std::string(port) + "' is not a port number");
   }
   unsigned long p = std::stoul(std::string(port));
-  if (p > 65535) return fail(Errc::kConfigInvalid, "port " + std::to_string(p) + " is out of range");
+  if (p > 65535)
+    return fail(Errc::kConfigInvalid, "port " + std::to_string(p) + " is out of range");
   return Endpoint{h, static_cast<std::uint16_t>(p)};
 }
 
@@ -202,8 +226,9 @@ Result<Config> parseConfig(const std::string& yaml_text) {
   }
   Config c;
   if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
-  auto keys = checkKeys(root, "", {"listen", "metrics_listen", "threads", "cache", "upstreams", "default_upstream",
-                                   "upstream_timeouts", "log"});
+  auto keys = checkKeys(root, "",
+                        {"listen", "metrics_listen", "threads", "cache", "upstreams",
+                         "default_upstream", "upstream_timeouts", "log"});
   if (!keys) return keys.error();
   try {
     for (const char* key : {"listen", "metrics_listen"}) {
@@ -240,15 +265,20 @@ Result<Config> parseConfig(const std::string& yaml_text) {
     if (root["default_upstream"]) {
       auto v = scalar(root["default_upstream"], "default_upstream");
       if (!v) return v.error();
-      if (auto h = validateRegistryHost(v.value()); !h) return keyError("default_upstream", h.error().detail);
+      if (auto h = validateRegistryHost(v.value()); !h)
+        return keyError("default_upstream", h.error().detail);
       c.default_upstream = v.value();
-      bool matched = std::any_of(c.upstreams.begin(), c.upstreams.end(),
-                                 [&](const UpstreamConfig& u) { return hostGlobMatches(u.match, c.default_upstream); });
-      if (!matched) return keyError("default_upstream", "'" + c.default_upstream + "' matches no upstreams[].match");
+      bool matched = std::any_of(
+          c.upstreams.begin(), c.upstreams.end(),
+          [&](const UpstreamConfig& u) { return hostGlobMatches(u.match, c.default_upstream); });
+      if (!matched)
+        return keyError("default_upstream",
+                        "'" + c.default_upstream + "' matches no upstreams[].match");
     }
     if (root["upstream_timeouts"]) {
       const auto& t = root["upstream_timeouts"];
-      if (auto k = checkKeys(t, "upstream_timeouts", {"connect", "stall", "request"}); !k) return k.error();
+      if (auto k = checkKeys(t, "upstream_timeouts", {"connect", "stall", "request"}); !k)
+        return k.error();
       if (t["connect"]) {
         auto d = durationKey(t["connect"], "upstream_timeouts.connect");
         if (!d) return d.error();
@@ -271,16 +301,19 @@ Result<Config> parseConfig(const std::string& yaml_text) {
       if (l["level"]) {
         auto v = scalar(l["level"], "log.level");
         if (!v) return v.error();
-        static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+        static constexpr std::string_view kLevels[] = {"trace", "debug", "info",
+                                                       "warn",  "error", "off"};
         if (std::find(std::begin(kLevels), std::end(kLevels), v.value()) == std::end(kLevels)) {
-          return keyError("log.level", "'" + v.value() + "' is not one of trace, debug, info, warn, error, off");
+          return keyError("log.level",
+                          "'" + v.value() + "' is not one of trace, debug, info, warn, error, off");
         }
         c.log.level = v.value();
       }
       if (l["format"]) {
         auto v = scalar(l["format"], "log.format");
         if (!v) return v.error();
-        if (v.value() != "text" && v.value() != "json") return keyError("log.format", "must be text or json");
+        if (v.value() != "text" && v.value() != "json")
+          return keyError("log.format", "must be text or json");
         c.log.format = v.value();
       }
     }

@@ -21,9 +21,9 @@ struct Endpoint {
 
 enum class AuthMode {
   kAnonymous,  // no credentials; Bearer challenges are answered with anonymous tokens
-  kBasic,      // static credentials sent as Basic, and used at the token realm on a Bearer challenge
-  kToken,      // static credentials used only at the token realm (never sent to the registry itself)
-  kEcr,        // AWS ECR (not implemented yet)
+  kBasic,  // static credentials sent as Basic, and used at the token realm on a Bearer challenge
+  kToken,  // static credentials used only at the token realm (never sent to the registry itself)
+  kEcr,    // AWS ECR (not implemented yet)
 };
 
 struct UpstreamConfig {
@@ -48,7 +48,7 @@ struct UpstreamTimeouts {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error, off
+  std::string level = "info";   // trace, debug, info, warn, error, off
   std::string format = "text";  // text | json
 };
 

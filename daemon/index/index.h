@@ -50,7 +50,8 @@ class Index {
   virtual Result<void> putBlob(const Digest& digest, const BlobMeta& meta) = 0;
   virtual Result<void> deleteBlob(const Digest& digest) = 0;
   // Calls fn for every blob entry, in key order. Entries with undecodable values are skipped.
-  virtual Result<void> forEachBlob(const std::function<void(const Digest&, const BlobMeta&)>& fn) = 0;
+  virtual Result<void> forEachBlob(
+      const std::function<void(const Digest&, const BlobMeta&)>& fn) = 0;
 
   virtual Result<std::optional<ManifestRecord>> getManifest(const Digest& digest) = 0;
   // Stores the manifest and, if given, points the tag at it, atomically.

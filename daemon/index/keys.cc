@@ -27,7 +27,8 @@ class Reader {
   bool u64(std::uint64_t& v) {
     if (data_.size() < 8) return false;
     v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(data_[i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(data_[i])) << (8 * i);
     data_.remove_prefix(8);
     return true;
   }
@@ -40,7 +41,8 @@ class Reader {
   bool u32(std::uint32_t& v) {
     if (data_.size() < 4) return false;
     v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(data_[i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<std::uint32_t>(static_cast<unsigned char>(data_[i])) << (8 * i);
     data_.remove_prefix(4);
     return true;
   }
@@ -59,7 +61,9 @@ class Reader {
 }  // namespace
 
 std::string blobKey(const Digest& digest) { return std::string(kBlobPrefix) + digest.str(); }
-std::string manifestKey(const Digest& digest) { return std::string(kManifestPrefix) + digest.str(); }
+std::string manifestKey(const Digest& digest) {
+  return std::string(kManifestPrefix) + digest.str();
+}
 
 std::string tagKey(const TagKey& key) {
   std::string out(kTagPrefix);

@@ -1,8 +1,9 @@
 #pragma once
 // Key and value encoding of the RocksDB index. Pure functions, unit-tested.
-//   b:<digest>                      -> BlobMeta       (v1: u8 version, u64 size, i64 stored, i64 access)
-//   m:<digest>                      -> ManifestRecord (v1: u8 version, i64 stored, u32 type len, type, body)
-//   t:<upstream>\0<repo>\0<tag>     -> TagRecord      (v1: u8 version, i64 fetched ms, digest)
+//   b:<digest>                      -> BlobMeta       (v1: u8 version, u64 size, i64 stored, i64
+//   access) m:<digest>                      -> ManifestRecord (v1: u8 version, i64 stored, u32 type
+//   len, type, body) t:<upstream>\0<repo>\0<tag>     -> TagRecord      (v1: u8 version, i64 fetched
+//   ms, digest)
 // Integers are little-endian. '\0' cannot occur in validated hosts, names or tags.
 
 #include <optional>

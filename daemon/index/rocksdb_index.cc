@@ -43,7 +43,8 @@ Result<std::optional<BlobMeta>> RocksDbIndex::getBlob(const Digest& digest) {
 }
 
 Result<void> RocksDbIndex::putBlob(const Digest& digest, const BlobMeta& meta) {
-  rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), keys::blobKey(digest), keys::encodeBlobMeta(meta));
+  rocksdb::Status s =
+      db_->Put(rocksdb::WriteOptions(), keys::blobKey(digest), keys::encodeBlobMeta(meta));
   if (!s.ok()) return dbError(s);
   return ok();
 }
@@ -54,7 +55,8 @@ Result<void> RocksDbIndex::deleteBlob(const Digest& digest) {
   return ok();
 }
 
-Result<void> RocksDbIndex::forEachBlob(const std::function<void(const Digest&, const BlobMeta&)>& fn) {
+Result<void> RocksDbIndex::forEachBlob(
+    const std::function<void(const Digest&, const BlobMeta&)>& fn) {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));

@@ -17,7 +17,8 @@ void blobHeaders(HttpResponse& r, const Digest& digest) {
 
 }  // namespace
 
-Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up) {
+Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
+                                             std::shared_ptr<const upstream::Upstream> up) {
   auto digest = Digest::parse(route.reference);
   if (!digest) co_return digest.error();
   HttpResponse r;
@@ -38,10 +39,12 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request, s
       co_return r;
     }
     auto t0 = std::chrono::steady_clock::now();
-    auto resp = co_await d_.client.request(up, "HEAD", route.name, "blobs/" + route.reference, Headers(), 0);
+    auto resp = co_await d_.client.request(up, "HEAD", route.name, "blobs/" + route.reference,
+                                           Headers(), 0);
     if (!resp) co_return resp.error();
     if (resp.value().status != 200) {
-      co_return upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown, "blob " + route.reference);
+      co_return upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown,
+                                              "blob " + route.reference);
     }
     std::string_view cl = resp.value().headers.get("content-length");
     std::uint64_t size = 0;
@@ -51,7 +54,9 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request, s
     }
     r.content_length = size;
     r.cache = CacheResult::kPassThrough;
-    r.upstream_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    r.upstream_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     co_return r;
   }
 
@@ -60,7 +65,9 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request, s
   if (!opened) co_return opened.error();
   BlobOpenResult& blob = opened.value();
   if (blob.cache != CacheResult::kHit) {
-    r.upstream_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    r.upstream_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
   }
   r.cache = blob.cache;
   auto range = resolveRange(request.headers.get("range"), blob.size);

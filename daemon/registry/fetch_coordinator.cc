@@ -52,9 +52,13 @@ class BlobWriter final : public upstream::BodySink {
 
   bool onHeaders(int status, const Headers& headers) override {
     if (attempt_offset_ == 0) {
-      if (status != 200) return reject(Errc::kUpstreamBadResponse, "expected HTTP 200 for a blob, got " + std::to_string(status));
-      if (auto dcd = headers.get("docker-content-digest"); !dcd.empty() && dcd != entry_->digest().str()) {
-        return reject(Errc::kDigestMismatch, "upstream Docker-Content-Digest differs from the requested digest");
+      if (status != 200)
+        return reject(Errc::kUpstreamBadResponse,
+                      "expected HTTP 200 for a blob, got " + std::to_string(status));
+      if (auto dcd = headers.get("docker-content-digest");
+          !dcd.empty() && dcd != entry_->digest().str()) {
+        return reject(Errc::kDigestMismatch,
+                      "upstream Docker-Content-Digest differs from the requested digest");
       }
       auto length = parseU64(headers.get("content-length"));
       size_known_ = length.has_value();
@@ -65,7 +69,8 @@ class BlobWriter final : public upstream::BodySink {
       std::string_view cr = headers.get("content-range");
       std::string expect = "bytes " + std::to_string(attempt_offset_) + "-";
       if (status != 206 || !cr.starts_with(expect)) {
-        return reject(Errc::kUpstreamBadResponse, "upstream did not honour the Range request of a resumed fetch");
+        return reject(Errc::kUpstreamBadResponse,
+                      "upstream did not honour the Range request of a resumed fetch");
       }
     }
     started_ = true;
@@ -74,7 +79,8 @@ class BlobWriter final : public upstream::BodySink {
   }
 
   bool onData(const char* data, std::size_t size) override {
-    if (size_known_ && written_ + size > size_) return reject(Errc::kUpstreamBadResponse, "upstream sent more bytes than Content-Length");
+    if (size_known_ && written_ + size > size_)
+      return reject(Errc::kUpstreamBadResponse, "upstream sent more bytes than Content-Length");
     if (auto w = writeAll(fd_, data, size); !w) {
       error_ = w.error();
       return false;
@@ -114,8 +120,9 @@ class BlobWriter final : public upstream::BodySink {
 
 }  // namespace
 
-FetchCoordinator::FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
-                                   index::Index& index, upstream::RegistryClient& client, const Clock& clock,
+FetchCoordinator::FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool,
+                                   store::BlobStore& store, index::Index& index,
+                                   upstream::RegistryClient& client, const Clock& clock,
                                    FetchOptions options)
     : executor_(std::move(executor)),
       pool_(pool),
@@ -141,7 +148,8 @@ std::optional<std::uint64_t> FetchCoordinator::inflightSize(const Digest& digest
     entry = it->second;
   }
   auto s = entry->snapshot();
-  if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kVerified) && s.size_known) {
+  if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kVerified) &&
+      s.size_known) {
     return s.size;
   }
   return std::nullopt;
@@ -155,7 +163,8 @@ Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest&
   if (!file) return file.error();
   if (!file.value() || file.value()->size != meta.value()->size) {
     // The index is ahead of the disk (file removed or truncated behind our back): drop the entry.
-    logger()->warn("blob {} is indexed but its file is missing or has the wrong size; refetching", digest.str());
+    logger()->warn("blob {} is indexed but its file is missing or has the wrong size; refetching",
+                   digest.str());
     asio::post(pool_, [this, digest] { (void)index_.deleteBlob(digest); });
     return std::optional<BlobOpenResult>{};
   }
@@ -166,12 +175,12 @@ Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest&
     asio::post(pool_, [this, digest, updated] { (void)index_.putBlob(digest, updated); });
   }
   std::uint64_t size = file.value()->size;
-  return std::optional<BlobOpenResult>{
-      BlobOpenResult{std::make_shared<StoredBlob>(std::move(file.value()->fd), size), size, CacheResult::kHit}};
+  return std::optional<BlobOpenResult>{BlobOpenResult{
+      std::make_shared<StoredBlob>(std::move(file.value()->fd), size), size, CacheResult::kHit}};
 }
 
-Task<Result<BlobOpenResult>> FetchCoordinator::open(std::shared_ptr<const upstream::Upstream> upstream,
-                                                    std::string repository, Digest digest) {
+Task<Result<BlobOpenResult>> FetchCoordinator::open(
+    std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest) {
   auto cached = openCached(digest);
   if (!cached) co_return cached.error();
   if (cached.value()) co_return std::move(*cached.value());
@@ -201,7 +210,8 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(std::shared_ptr<const upstre
   if (staging && !starter) store_.discard(*staging);  // lost the race: join the other fetch
   if (starter) {
     fetches_started_.fetch_add(1);
-    asio::co_spawn(executor_, runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
+    asio::co_spawn(executor_,
+                   runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
                    asio::detached);
   }
 
@@ -218,7 +228,8 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(std::shared_ptr<const upstre
 }
 
 Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
-                                      std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
+                                      std::shared_ptr<const upstream::Upstream> upstream,
+                                      std::string repository,
                                       std::shared_ptr<store::StagingFile> staging) {
   const Digest digest = entry->digest();
   auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get());
@@ -235,31 +246,37 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     }
     bool incomplete = !resp || (writer->sizeKnown() && writer->written() < writer->size());
     if (resp && !writer->attemptStarted()) {  // a non-2xx answer
-      failure = upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown, "blob " + digest.str());
+      failure = upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown,
+                                              "blob " + digest.str());
       break;
     }
     if (!incomplete) break;
     if (writer->started() && resumes < options_.max_resumes) {
       ++resumes;
       offset = writer->written();
-      logger()->info("resuming {} from {} at byte {} (attempt {}): {}", digest.str(), upstream->host, offset, resumes,
-                     resp ? std::string("body shorter than Content-Length") : resp.error().message());
+      logger()->info(
+          "resuming {} from {} at byte {} (attempt {}): {}", digest.str(), upstream->host, offset,
+          resumes, resp ? std::string("body shorter than Content-Length") : resp.error().message());
       continue;
     }
-    failure = resp ? Error{Errc::kUpstreamBadResponse, "upstream body shorter than Content-Length"} : resp.error();
+    failure = resp ? Error{Errc::kUpstreamBadResponse, "upstream body shorter than Content-Length"}
+                   : resp.error();
     break;
   }
   if (!failure) {
     Digest got = writer->finish();
     if (got != digest) {
-      failure = Error{Errc::kDigestMismatch, "upstream " + upstream->host + " sent content hashing to " + got.str() +
-                                                 " for " + digest.str()};
+      failure =
+          Error{Errc::kDigestMismatch, "upstream " + upstream->host + " sent content hashing to " +
+                                           got.str() + " for " + digest.str()};
     }
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   if (failure) {
-    logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host, repository, ms,
-                   failure->message());
+    logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host,
+                   repository, ms, failure->message());
     entry->setFailed(*failure);
     store_.discard(*staging);
     finishFetch(digest);
@@ -274,11 +291,12 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   };
   auto committed = co_await runBlocking(pool_, std::move(commit));
   if (!committed) {
-    logger()->error("could not keep {} ({} bytes): {}; it was served but is not cached", digest.str(), size,
-                    committed.error().message());
+    logger()->error("could not keep {} ({} bytes): {}; it was served but is not cached",
+                    digest.str(), size, committed.error().message());
     store_.discard(*staging);
   } else {
-    logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host, repository, ms);
+    logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host,
+                   repository, ms);
   }
   finishFetch(digest);
 }

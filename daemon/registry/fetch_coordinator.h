@@ -37,20 +37,22 @@ struct BlobOpenResult {
 };
 
 struct FetchOptions {
-  std::chrono::milliseconds stall_timeout{30'000};  // readers give up when a fetch makes no progress
-  int max_resumes = 3;                               // Range resumptions after a dropped connection
+  std::chrono::milliseconds stall_timeout{
+      30'000};          // readers give up when a fetch makes no progress
+  int max_resumes = 3;  // Range resumptions after a dropped connection
 };
 
 class FetchCoordinator {
  public:
   FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
-                   index::Index& index, upstream::RegistryClient& client, const Clock& clock, FetchOptions options);
+                   index::Index& index, upstream::RegistryClient& client, const Clock& clock,
+                   FetchOptions options);
   ~FetchCoordinator();
 
   // Completes when response headers can be sent (the blob's size is known), or with the error
   // to answer before any body byte.
-  Task<Result<BlobOpenResult>> open(std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
-                                    Digest digest);
+  Task<Result<BlobOpenResult>> open(std::shared_ptr<const upstream::Upstream> upstream,
+                                    std::string repository, Digest digest);
   // A committed blob, or nullopt. Bumps its last-access time (coarsely, in the background).
   Result<std::optional<BlobOpenResult>> openCached(const Digest& digest);
   // Size of a blob being fetched right now, if its headers have arrived.
@@ -60,8 +62,9 @@ class FetchCoordinator {
   [[nodiscard]] std::uint64_t fetchesStarted() const noexcept { return fetches_started_.load(); }
 
  private:
-  Task<void> runFetch(std::shared_ptr<InflightBlob> entry, std::shared_ptr<const upstream::Upstream> upstream,
-                      std::string repository, std::shared_ptr<store::StagingFile> staging);
+  Task<void> runFetch(std::shared_ptr<InflightBlob> entry,
+                      std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
+                      std::shared_ptr<store::StagingFile> staging);
   void finishFetch(const Digest& digest);
 
   asio::any_io_executor executor_;
@@ -72,7 +75,8 @@ class FetchCoordinator {
   const Clock& clock_;
   FetchOptions options_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<InflightBlob>> inflight_;  // by digest; guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
+      inflight_;  // by digest; guarded by mu_
   std::atomic<std::uint64_t> fetches_started_{0};
 };
 

@@ -101,7 +101,8 @@ Task<Result<std::uint64_t>> InflightBlob::waitVerified() {
     bool changed = co_await waitForChange(s);
     if (!changed) {
       Snapshot now = snapshot();
-      if (now.state == s.state && now.written == s.written) co_return fail(Errc::kTimeout, "upstream transfer stalled");
+      if (now.state == s.state && now.written == s.written)
+        co_return fail(Errc::kTimeout, "upstream transfer stalled");
     }
   }
 }
@@ -125,7 +126,8 @@ Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
     bool changed = co_await waitForChange(s);
     if (!changed) {
       Snapshot now = snapshot();
-      if (now.state == s.state && now.written == s.written) co_return fail(Errc::kTimeout, "upstream transfer stalled");
+      if (now.state == s.state && now.written == s.written)
+        co_return fail(Errc::kTimeout, "upstream transfer stalled");
     }
   }
 }

@@ -56,11 +56,11 @@ class InflightBlob final : public BlobSource {
   const UniqueFd read_fd_;
   const std::chrono::milliseconds stall_timeout_;
   mutable std::mutex mu_;
-  State state_ = State::kConnecting;        // guarded by mu_
-  std::uint64_t size_ = 0;                  // guarded by mu_
-  bool size_known_ = false;                 // guarded by mu_
-  std::uint64_t written_ = 0;               // guarded by mu_
-  Error error_;                             // guarded by mu_
+  State state_ = State::kConnecting;             // guarded by mu_
+  std::uint64_t size_ = 0;                       // guarded by mu_
+  bool size_known_ = false;                      // guarded by mu_
+  std::uint64_t written_ = 0;                    // guarded by mu_
+  Error error_;                                  // guarded by mu_
   std::vector<std::shared_ptr<Timer>> waiters_;  // guarded by mu_
 };
 

@@ -22,7 +22,8 @@ std::shared_ptr<spdlog::logger> logger() {
   return log;
 }
 
-HttpResponse manifestResponse(const index::ManifestRecord& rec, const std::string& digest, bool head, CacheResult cache) {
+HttpResponse manifestResponse(const index::ManifestRecord& rec, const std::string& digest,
+                              bool head, CacheResult cache) {
   HttpResponse r;
   r.headers.add("Content-Type", rec.media_type);
   r.headers.add("Docker-Content-Digest", digest);
@@ -41,7 +42,9 @@ bool staleAllowed(const Result<upstream::Response>& resp) {
 }
 
 std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
 }
 
 }  // namespace
@@ -51,14 +54,18 @@ struct RegistryApi::Fetched {
   index::ManifestRecord record;
 };
 
-Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(std::shared_ptr<const upstream::Upstream> up, std::string name,
-                                                              std::string reference, std::string accept) {
+Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
+    std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
+    std::string accept) {
   Headers h;
   h.add("Accept", std::move(accept));
-  auto resp = co_await d_.client.request(up, "GET", name, "manifests/" + reference, std::move(h), kMaxManifestBytes);
+  auto resp = co_await d_.client.request(up, "GET", name, "manifests/" + reference, std::move(h),
+                                         kMaxManifestBytes);
   if (!resp) co_return resp.error();
   auto& u = resp.value();
-  if (u.status != 200) co_return upstream::upstreamStatusError(u.status, Errc::kManifestUnknown, "manifest " + name + ":" + reference);
+  if (u.status != 200)
+    co_return upstream::upstreamStatusError(u.status, Errc::kManifestUnknown,
+                                            "manifest " + name + ":" + reference);
   // The digest is ours to compute: a manifest is kept only under the hash of its bytes.
   Digest computed = sha256Of(u.body);
   auto ref = Reference::parse(reference);
@@ -70,10 +77,13 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(std::shared_ptr<co
       hasher.update(u.body);
       got = hasher.finish();
     }
-    if (got != want) co_return fail(Errc::kDigestMismatch, "upstream manifest does not hash to " + want.str());
+    if (got != want)
+      co_return fail(Errc::kDigestMismatch, "upstream manifest does not hash to " + want.str());
     computed = want;
-  } else if (auto dcd = u.headers.get("docker-content-digest"); dcd.starts_with("sha256:") && dcd != computed.str()) {
-    co_return fail(Errc::kDigestMismatch, "upstream manifest does not hash to its Docker-Content-Digest");
+  } else if (auto dcd = u.headers.get("docker-content-digest");
+             dcd.starts_with("sha256:") && dcd != computed.str()) {
+    co_return fail(Errc::kDigestMismatch,
+                   "upstream manifest does not hash to its Docker-Content-Digest");
   }
   std::string type(u.headers.get("content-type"));
   if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
@@ -82,7 +92,8 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(std::shared_ptr<co
     if (!declared.empty()) type = declared;
   }
   if (type.empty()) co_return fail(Errc::kManifestInvalid, "upstream manifest has no media type");
-  co_return Fetched{computed, index::ManifestRecord{type, std::move(u.body), d_.clock.unixSeconds()}};
+  co_return Fetched{computed,
+                    index::ManifestRecord{type, std::move(u.body), d_.clock.unixSeconds()}};
 }
 
 Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest request,
@@ -100,16 +111,21 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
       co_return manifestResponse(*rec.value(), digest.str(), head, CacheResult::kHit);
     }
-    auto fetched = co_await fetchManifest(up, route.name, digest.str(),
-                                          rec.value() ? accept : std::string(media::kManifestAccept));
+    auto fetched = co_await fetchManifest(
+        up, route.name, digest.str(), rec.value() ? accept : std::string(media::kManifestAccept));
     if (!fetched) co_return fetched.error();
     auto& f = fetched.value();
     if (!media::accepts(accept, f.record.media_type)) {
-      co_return fail(Errc::kManifestUnknown, "manifest " + digest.str() + " is a " + f.record.media_type + ", which the client does not accept");
+      co_return fail(Errc::kManifestUnknown, "manifest " + digest.str() + " is a " +
+                                                 f.record.media_type +
+                                                 ", which the client does not accept");
     }
-    std::function<Result<void>()> put = [this, f]() { return d_.index.putManifest(f.digest, f.record, std::nullopt); };
+    std::function<Result<void>()> put = [this, f]() {
+      return d_.index.putManifest(f.digest, f.record, std::nullopt);
+    };
     auto stored = co_await runBlocking(d_.pool, std::move(put));
-    if (!stored) logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
+    if (!stored)
+      logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
     auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
     r.upstream_ms = msSince(t0);
     co_return r;
@@ -140,15 +156,19 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     // Revalidate: a HEAD is cheap and (on Docker Hub) not counted against the pull rate limit.
     Headers h;
     h.add("Accept", std::string(media::kManifestAccept));
-    auto check = co_await d_.client.request(up, "HEAD", route.name, "manifests/" + key.tag, std::move(h), 0);
+    auto check =
+        co_await d_.client.request(up, "HEAD", route.name, "manifests/" + key.tag, std::move(h), 0);
     if (staleAllowed(check)) {
-      logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag, known_digest->str(),
-                     check ? "answered HTTP " + std::to_string(check.value().status) : check.error().message());
+      logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag,
+                     known_digest->str(),
+                     check ? "answered HTTP " + std::to_string(check.value().status)
+                           : check.error().message());
       auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
       r.upstream_ms = msSince(t0);
       co_return r;
     }
-    if (check && check.value().status == 200 && check.value().headers.get("docker-content-digest") == known_digest->str()) {
+    if (check && check.value().status == 200 &&
+        check.value().headers.get("docker-content-digest") == known_digest->str()) {
       index::TagRecord refreshed{known_digest->str(), d_.clock.unixMillis()};
       asio::post(d_.pool, [this, key, refreshed] { (void)d_.index.putTag(key, refreshed); });
       auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kHit);
@@ -156,12 +176,14 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
       co_return r;
     }
     if (check && check.value().status != 200) {
-      co_return upstream::upstreamStatusError(check.value().status, Errc::kManifestUnknown, "manifest " + route.name + ":" + key.tag);
+      co_return upstream::upstreamStatusError(check.value().status, Errc::kManifestUnknown,
+                                              "manifest " + route.name + ":" + key.tag);
     }
     // The tag moved (or the upstream gave no digest on HEAD): fetch it.
   }
 
-  auto fetched = co_await fetchManifest(up, route.name, key.tag, std::string(media::kManifestAccept));
+  auto fetched =
+      co_await fetchManifest(up, route.name, key.tag, std::string(media::kManifestAccept));
   if (!fetched) {
     if (known && (fetched.error().retryable())) {
       auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
@@ -176,15 +198,18 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     return d_.index.putManifest(f.digest, f.record, std::make_pair(key, tag_record));
   };
   auto stored = co_await runBlocking(d_.pool, std::move(put));
-  if (!stored) logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
+  if (!stored)
+    logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
   if (!media::accepts(accept, f.record.media_type)) {
     // Cached for clients that accept it; this client gets what it asks for, uncached.
     auto direct = co_await fetchManifest(up, route.name, key.tag, accept);
     if (!direct) co_return direct.error();
     if (!media::accepts(accept, direct.value().record.media_type)) {
-      co_return fail(Errc::kManifestUnknown, "no manifest of an accepted media type for " + route.name + ":" + key.tag);
+      co_return fail(Errc::kManifestUnknown,
+                     "no manifest of an accepted media type for " + route.name + ":" + key.tag);
     }
-    auto r = manifestResponse(direct.value().record, direct.value().digest.str(), head, CacheResult::kPassThrough);
+    auto r = manifestResponse(direct.value().record, direct.value().digest.str(), head,
+                              CacheResult::kPassThrough);
     r.upstream_ms = msSince(t0);
     co_return r;
   }

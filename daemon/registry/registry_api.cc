@@ -4,19 +4,26 @@ namespace pullcache::registry {
 
 std::string_view routeKindName(RouteKind kind) noexcept {
   switch (kind) {
-    case RouteKind::kBase: return "base";
-    case RouteKind::kManifest: return "manifest";
-    case RouteKind::kBlob: return "blob";
-    case RouteKind::kTags: return "tags";
-    case RouteKind::kReferrers: return "referrers";
-    case RouteKind::kOther: return "other";
+    case RouteKind::kBase:
+      return "base";
+    case RouteKind::kManifest:
+      return "manifest";
+    case RouteKind::kBlob:
+      return "blob";
+    case RouteKind::kTags:
+      return "tags";
+    case RouteKind::kReferrers:
+      return "referrers";
+    case RouteKind::kOther:
+      return "other";
   }
   return "other";
 }
 
 Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request) {
   if (request.method != "GET" && request.method != "HEAD") {
-    co_return fail(Errc::kUnsupported, "pullcache is a read-only mirror; " + request.method + " is not supported");
+    co_return fail(Errc::kUnsupported,
+                   "pullcache is a read-only mirror; " + request.method + " is not supported");
   }
   if (route.kind == RouteKind::kBase) {
     HttpResponse r;
@@ -26,14 +33,21 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
     r.head = request.method == "HEAD";
     co_return r;
   }
-  if (route.kind == RouteKind::kOther) co_return fail(Errc::kNotFound, "no such registry API endpoint");
+  if (route.kind == RouteKind::kOther)
+    co_return fail(Errc::kNotFound, "no such registry API endpoint");
   auto up = d_.router.resolve(route.ns);
   if (!up) co_return up.error();
   Result<HttpResponse> out = Error{};
   switch (route.kind) {
-    case RouteKind::kBlob: out = co_await blob(route, std::move(request), up.value()); break;
-    case RouteKind::kManifest: out = co_await manifest(route, std::move(request), up.value()); break;
-    default: out = co_await passThrough(route, std::move(request), up.value()); break;
+    case RouteKind::kBlob:
+      out = co_await blob(route, std::move(request), up.value());
+      break;
+    case RouteKind::kManifest:
+      out = co_await manifest(route, std::move(request), up.value());
+      break;
+    default:
+      out = co_await passThrough(route, std::move(request), up.value());
+      break;
   }
   if (out) {
     out.value().ns = up.value()->host;
@@ -50,22 +64,29 @@ Task<Result<HttpResponse>> RegistryApi::passThrough(Route route, HttpRequest req
   std::string path = route.kind == RouteKind::kTags ? "tags/list" : "referrers/" + route.reference;
   if (!route.query.empty()) path += "?" + route.query;
   Headers h;
-  if (auto accept = request.headers.get("accept"); !accept.empty()) h.add("Accept", std::string(accept));
+  if (auto accept = request.headers.get("accept"); !accept.empty())
+    h.add("Accept", std::string(accept));
   auto t0 = std::chrono::steady_clock::now();
-  auto resp = co_await d_.client.request(up, "GET", route.name, path, std::move(h), kMaxManifestBytes);
+  auto resp =
+      co_await d_.client.request(up, "GET", route.name, path, std::move(h), kMaxManifestBytes);
   if (!resp) co_return resp.error();
   auto& u = resp.value();
   if (u.status != 200) {
-    co_return upstream::upstreamStatusError(u.status, route.kind == RouteKind::kTags ? Errc::kNameUnknown : Errc::kManifestUnknown,
-                                            std::string(routeKindName(route.kind)) + " of " + route.name);
+    co_return upstream::upstreamStatusError(
+        u.status, route.kind == RouteKind::kTags ? Errc::kNameUnknown : Errc::kManifestUnknown,
+        std::string(routeKindName(route.kind)) + " of " + route.name);
   }
   HttpResponse r;
-  r.headers.add("Content-Type", u.headers.has("content-type") ? std::string(u.headers.get("content-type")) : "application/json");
+  r.headers.add("Content-Type", u.headers.has("content-type")
+                                    ? std::string(u.headers.get("content-type"))
+                                    : "application/json");
   if (auto link = u.headers.get("link"); !link.empty()) r.headers.add("Link", std::string(link));
   r.body = std::move(u.body);
   r.content_length = r.body.size();
   r.cache = CacheResult::kPassThrough;
-  r.upstream_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  r.upstream_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   co_return r;
 }
 

@@ -37,13 +37,16 @@ class RegistryApi {
   Task<Result<HttpResponse>> handle(Route route, HttpRequest request);
 
  private:
-  Task<Result<HttpResponse>> blob(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
-  Task<Result<HttpResponse>> manifest(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
-  Task<Result<HttpResponse>> passThrough(Route route, HttpRequest request, std::shared_ptr<const upstream::Upstream> up);
+  Task<Result<HttpResponse>> blob(Route route, HttpRequest request,
+                                  std::shared_ptr<const upstream::Upstream> up);
+  Task<Result<HttpResponse>> manifest(Route route, HttpRequest request,
+                                      std::shared_ptr<const upstream::Upstream> up);
+  Task<Result<HttpResponse>> passThrough(Route route, HttpRequest request,
+                                         std::shared_ptr<const upstream::Upstream> up);
 
   struct Fetched;
-  Task<Result<Fetched>> fetchManifest(std::shared_ptr<const upstream::Upstream> up, std::string name,
-                                      std::string reference, std::string accept);
+  Task<Result<Fetched>> fetchManifest(std::shared_ptr<const upstream::Upstream> up,
+                                      std::string name, std::string reference, std::string accept);
 
   RegistryDeps d_;
 };

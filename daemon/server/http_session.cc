@@ -52,17 +52,19 @@ struct WriteOutcome {
 };
 
 // Waits until the socket is writable or the deadline passes. False on timeout or error.
-Task<bool> waitWritable(tcp::socket& socket, asio::steady_timer& timer, std::chrono::milliseconds timeout) {
+Task<bool> waitWritable(tcp::socket& socket, asio::steady_timer& timer,
+                        std::chrono::milliseconds timeout) {
   timer.expires_after(timeout);
-  auto result = co_await (socket.async_wait(tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
-                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto result =
+      co_await (socket.async_wait(tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable)) ||
+                timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (result.index() != 0) co_return false;
   auto [ec] = std::get<0>(result);
   co_return !ec;
 }
 
-Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
-                             const SessionOptions& options) {
+Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                             bool keep_alive, const SessionOptions& options) {
   WriteOutcome out;
   tcp::socket& socket = stream.socket();
   const int sock = socket.native_handle();
@@ -92,7 +94,8 @@ Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigne
     std::uint64_t limit = std::min<std::uint64_t>(readable.value(), end);
     while (pos < limit) {
       off_t off = static_cast<off_t>(pos);
-      ssize_t sent = ::sendfile(sock, r.blob->fd(), &off, std::min<std::uint64_t>(limit - pos, kSendfileChunk));
+      ssize_t sent = ::sendfile(sock, r.blob->fd(), &off,
+                                std::min<std::uint64_t>(limit - pos, kSendfileChunk));
       if (sent > 0) {
         pos += static_cast<std::uint64_t>(sent);
         continue;
@@ -113,8 +116,8 @@ Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigne
   co_return out;
 }
 
-Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive,
-                                 const SessionOptions& options) {
+Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                                 bool keep_alive, const SessionOptions& options) {
   if (r.blob && !r.head) co_return co_await writeBlob(stream, r, version, keep_alive, options);
   WriteOutcome out;
   stream.expires_after(options.write_timeout);
@@ -123,7 +126,8 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
     copyHeaders(res, r, keep_alive);
     res.content_length(r.content_length);
     http::response_serializer<http::empty_body> sr{res};
-    auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
     out.ok = !ec;
   } else {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
@@ -138,21 +142,27 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
   co_return out;
 }
 
-void logAccess(const std::string& listener, const HttpRequest& req, const HttpResponse& r, std::uint64_t bytes,
-               bool complete, std::chrono::steady_clock::time_point t0) {
-  auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
+void logAccess(const std::string& listener, const HttpRequest& req, const HttpResponse& r,
+               std::uint64_t bytes, bool complete, std::chrono::steady_clock::time_point t0) {
+  auto ms =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count() /
+      1000.0;
   auto log = accessLog();
   if (!log->should_log(spdlog::level::info)) return;
-  log->info("listener={} method={} route={} ns={} repo={} ref={} status={} bytes={} complete={} cache={} upstream_ms={} ms={:.2f}",
-            listener, req.method, r.route, r.ns.empty() ? "-" : r.ns, r.repository.empty() ? "-" : r.repository,
-            r.reference.empty() ? "-" : r.reference, r.status, bytes, complete, cacheResultName(r.cache), r.upstream_ms,
-            ms);
+  log->info(
+      "listener={} method={} route={} ns={} repo={} ref={} status={} bytes={} complete={} cache={} "
+      "upstream_ms={} ms={:.2f}",
+      listener, req.method, r.route, r.ns.empty() ? "-" : r.ns,
+      r.repository.empty() ? "-" : r.repository, r.reference.empty() ? "-" : r.reference, r.status,
+      bytes, complete, cacheResultName(r.cache), r.upstream_ms, ms);
 }
 
 }  // namespace
 
-Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handler, SessionOptions options,
-                      std::shared_ptr<ConnectionSet> connections, std::string listener_name) {
+Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handler,
+                      SessionOptions options, std::shared_ptr<ConnectionSet> connections,
+                      std::string listener_name) {
   beast::tcp_stream stream(std::move(socket));
   auto conn_id = connections->add(stream.get_executor(), [&stream] {
     boost::system::error_code ec;
@@ -166,7 +176,8 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     parser.header_limit(options.max_header_bytes);
     stream.expires_after(first ? options.read_timeout : options.idle_timeout);
     first = false;
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
+                                                    asio::as_tuple(asio::use_awaitable));
     stream.expires_never();
     if (ec) {
       if (ec == http::error::header_limit) {
@@ -177,8 +188,9 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
         res.prepare_payload();
         stream.expires_after(options.write_timeout);
         co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
-                 ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
+      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+                 ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                 ec != asio::error::connection_reset) {
         // A malformed request: answer 400 and close.
         http::response<http::string_body> res{http::status::bad_request, 11};
         res.set(http::field::content_type, "text/plain");
@@ -195,7 +207,8 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
-    for (const auto& field : msg) req.headers.add(std::string(field.name_string()), std::string(field.value()));
+    for (const auto& field : msg)
+      req.headers.add(std::string(field.name_string()), std::string(field.value()));
     const bool has_body = !parser.is_done();
     const bool client_keep_alive = msg.keep_alive();
     const unsigned version = msg.version();

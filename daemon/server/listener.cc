@@ -40,9 +40,14 @@ void ConnectionSet::closeAll() {
   }
 }
 
-Listener::Listener(asio::io_context& ioc, const config::Endpoint& endpoint, std::shared_ptr<RequestHandler> handler,
-                   SessionOptions options, std::string name)
-    : ioc_(ioc), acceptor_(ioc), handler_(std::move(handler)), options_(options), name_(std::move(name)) {
+Listener::Listener(asio::io_context& ioc, const config::Endpoint& endpoint,
+                   std::shared_ptr<RequestHandler> handler, SessionOptions options,
+                   std::string name)
+    : ioc_(ioc),
+      acceptor_(ioc),
+      handler_(std::move(handler)),
+      options_(options),
+      name_(std::move(name)) {
   asio::ip::tcp::endpoint ep(asio::ip::make_address(endpoint.host), endpoint.port);
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
@@ -67,7 +72,8 @@ Task<void> Listener::acceptLoop() {
   auto log = spdlog::default_logger();
   asio::steady_timer backoff(acceptor_.get_executor());
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                        asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // EMFILE/ENFILE/ENOBUFS: wait for connections to close rather than spin.
@@ -84,7 +90,8 @@ Task<void> Listener::acceptLoop() {
     boost::system::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, runSession(std::move(socket), handler_, options_, connections_, name_), asio::detached);
+    asio::co_spawn(ex, runSession(std::move(socket), handler_, options_, connections_, name_),
+                   asio::detached);
   }
 }
 

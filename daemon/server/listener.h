@@ -19,9 +19,9 @@
 namespace pullcache::server {
 
 struct SessionOptions {
-  std::chrono::milliseconds read_timeout{30'000};    // a request's headers must arrive within this
-  std::chrono::milliseconds idle_timeout{75'000};    // between keep-alive requests
-  std::chrono::milliseconds write_timeout{60'000};   // no write progress for this long: drop
+  std::chrono::milliseconds read_timeout{30'000};   // a request's headers must arrive within this
+  std::chrono::milliseconds idle_timeout{75'000};   // between keep-alive requests
+  std::chrono::milliseconds write_timeout{60'000};  // no write progress for this long: drop
   std::uint32_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 4096;
 };
@@ -47,8 +47,8 @@ class ConnectionSet {
 class Listener {
  public:
   // Binds and listens; throws std::system_error if it cannot (start-up only).
-  Listener(asio::io_context& ioc, const config::Endpoint& endpoint, std::shared_ptr<RequestHandler> handler,
-           SessionOptions options, std::string name);
+  Listener(asio::io_context& ioc, const config::Endpoint& endpoint,
+           std::shared_ptr<RequestHandler> handler, SessionOptions options, std::string name);
   ~Listener();
 
   void start();
@@ -69,7 +69,8 @@ class Listener {
 };
 
 // Runs one HTTP/1.1 connection until it closes (daemon/server/http_session.cc).
-Task<void> runSession(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler, SessionOptions options,
-                      std::shared_ptr<ConnectionSet> connections, std::string listener_name);
+Task<void> runSession(asio::ip::tcp::socket socket, std::shared_ptr<RequestHandler> handler,
+                      SessionOptions options, std::shared_ptr<ConnectionSet> connections,
+                      std::string listener_name);
 
 }  // namespace pullcache::server

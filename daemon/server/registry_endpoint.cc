@@ -9,7 +9,9 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
   const bool head = request.method == "HEAD";
   HttpResponse resp;
   if (request.method != "GET" && request.method != "HEAD") {
-    resp = errorResponse(Error{Errc::kUnsupported, "pullcache is a read-only mirror; " + request.method + " is not supported"}, false);
+    resp = errorResponse(Error{Errc::kUnsupported, "pullcache is a read-only mirror; " +
+                                                       request.method + " is not supported"},
+                         false);
     resp.close = true;  // we never read request bodies
   } else if (auto route = parseRoute(request.target); !route) {
     resp = errorResponse(route.error(), head);

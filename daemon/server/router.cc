@@ -18,7 +18,8 @@ Result<Route> parseRoute(std::string_view target) {
     query = target.substr(q + 1);
   }
   if (auto ns = queryParam(query, "ns")) {
-    if (auto v = validateRegistryHost(*ns); !v) return Error{Errc::kNameInvalid, "ns: " + v.error().detail};
+    if (auto v = validateRegistryHost(*ns); !v)
+      return Error{Errc::kNameInvalid, "ns: " + v.error().detail};
     route.ns = std::move(*ns);
   }
   if (path == "/v2" || path == "/v2/") {
@@ -29,9 +30,11 @@ Result<Route> parseRoute(std::string_view target) {
   std::string_view rest = path.substr(4);
   // Names never contain '%' (the grammar has no escapes), so an encoded '/' or '.' can never
   // smuggle a path segment past validation.
-  if (rest.find('%') != std::string_view::npos) return fail(Errc::kNameInvalid, "percent-encoding is not allowed in registry paths");
+  if (rest.find('%') != std::string_view::npos)
+    return fail(Errc::kNameInvalid, "percent-encoding is not allowed in registry paths");
 
-  auto splitAt = [&](std::string_view marker) -> std::optional<std::pair<std::string_view, std::string_view>> {
+  auto splitAt =
+      [&](std::string_view marker) -> std::optional<std::pair<std::string_view, std::string_view>> {
     std::size_t pos = rest.rfind(marker);
     if (pos == std::string_view::npos || pos == 0) return std::nullopt;
     return std::make_pair(rest.substr(0, pos), rest.substr(pos + marker.size()));
@@ -43,7 +46,8 @@ Result<Route> parseRoute(std::string_view target) {
     name = rest.substr(0, rest.size() - 10);
     std::string q;
     for (const char* key : {"n", "last"}) {
-      if (auto v = queryParam(query, key)) q += (q.empty() ? "" : "&") + std::string(key) + "=" + urlEncode(*v);
+      if (auto v = queryParam(query, key))
+        q += (q.empty() ? "" : "&") + std::string(key) + "=" + urlEncode(*v);
     }
     route.query = std::move(q);
   } else if (auto m = splitAt("/manifests/")) {

@@ -51,8 +51,9 @@ Result<std::optional<OpenBlob>> BlobStore::open(const Digest& digest) const {
 }
 
 Result<StagingFile> BlobStore::createStaging(const Digest& digest) {
-  std::string path = dir_ + "/tmp/" + std::string(digest.algorithmName()) + "-" + std::string(digest.hex()) + "." +
-                     std::to_string(::getpid()) + "." + std::to_string(staging_counter_.fetch_add(1));
+  std::string path = dir_ + "/tmp/" + std::string(digest.algorithmName()) + "-" +
+                     std::string(digest.hex()) + "." + std::to_string(::getpid()) + "." +
+                     std::to_string(staging_counter_.fetch_add(1));
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return systemError(errno, "create staging file");
   return StagingFile{std::move(path), std::move(fd)};
@@ -62,8 +63,10 @@ Result<void> BlobStore::commit(StagingFile& staging, const Digest& digest) {
   if (::fsync(staging.fd.get()) != 0) return systemError(errno, "fsync blob");
   std::string target = blobPath(digest);
   std::string parent = target.substr(0, target.rfind('/'));
-  if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return systemError(errno, "mkdir " + parent);
-  if (::rename(staging.path.c_str(), target.c_str()) != 0) return systemError(errno, "rename blob into place");
+  if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST)
+    return systemError(errno, "mkdir " + parent);
+  if (::rename(staging.path.c_str(), target.c_str()) != 0)
+    return systemError(errno, "rename blob into place");
   staging.path.clear();
   return ok();
 }
@@ -114,8 +117,8 @@ Result<void> BlobStore::scan(const std::function<void(const Digest&, std::uint64
         std::string path = subdir + "/" + std::string(name);
         auto digest = Digest::parse(std::string(algorithm) + ":" + std::string(name));
         struct stat st {};
-        if (!digest || !name.starts_with(prefix) || ::fstatat(dirfd(d.get()), e->d_name, &st, 0) != 0 ||
-            !S_ISREG(st.st_mode)) {
+        if (!digest || !name.starts_with(prefix) ||
+            ::fstatat(dirfd(d.get()), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode)) {
           if (stray) stray(path);
           continue;
         }

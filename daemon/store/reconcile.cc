@@ -13,7 +13,8 @@ Result<ReconcileReport> reconcile(BlobStore& store, index::Index& index) {
   report.staging_removed = cleaned.value();
 
   std::unordered_map<std::string, std::uint64_t> indexed;  // digest -> size
-  auto listed = index.forEachBlob([&](const Digest& d, const index::BlobMeta& m) { indexed.emplace(d.str(), m.size); });
+  auto listed = index.forEachBlob(
+      [&](const Digest& d, const index::BlobMeta& m) { indexed.emplace(d.str(), m.size); });
   if (!listed) return listed.error();
 
   std::vector<Digest> orphans;

@@ -24,9 +24,12 @@ template <typename Handler>
 class CompletionImpl final : public Completion {
  public:
   CompletionImpl(Handler handler, const asio::any_io_executor& fallback)
-      : handler_(std::move(handler)), executor_(asio::get_associated_executor(handler_, fallback)) {}
+      : handler_(std::move(handler)),
+        executor_(asio::get_associated_executor(handler_, fallback)) {}
   void complete(Result<Response> result) override {
-    asio::post(executor_, [h = std::move(handler_), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
+    asio::post(executor_, [h = std::move(handler_), r = std::move(result)]() mutable {
+      std::move(h)(std::move(r));
+    });
   }
 
  private:
@@ -45,8 +48,8 @@ struct CurlClient::Transfer {
   std::shared_ptr<BodySink> sink;
   std::unique_ptr<Completion> completion;
   bool headers_final = false;
-  bool to_sink = false;     // final response is 2xx and there is a sink
-  bool aborted = false;     // a callback asked to stop
+  bool to_sink = false;  // final response is 2xx and there is a sink
+  bool aborted = false;  // a callback asked to stop
   Error abort_error;
   char errbuf[CURL_ERROR_SIZE] = {};
 
@@ -59,12 +62,16 @@ struct CurlClient::Transfer {
 namespace {
 
 std::string_view trimCrlf(std::string_view s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() &&
+         (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
 }
 
-bool isRedirect(long status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
+bool isRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
 
 std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void* userdata) {
   auto* t = static_cast<CurlClient::Transfer*>(userdata);
@@ -79,7 +86,8 @@ std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void*
   if (!trimmed.empty()) {
     std::size_t colon = trimmed.find(':');
     if (colon != std::string_view::npos) {
-      t->response.headers.add(std::string(trimCrlf(trimmed.substr(0, colon))), std::string(trimCrlf(trimmed.substr(colon + 1))));
+      t->response.headers.add(std::string(trimCrlf(trimmed.substr(0, colon))),
+                              std::string(trimCrlf(trimmed.substr(colon + 1))));
     }
     return len;
   }
@@ -87,7 +95,8 @@ std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void*
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status / 100 == 1) return len;
-  if (t->request.follow_redirects && isRedirect(status) && t->response.headers.has("location")) return len;
+  if (t->request.follow_redirects && isRedirect(status) && t->response.headers.has("location"))
+    return len;
   t->headers_final = true;
   t->response.status = static_cast<int>(status);
   if (t->sink && status / 100 == 2) {
@@ -118,7 +127,8 @@ std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userda
   if (t->response.body.size() + len > cap) {
     if (t->sink) return len;  // error body: keep the head, drop the rest
     t->aborted = true;
-    t->abort_error = Error{Errc::kTooLarge, "upstream response body exceeds " + std::to_string(cap) + " bytes"};
+    t->abort_error =
+        Error{Errc::kTooLarge, "upstream response body exceeds " + std::to_string(cap) + " bytes"};
     return 0;
   }
   t->response.body.append(data, len);
@@ -150,7 +160,9 @@ void CurlClient::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Task<Result<Response>> CurlClient::send(Request request) { return start(std::move(request), nullptr); }
+Task<Result<Response>> CurlClient::send(Request request) {
+  return start(std::move(request), nullptr);
+}
 
 Task<Result<Response>> CurlClient::stream(Request request, std::shared_ptr<BodySink> sink) {
   return start(std::move(request), std::move(sink));
@@ -159,7 +171,8 @@ Task<Result<Response>> CurlClient::stream(Request request, std::shared_ptr<BodyS
 Task<Result<Response>> CurlClient::start(Request request, std::shared_ptr<BodySink> sink) {
   auto initiate = [this](auto handler, Request req, std::shared_ptr<BodySink> s) {
     auto t = std::make_unique<Transfer>();
-    t->completion = std::make_unique<CompletionImpl<decltype(handler)>>(std::move(handler), default_executor_);
+    t->completion =
+        std::make_unique<CompletionImpl<decltype(handler)>>(std::move(handler), default_executor_);
     t->request = std::move(req);
     t->sink = std::move(s);
     enqueue(std::move(t));
@@ -187,10 +200,13 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   // Authorization is never sent to a host other than the original one (libcurl's default for
   // custom headers since 7.58; stated explicitly here).
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(options_.stall_timeout.count() / 1000)));
-  if (r.timeout.count() > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                   std::max(1L, static_cast<long>(options_.stall_timeout.count() / 1000)));
+  if (r.timeout.count() > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
@@ -203,7 +219,8 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
     std::string line = k + ": " + v;
     t->header_list = curl_slist_append(t->header_list, line.c_str());
   }
-  if (!r.headers.has("accept")) t->header_list = curl_slist_append(t->header_list, "Accept:");  // no default */*
+  if (!r.headers.has("accept"))
+    t->header_list = curl_slist_append(t->header_list, "Accept:");  // no default */*
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &onHeaderLine);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
@@ -277,7 +294,8 @@ void CurlClient::finish(Transfer* t, int curl_code) {
     }
     result = std::move(t->response);
   } else {
-    std::string detail = t->errbuf[0] != '\0' ? std::string(t->errbuf) : std::string(curl_easy_strerror(code));
+    std::string detail =
+        t->errbuf[0] != '\0' ? std::string(t->errbuf) : std::string(curl_easy_strerror(code));
     Errc errc = code == CURLE_OPERATION_TIMEDOUT ? Errc::kTimeout : Errc::kUpstreamUnavailable;
     if (code == CURLE_TOO_MANY_REDIRECTS) errc = Errc::kUpstreamBadResponse;
     // The sink saw a partial body: report how far it got through body_bytes.

@@ -24,7 +24,8 @@ struct CurlOptions {
 class CurlClient final : public UpstreamClient {
  public:
   CurlClient(asio::any_io_executor default_executor, CurlOptions options);
-  ~CurlClient() override;  // stops the thread; transfers in flight complete with kUpstreamUnavailable
+  ~CurlClient()
+      override;  // stops the thread; transfers in flight complete with kUpstreamUnavailable
 
   Task<Result<Response>> send(Request request) override;
   Task<Result<Response>> stream(Request request, std::shared_ptr<BodySink> sink) override;

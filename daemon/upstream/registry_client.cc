@@ -11,8 +11,9 @@ Error upstreamStatusError(int status, Errc not_found, const std::string& what) {
   return Error{Errc::kUpstreamBadResponse, detail};
 }
 
-Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> upstream, std::string method,
-                                               std::string repository, std::string path, Headers headers,
+Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> upstream,
+                                               std::string method, std::string repository,
+                                               std::string path, Headers headers,
                                                std::uint64_t max_body) {
   Request req;
   req.method = std::move(method);
@@ -24,8 +25,9 @@ Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> u
   co_return co_await perform(std::move(upstream), std::move(name), std::move(req), nullptr);
 }
 
-Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream, std::string repository,
-                                                  std::string digest, std::uint64_t offset,
+Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream,
+                                                  std::string repository, std::string digest,
+                                                  std::uint64_t offset,
                                                   std::shared_ptr<BodySink> sink) {
   Request req;
   std::string name = upstream->upstreamName(repository);
@@ -34,8 +36,9 @@ Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream
   co_return co_await perform(std::move(upstream), std::move(name), std::move(req), std::move(sink));
 }
 
-Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream, std::string repository,
-                                               Request request, std::shared_ptr<BodySink> sink) {
+Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
+                                               std::string repository, Request request,
+                                               std::shared_ptr<BodySink> sink) {
   auto auth = co_await upstream->auth->authorization(repository);
   if (!auth) co_return auth.error();
   std::string sent = auth.value();

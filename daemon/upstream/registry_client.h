@@ -16,15 +16,17 @@ class RegistryClient {
       : http_(http), request_timeout_(request_timeout) {}
 
   // GET/HEAD <base>/v2/<repository>/<path>[?query], body buffered up to max_body.
-  Task<Result<Response>> request(std::shared_ptr<const Upstream> upstream, std::string method, std::string repository,
-                                 std::string path, Headers headers, std::uint64_t max_body);
+  Task<Result<Response>> request(std::shared_ptr<const Upstream> upstream, std::string method,
+                                 std::string repository, std::string path, Headers headers,
+                                 std::uint64_t max_body);
   // GET of a blob from byte `offset` (Range when > 0); a 2xx body goes to `sink`.
-  Task<Result<Response>> streamBlob(std::shared_ptr<const Upstream> upstream, std::string repository,
-                                    std::string digest, std::uint64_t offset, std::shared_ptr<BodySink> sink);
+  Task<Result<Response>> streamBlob(std::shared_ptr<const Upstream> upstream,
+                                    std::string repository, std::string digest,
+                                    std::uint64_t offset, std::shared_ptr<BodySink> sink);
 
  private:
-  Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::string repository, Request request,
-                                 std::shared_ptr<BodySink> sink);
+  Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::string repository,
+                                 Request request, std::shared_ptr<BodySink> sink);
   UpstreamClient& http_;
   std::chrono::milliseconds request_timeout_;
 };

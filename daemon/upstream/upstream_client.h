@@ -27,7 +27,7 @@ struct Request {
 
 struct Response {
   int status = 0;
-  Headers headers;  // of the final response, after redirects
+  Headers headers;   // of the final response, after redirects
   std::string body;  // buffered body; for streamed 2xx responses: empty
   std::string effective_url;
   std::uint64_t body_bytes = 0;  // bytes received for the final response

@@ -17,25 +17,36 @@ std::string Upstream::upstreamName(const std::string& name) const {
   return name;
 }
 
-UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock)
+UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http,
+                               const Clock& clock)
     : entries_(config.upstreams),
       default_upstream_(config.default_upstream),
       request_timeout_(config.upstream_timeouts.request),
       http_(http),
       clock_(clock) {}
 
-std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConfig& entry, const std::string& host) {
+std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConfig& entry,
+                                                      const std::string& host) {
   auto up = std::make_shared<Upstream>();
   up->host = host;
   up->docker_hub = host == "docker.io";
-  if (!entry.url.empty()) up->base_url = entry.url;
-  else if (up->docker_hub) up->base_url = "https://registry-1.docker.io";
-  else up->base_url = "https://" + host;
+  if (!entry.url.empty())
+    up->base_url = entry.url;
+  else if (up->docker_hub)
+    up->base_url = "https://registry-1.docker.io";
+  else
+    up->base_url = "https://" + host;
   auth::RegistryAuth::Options o;
   switch (entry.auth) {
-    case config::AuthMode::kBasic: o.mode = auth::RegistryAuth::Mode::kBasic; break;
-    case config::AuthMode::kToken: o.mode = auth::RegistryAuth::Mode::kToken; break;
-    default: o.mode = auth::RegistryAuth::Mode::kAnonymous; break;
+    case config::AuthMode::kBasic:
+      o.mode = auth::RegistryAuth::Mode::kBasic;
+      break;
+    case config::AuthMode::kToken:
+      o.mode = auth::RegistryAuth::Mode::kToken;
+      break;
+    default:
+      o.mode = auth::RegistryAuth::Mode::kAnonymous;
+      break;
   }
   o.registry_host = host;
   if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
@@ -48,7 +59,8 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
 
 Result<std::shared_ptr<const Upstream>> UpstreamRouter::resolve(std::string_view ns) {
   std::string host(ns.empty() ? std::string_view(default_upstream_) : ns);
-  if (host.empty()) return fail(Errc::kNameUnknown, "no ?ns= given and no default_upstream configured");
+  if (host.empty())
+    return fail(Errc::kNameUnknown, "no ?ns= given and no default_upstream configured");
   if (auto v = validateRegistryHost(host); !v) return v.error();
   std::lock_guard lock(mu_);
   if (auto it = resolved_.find(host); it != resolved_.end()) return it->second;

@@ -17,8 +17,8 @@
 namespace pullcache::upstream {
 
 struct Upstream {
-  std::string host;      // registry host as clients name it, e.g. "docker.io"
-  std::string base_url;  // scheme://host[:port] requests go to
+  std::string host;         // registry host as clients name it, e.g. "docker.io"
+  std::string base_url;     // scheme://host[:port] requests go to
   bool docker_hub = false;  // one-segment names get "library/"
   std::shared_ptr<auth::AuthProvider> auth;
 
@@ -34,7 +34,8 @@ class UpstreamRouter {
   Result<std::shared_ptr<const Upstream>> resolve(std::string_view ns);
 
  private:
-  std::shared_ptr<const Upstream> build(const config::UpstreamConfig& entry, const std::string& host);
+  std::shared_ptr<const Upstream> build(const config::UpstreamConfig& entry,
+                                        const std::string& host);
 
   std::vector<config::UpstreamConfig> entries_;
   std::string default_upstream_;

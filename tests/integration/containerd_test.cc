@@ -23,7 +23,8 @@ class ContainerdTest : public ::testing::Test {
     ASSERT_EQ(pushWithSkopeo(b, registry_->host(), "team/b", &log), 0) << log;
     remote_a_ = inspectRemote(registry_->host(), "team/a", "v1");
     remote_b_ = inspectRemote(registry_->host(), "team/b", "v1");
-    ASSERT_EQ(remote_a_.layer_digests[0], remote_b_.layer_digests[0]) << "the images must share their base layer";
+    ASSERT_EQ(remote_a_.layer_digests[0], remote_b_.layer_digests[0])
+        << "the images must share their base layer";
     pullcache_ = std::make_unique<PullcacheServer>(dir_.sub("pc"), registry_->host());
     pullcache_->start();
     hosts_dir_ = dir_.sub("hosts");
@@ -58,9 +59,11 @@ TEST_F(ContainerdTest, SharedLayerLeavesTheUpstreamOnceAndANewNodePullsWithTheUp
   ASSERT_EQ(pb.code, 0) << pb.output << pullcache_->log();
   const std::string base = remote_a_.layer_digests[0];
   EXPECT_TRUE(waitFor(
-      [&] { return pullcache_->log().find("repo=team/b ref=" + base + " status=200 bytes=" +
-                                          std::to_string(remote_a_.layer_sizes[0]) + " complete=true cache=hit") !=
-                   std::string::npos; },
+      [&] {
+        return pullcache_->log().find("repo=team/b ref=" + base + " status=200 bytes=" +
+                                      std::to_string(remote_a_.layer_sizes[0]) +
+                                      " complete=true cache=hit") != std::string::npos;
+      },
       std::chrono::seconds(5)))
       << pullcache_->log();
 
@@ -89,15 +92,17 @@ TEST_F(ContainerdTest, ContainerdFallsBackToTheRegistryWhenPullcacheIsDown) {
 TEST_F(ContainerdTest, SkopeoCopiesThroughPullcacheWithoutNs) {
   // No ?ns=: the default upstream is used.
   std::string dest = "oci:" + dir_.sub("copy") + ":v1";
-  auto r = runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                       "docker://127.0.0.1:" + std::to_string(pullcache_->port()) + "/team/a:v1", dest});
+  auto r =
+      runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                  "docker://127.0.0.1:" + std::to_string(pullcache_->port()) + "/team/a:v1", dest});
   ASSERT_EQ(r.code, 0) << r.output;
   for (const auto& d : remote_a_.layer_digests) EXPECT_EQ(upstreamBlobGets(d), 1) << d;
   // Again, from the cache only.
   registry_->stop();
-  auto again = runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                           "docker://127.0.0.1:" + std::to_string(pullcache_->port()) + "/team/a:v1",
-                           "oci:" + dir_.sub("copy2") + ":v1"});
+  auto again =
+      runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                  "docker://127.0.0.1:" + std::to_string(pullcache_->port()) + "/team/a:v1",
+                  "oci:" + dir_.sub("copy2") + ":v1"});
   EXPECT_EQ(again.code, 0) << again.output << pullcache_->log();
 }
 

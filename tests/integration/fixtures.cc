@@ -15,20 +15,26 @@ std::string pullcacheBinary() { return PULLCACHE_BINARY; }
 
 RegistryServer::RegistryServer(std::string dir) : dir_(std::move(dir)), port_(freePort()) {
   std::filesystem::create_directories(dir_ + "/data");
-  writeTextFile(dir_ + "/config.yml", "version: 0.1\n"
-                                      "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
-                                      "storage:\n  filesystem:\n    rootdirectory: " + dir_ + "/data\n"
-                                      "  delete:\n    enabled: true\n"
-                                      "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n");
+  writeTextFile(dir_ + "/config.yml",
+                "version: 0.1\n"
+                "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
+                "storage:\n  filesystem:\n    rootdirectory: " +
+                    dir_ +
+                    "/data\n"
+                    "  delete:\n    enabled: true\n"
+                    "http:\n  addr: 127.0.0.1:" +
+                    std::to_string(port_) + "\n");
 }
 
 RegistryServer::~RegistryServer() { stop(); }
 
 void RegistryServer::start() {
   if (running()) return;
-  process_ = std::make_unique<Process>(std::vector<std::string>{"docker-registry", "serve", dir_ + "/config.yml"},
-                                       dir_ + "/registry.log");
-  if (!waitFor([&] { return httpGet("http://" + host() + "/v2/").status == 200; }, std::chrono::seconds(20))) {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"docker-registry", "serve", dir_ + "/config.yml"},
+      dir_ + "/registry.log");
+  if (!waitFor([&] { return httpGet("http://" + host() + "/v2/").status == 200; },
+               std::chrono::seconds(20))) {
     throw std::runtime_error("docker-registry did not start: " + process_->log());
   }
 }
@@ -59,7 +65,8 @@ std::string RegistryServer::blobDataPath(const std::string& digest) const {
   return dir_ + "/data/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
 }
 
-PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host, PullcacheOptions options)
+PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host,
+                                 PullcacheOptions options)
     : dir_(std::move(dir)),
       cache_dir_(dir_ + "/cache"),
       upstream_host_(std::move(upstream_host)),
@@ -70,17 +77,20 @@ PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host, Pul
                      "metrics_listen: 127.0.0.1:" + std::to_string(health_port_) + "\n" +
                      "cache:\n  dir: " + cache_dir_ + "\n  tag_ttl: " + options_.tag_ttl + "\n" +
                      "upstream_timeouts:\n  connect: 2s\n  stall: 10s\n  request: 20s\n" +
-                     "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" + upstream_host_ + "\n" +
-                     "default_upstream: \"" + upstream_host_ + "\"\n" + options_.extra_yaml;
+                     "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" +
+                     upstream_host_ + "\n" + "default_upstream: \"" + upstream_host_ + "\"\n" +
+                     options_.extra_yaml;
   writeTextFile(configPath(), yaml);
 }
 
 PullcacheServer::~PullcacheServer() { stop(); }
 
 void PullcacheServer::start() {
-  process_ = std::make_unique<Process>(std::vector<std::string>{pullcacheBinary(), "serve", "--config", configPath()},
-                                       dir_ + "/pullcache.log");
-  if (!waitFor([&] { return httpGet(healthUrl("/readyz")).status == 200; }, std::chrono::seconds(20))) {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{pullcacheBinary(), "serve", "--config", configPath()},
+      dir_ + "/pullcache.log");
+  if (!waitFor([&] { return httpGet(healthUrl("/readyz")).status == 200; },
+               std::chrono::seconds(20))) {
     throw std::runtime_error("pullcache did not become ready: " + process_->log());
   }
 }
@@ -99,12 +109,19 @@ void PullcacheServer::stop() {
 }
 
 Containerd::Containerd(std::string dir) : dir_(std::move(dir)), socket_(dir_ + "/containerd.sock") {
-  writeTextFile(dir_ + "/config.toml", "version = 2\n"
-                                       "root = \"" + dir_ + "/root\"\n"
-                                       "state = \"" + dir_ + "/state\"\n"
-                                       "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
-                                       "[grpc]\n  address = \"" + socket_ + "\"\n"
-                                       "[debug]\n  level = \"warn\"\n");
+  writeTextFile(dir_ + "/config.toml",
+                "version = 2\n"
+                "root = \"" +
+                    dir_ +
+                    "/root\"\n"
+                    "state = \"" +
+                    dir_ +
+                    "/state\"\n"
+                    "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+                    "[grpc]\n  address = \"" +
+                    socket_ +
+                    "\"\n"
+                    "[debug]\n  level = \"warn\"\n");
 }
 
 Containerd::~Containerd() {
@@ -113,24 +130,30 @@ Containerd::~Containerd() {
     if (process_->wait(std::chrono::seconds(10)) < 0) process_->kill(SIGKILL);
   }
   // Unmount anything the snapshotter left behind so the temp dir can be removed.
-  runCommand({"sh", "-c", "grep -o ' " + dir_ + "[^ ]*' /proc/mounts | xargs -r -n1 umount -l"}, std::chrono::seconds(20));
+  runCommand({"sh", "-c", "grep -o ' " + dir_ + "[^ ]*' /proc/mounts | xargs -r -n1 umount -l"},
+             std::chrono::seconds(20));
 }
 
 void Containerd::start() {
-  process_ = std::make_unique<Process>(std::vector<std::string>{"containerd", "--config", dir_ + "/config.toml"},
-                                       dir_ + "/containerd.log");
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"containerd", "--config", dir_ + "/config.toml"},
+      dir_ + "/containerd.log");
   bool up = waitFor(
-      [&] { return runCommand({"ctr", "-a", socket_, "version"}, std::chrono::seconds(5)).code == 0; },
+      [&] {
+        return runCommand({"ctr", "-a", socket_, "version"}, std::chrono::seconds(5)).code == 0;
+      },
       std::chrono::seconds(30));
   if (!up) throw std::runtime_error("containerd did not start: " + process_->log());
 }
 
 CommandResult Containerd::pull(const std::string& ref, const std::string& hosts_dir) {
-  return runCommand({"ctr", "-a", socket_, "images", "pull", "--plain-http", "--hosts-dir", hosts_dir, ref},
-                    std::chrono::seconds(120));
+  return runCommand(
+      {"ctr", "-a", socket_, "images", "pull", "--plain-http", "--hosts-dir", hosts_dir, ref},
+      std::chrono::seconds(120));
 }
 
-void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host, const std::string& mirror_url) {
+void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host,
+                    const std::string& mirror_url) {
   writeTextFile(hosts_dir + "/" + registry_host + "/hosts.toml",
                 "server = \"http://" + registry_host + "\"\n\n[host.\"" + mirror_url +
                     "\"]\n  capabilities = [\"pull\", \"resolve\"]\n");

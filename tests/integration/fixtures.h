@@ -80,7 +80,8 @@ class Containerd {
 };
 
 // <hosts_dir>/<registry_host>/hosts.toml: try `mirror_url` first, then the registry itself.
-void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host, const std::string& mirror_url);
+void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host,
+                    const std::string& mirror_url);
 
 std::string pullcacheBinary();
 

@@ -13,8 +13,10 @@ namespace pullcache::testing {
 namespace {
 
 constexpr const char* kAcceptAll =
-    "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, "
-    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+    "Accept: application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 
 class PullThroughTest : public ::testing::Test {
  protected:
@@ -98,13 +100,17 @@ TEST_F(PullThroughTest, ManifestByTagByDigestAndHead) {
   EXPECT_EQ(head.header("docker-content-digest"), remote_->manifest_digest);
   EXPECT_TRUE(head.body.empty());
 
-  auto by_digest = httpGet(pc->url("/v2/test/app/manifests/" + remote_->manifest_digest + "?ns=" + registry_->host()), {kAcceptAll});
+  auto by_digest = httpGet(
+      pc->url("/v2/test/app/manifests/" + remote_->manifest_digest + "?ns=" + registry_->host()),
+      {kAcceptAll});
   EXPECT_EQ(by_digest.status, 200);
   EXPECT_EQ(by_digest.body, first.body);
-  EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/manifests/" + remote_->manifest_digest), 0);
+  EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/manifests/" + remote_->manifest_digest),
+            0);
 
   // A client that accepts only another type is not given this one.
-  auto wrong = httpGet(pc->url(tag_path), {"Accept: application/vnd.docker.distribution.manifest.v1+prettyjws"});
+  auto wrong = httpGet(pc->url(tag_path),
+                       {"Accept: application/vnd.docker.distribution.manifest.v1+prettyjws"});
   EXPECT_EQ(wrong.status, 404);
 }
 
@@ -129,8 +135,8 @@ TEST_F(PullThroughTest, BlobGetHeadAndRanges) {
   auto tail = httpGet(pc->url(path), {"Range: bytes=1000-"});
   EXPECT_EQ(tail.status, 206);
   EXPECT_EQ(tail.body, full.body.substr(1000));
-  EXPECT_EQ(tail.header("content-range"),
-            "bytes 1000-" + std::to_string(full.body.size() - 1) + "/" + std::to_string(full.body.size()));
+  EXPECT_EQ(tail.header("content-range"), "bytes 1000-" + std::to_string(full.body.size() - 1) +
+                                              "/" + std::to_string(full.body.size()));
 
   auto middle = httpGet(pc->url(path), {"Range: bytes=10-19"});
   EXPECT_EQ(middle.status, 206);
@@ -157,7 +163,8 @@ TEST_F(PullThroughTest, ErrorsFollowTheSpec) {
   EXPECT_EQ(tag.status, 404);
   EXPECT_EQ(ociErrorCode(tag.body), "MANIFEST_UNKNOWN");
 
-  auto unknown_ns = httpGet(pc->url("/v2/test/app/manifests/v1?ns=registry.example.com"), {kAcceptAll});
+  auto unknown_ns =
+      httpGet(pc->url("/v2/test/app/manifests/v1?ns=registry.example.com"), {kAcceptAll});
   EXPECT_EQ(unknown_ns.status, 404);
   EXPECT_EQ(ociErrorCode(unknown_ns.body), "NAME_UNKNOWN");
 
@@ -169,8 +176,9 @@ TEST_F(PullThroughTest, ErrorsFollowTheSpec) {
   EXPECT_EQ(bad_name.status, 400);
   EXPECT_EQ(ociErrorCode(bad_name.body), "NAME_INVALID");
 
-  for (const std::string traversal :
-       {"/v2/../../etc/passwd/blobs/" + missing, "/v2/a/%2e%2e/%2e%2e/blobs/" + missing, "/v2/a/../blobs/" + missing}) {
+  for (const std::string& traversal :
+       {"/v2/../../etc/passwd/blobs/" + missing, "/v2/a/%2e%2e/%2e%2e/blobs/" + missing,
+        "/v2/a/../blobs/" + missing}) {
     auto r = httpGet(pc->url(traversal + ns));
     EXPECT_EQ(r.status, 400) << traversal;
     EXPECT_EQ(ociErrorCode(r.body), "NAME_INVALID") << traversal;
@@ -212,7 +220,8 @@ TEST_F(PullThroughTest, CorruptedUpstreamBlobIsNeverCached) {
   auto remote = inspectRemote(registry_->host(), "test/corrupt", "v1");
   const std::string digest = remote.layer_digests[0];
   {
-    std::fstream f(registry_->blobDataPath(digest), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(registry_->blobDataPath(digest),
+                   std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(f.good());
     f.seekp(1000);
     f.put('\x5a');
@@ -227,7 +236,8 @@ TEST_F(PullThroughTest, CorruptedUpstreamBlobIsNeverCached) {
     EXPECT_NE("sha256:" + sha256Hex(r.body), digest);
   }
   std::string hex = digest.substr(7);
-  EXPECT_FALSE(std::filesystem::exists(pc->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex));
+  EXPECT_FALSE(
+      std::filesystem::exists(pc->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex));
   // The second request went upstream again: nothing wrong was kept.
   EXPECT_EQ(registry_->countRequests("GET", upstreamBlobPath("test/corrupt", digest)), 2);
   EXPECT_TRUE(std::filesystem::is_empty(pc->cacheDir() + "/tmp"));
@@ -250,7 +260,8 @@ TEST_F(PullThroughTest, StaleTagIsServedWhenTheUpstreamIsDown) {
   EXPECT_EQ(stale.status, 200);
   EXPECT_EQ(stale.body, first.body);
   // The access-log line is written after the response: wait for it.
-  EXPECT_TRUE(waitFor([&] { return pc->log().find("cache=stale") != std::string::npos; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(waitFor([&] { return pc->log().find("cache=stale") != std::string::npos; },
+                      std::chrono::seconds(5)));
 
   // An uncached blob with the upstream down: a clean 503 before any body byte.
   auto miss = httpGet(pc->url(blobPath("test/app", "sha256:" + std::string(64, 'b'))));

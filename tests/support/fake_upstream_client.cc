@@ -1,7 +1,7 @@
 #include "tests/support/fake_upstream_client.h"
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 
 namespace pullcache::testing {
 
@@ -34,8 +34,8 @@ Task<Result<upstream::Response>> FakeUpstreamClient::send(upstream::Request requ
   return run(std::move(request), nullptr);
 }
 
-Task<Result<upstream::Response>> FakeUpstreamClient::stream(upstream::Request request,
-                                                            std::shared_ptr<upstream::BodySink> sink) {
+Task<Result<upstream::Response>> FakeUpstreamClient::stream(
+    upstream::Request request, std::shared_ptr<upstream::BodySink> sink) {
   return run(std::move(request), std::move(sink));
 }
 
@@ -60,23 +60,28 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
   }
   // Deliver on a thread of our own, like libcurl's, and complete on the caller's executor.
   auto* self = this;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<upstream::Response>)>(
-      [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset, call](auto handler) {
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                          void(Result<upstream::Response>)>(
+      [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset,
+       call](auto handler) {
         auto ex = asio::get_associated_executor(handler);
         std::lock_guard lock(self->mu_);
-        self->threads_.emplace_back([script = *script_ptr, sink = *sink_ptr, method = request_ptr->method, offset, call,
-                                     ex, handler = std::move(handler)]() mutable {
+        self->threads_.emplace_back([script = *script_ptr, sink = *sink_ptr,
+                                     method = request_ptr->method, offset, call, ex,
+                                     handler = std::move(handler)]() mutable {
           upstream::Response resp;
           resp.status = script.status;
           resp.headers = script.headers;
           std::string body = script.body;
           if (offset > 0) {
             resp.status = 206;
-            resp.headers.set("Content-Range", "bytes " + std::to_string(offset) + "-" + std::to_string(body.size() - 1) +
-                                                  "/" + std::to_string(body.size()));
+            resp.headers.set("Content-Range", "bytes " + std::to_string(offset) + "-" +
+                                                  std::to_string(body.size() - 1) + "/" +
+                                                  std::to_string(body.size()));
             body = body.substr(offset);
           }
-          if (!resp.headers.has("content-length")) resp.headers.add("Content-Length", std::to_string(body.size()));
+          if (!resp.headers.has("content-length"))
+            resp.headers.add("Content-Length", std::to_string(body.size()));
           Result<upstream::Response> result = resp;
           if (method == "HEAD") {
             body.clear();

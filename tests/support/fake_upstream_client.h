@@ -38,10 +38,12 @@ class FakeUpstreamClient final : public upstream::UpstreamClient {
   [[nodiscard]] std::vector<upstream::Request> requests() const;
 
   Task<Result<upstream::Response>> send(upstream::Request request) override;
-  Task<Result<upstream::Response>> stream(upstream::Request request, std::shared_ptr<upstream::BodySink> sink) override;
+  Task<Result<upstream::Response>> stream(upstream::Request request,
+                                          std::shared_ptr<upstream::BodySink> sink) override;
 
  private:
-  Task<Result<upstream::Response>> run(upstream::Request request, std::shared_ptr<upstream::BodySink> sink);
+  Task<Result<upstream::Response>> run(upstream::Request request,
+                                       std::shared_ptr<upstream::BodySink> sink);
 
   asio::any_io_executor ex_;
   mutable std::mutex mu_;

@@ -30,8 +30,8 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t n, void* user) {
 
 }  // namespace
 
-HttpResult httpRequest(const std::string& method, const std::string& url, const std::vector<std::string>& headers,
-                       long timeout_ms) {
+HttpResult httpRequest(const std::string& method, const std::string& url,
+                       const std::vector<std::string>& headers, long timeout_ms) {
   HttpResult r;
   CURL* c = curl_easy_init();
   curl_slist* list = nullptr;
@@ -41,8 +41,10 @@ HttpResult httpRequest(const std::string& method, const std::string& url, const 
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);  // send "../" as is: the server must reject it
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  else if (method != "GET") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "HEAD")
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  else if (method != "GET")
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &onBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &onHeader);
@@ -58,7 +60,8 @@ HttpResult httpRequest(const std::string& method, const std::string& url, const 
 
 std::string ociErrorCode(const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_object() || !j.contains("errors") || !j["errors"].is_array() || j["errors"].empty()) return {};
+  if (!j.is_object() || !j.contains("errors") || !j["errors"].is_array() || j["errors"].empty())
+    return {};
   return j["errors"][0].value("code", "");
 }
 

@@ -1,10 +1,10 @@
 #include "tests/support/image_generator.h"
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "tests/support/http_client.h"
@@ -26,7 +26,9 @@ std::string octal(std::uint64_t v, std::size_t width) {
 // A ustar archive with one regular file, fixed metadata (so it is byte-for-byte reproducible).
 std::string tarWithFile(const std::string& name, const std::string& content) {
   std::string header(512, '\0');
-  auto put = [&](std::size_t off, const std::string& s) { std::memcpy(&header[off], s.data(), s.size()); };
+  auto put = [&](std::size_t off, const std::string& s) {
+    std::memcpy(&header[off], s.data(), s.size());
+  };
   put(0, name);
   put(100, octal(0644, 8));
   put(108, octal(0, 8));
@@ -81,7 +83,8 @@ std::string sha256Hex(const std::string& data) {
   return out;
 }
 
-GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag, const std::vector<LayerSpec>& layers) {
+GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
+                              const std::vector<LayerSpec>& layers) {
   GeneratedImage image;
   image.layout_dir = dir;
   image.tag = tag;
@@ -90,12 +93,14 @@ GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag, co
   nlohmann::json manifest_layers = nlohmann::json::array();
   nlohmann::json diff_ids = nlohmann::json::array();
   for (const auto& spec : layers) {
-    std::string tar = tarWithFile("data-" + std::to_string(spec.seed) + ".bin", pseudoRandom(spec.size, spec.seed));
+    std::string tar = tarWithFile("data-" + std::to_string(spec.seed) + ".bin",
+                                  pseudoRandom(spec.size, spec.seed));
     std::string digest = writeBlob(dir, tar);
     image.layer_digests.push_back(digest);
     diff_ids.push_back(digest);
-    manifest_layers.push_back(
-        {{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", digest}, {"size", tar.size()}});
+    manifest_layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                               {"digest", digest},
+                               {"size", tar.size()}});
   }
   nlohmann::json config = {{"architecture", "amd64"},
                            {"os", "linux"},
@@ -122,8 +127,8 @@ GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag, co
   return image;
 }
 
-int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host, const std::string& repo,
-                   std::string* log) {
+int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host,
+                   const std::string& repo, std::string* log) {
   auto r = runCommand({"skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
                        "oci:" + image.layout_dir + ":" + image.tag,
                        "docker://" + registry_host + "/" + repo + ":" + image.tag});
@@ -131,11 +136,15 @@ int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host
   return r.code;
 }
 
-RemoteImage inspectRemote(const std::string& registry_host, const std::string& repo, const std::string& tag) {
+RemoteImage inspectRemote(const std::string& registry_host, const std::string& repo,
+                          const std::string& tag) {
   RemoteImage out;
   auto r = httpGet("http://" + registry_host + "/v2/" + repo + "/manifests/" + tag,
-                   {"Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"});
-  if (r.status != 200) throw std::runtime_error("cannot inspect " + repo + ":" + tag + ": HTTP " + std::to_string(r.status));
+                   {"Accept: application/vnd.oci.image.manifest.v1+json, "
+                    "application/vnd.docker.distribution.manifest.v2+json"});
+  if (r.status != 200)
+    throw std::runtime_error("cannot inspect " + repo + ":" + tag + ": HTTP " +
+                             std::to_string(r.status));
   out.manifest_digest = "sha256:" + sha256Hex(r.body);
   out.media_type = r.header("content-type");
   auto j = nlohmann::json::parse(r.body);

@@ -21,11 +21,12 @@ struct GeneratedImage {
   std::vector<std::string> layer_digests;
 };
 
-GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag, const std::vector<LayerSpec>& layers);
+GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
+                              const std::vector<LayerSpec>& layers);
 
 // Pushes a layout to a registry with skopeo; returns skopeo's exit code (output in `log`).
-int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host, const std::string& repo,
-                   std::string* log = nullptr);
+int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host,
+                   const std::string& repo, std::string* log = nullptr);
 
 // What the registry actually holds for repo:tag (skopeo recompresses layers on push).
 struct RemoteImage {
@@ -35,7 +36,8 @@ struct RemoteImage {
   std::vector<std::string> layer_digests;
   std::vector<std::uint64_t> layer_sizes;
 };
-RemoteImage inspectRemote(const std::string& registry_host, const std::string& repo, const std::string& tag);
+RemoteImage inspectRemote(const std::string& registry_host, const std::string& repo,
+                          const std::string& tag);
 
 std::string sha256Hex(const std::string& data);
 

@@ -19,7 +19,8 @@ extern char** environ;
 namespace pullcache::testing {
 namespace {
 
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& extra_env) {
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path,
+            const std::vector<std::string>& extra_env) {
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -51,7 +52,8 @@ int decode(int status) {
 
 }  // namespace
 
-Process::Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> extra_env)
+Process::Process(std::vector<std::string> argv, std::string log_path,
+                 std::vector<std::string> extra_env)
     : log_path_(std::move(log_path)) {
   pid_ = spawn(argv, log_path_, extra_env);
 }

@@ -13,7 +13,8 @@ namespace pullcache::testing {
 
 class Process {
  public:
-  Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> extra_env = {});
+  Process(std::vector<std::string> argv, std::string log_path,
+          std::vector<std::string> extra_env = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -37,7 +38,8 @@ struct CommandResult {
   int code = -1;
   std::string output;
 };
-CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(120),
+CommandResult runCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120),
                          std::vector<std::string> extra_env = {});
 
 // Polls `condition` until it holds or the deadline passes (no sleeping for synchronisation:

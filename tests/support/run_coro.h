@@ -16,7 +16,8 @@ template <typename T>
 T runCoro(asio::io_context& ioc, Task<T> task) {
   std::optional<T> result;
   std::exception_ptr error;
-  asio::co_spawn(ioc, storeResult(std::move(task), &result), [&](std::exception_ptr e) { error = e; });
+  asio::co_spawn(ioc, storeResult(std::move(task), &result),
+                 [&](std::exception_ptr e) { error = e; });
   ioc.restart();
   ioc.run();
   if (error) std::rethrow_exception(error);

@@ -22,7 +22,8 @@ TEST(Challenge, ParsesDockerHubBearer) {
 }
 
 TEST(Challenge, SeveralSchemesAndEscapes) {
-  auto c = parseChallenges(R"(Basic realm="a \"quoted\" realm", Bearer realm=https://x/t, service=s)");
+  auto c =
+      parseChallenges(R"(Basic realm="a \"quoted\" realm", Bearer realm=https://x/t, service=s)");
   ASSERT_TRUE(c);
   ASSERT_EQ(c.value().size(), 2u);
   EXPECT_EQ(c.value()[0].param("realm"), "a \"quoted\" realm");
@@ -34,7 +35,8 @@ TEST(Challenge, SeveralSchemesAndEscapes) {
 TEST(DockerConfig, FindsCredentialsByHostAndAlias) {
   testing::TempDir dir;
   std::string path = dir.sub("config.json");
-  testing::writeTextFile(path, R"({"auths":{"https://index.docker.io/v1/":{"auth":")" + base64Encode("bob:s3cret") +
+  testing::writeTextFile(path, R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
+                                   base64Encode("bob:s3cret") +
                                    R"("},"ghcr.io":{"username":"u","password":"p"}}})");
   auto hub = lookupDockerConfig(path, "docker.io");
   ASSERT_TRUE(hub && hub.value());
@@ -57,35 +59,51 @@ class RegistryAuthTest : public ::testing::Test {
 TEST_F(RegistryAuthTest, AnonymousBearerTokenIsFetchedOnceAndCached) {
   http_.script("https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull",
                {.status = 200, .body = R"({"token":"tok1","expires_in":300})"});
-  RegistryAuth auth({.mode = RegistryAuth::Mode::kAnonymous, .registry_host = "reg.example.com"}, http_, clock_);
+  RegistryAuth auth({.mode = RegistryAuth::Mode::kAnonymous, .registry_host = "reg.example.com"},
+                    http_, clock_);
   EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("lib/app")).value(), "");
   auto header = testing::runCoro(
-      ioc_, auth.onChallenge("lib/app", R"(Bearer realm="https://auth.example.com/token",service="reg",scope="repository:lib/app:pull")", ""));
+      ioc_,
+      auth.onChallenge(
+          "lib/app",
+          R"(Bearer realm="https://auth.example.com/token",service="reg",scope="repository:lib/app:pull")",
+          ""));
   ASSERT_TRUE(header) << header.error().message();
   EXPECT_EQ(header.value(), "Bearer tok1");
   EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("lib/app")).value(), "Bearer tok1");
-  EXPECT_EQ(http_.calls("https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull"), 1);
+  EXPECT_EQ(
+      http_.calls("https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull"),
+      1);
   // Anonymous: no credentials were sent to the realm.
   EXPECT_FALSE(http_.requests().at(0).headers.has("authorization"));
   EXPECT_TRUE(http_.unexpected().empty());
 }
 
 TEST_F(RegistryAuthTest, BasicCredentialsGoToTheRealmAndPlainHttpRealmsAreRefused) {
-  http_.script("https://auth.example.com/t?scope=repository%3Ax%3Apull", {.status = 200, .body = R"({"access_token":"t2"})"});
-  RegistryAuth auth({.mode = RegistryAuth::Mode::kToken, .registry_host = "r", .credentials = Credentials{"u", Secret("pw")}},
+  http_.script("https://auth.example.com/t?scope=repository%3Ax%3Apull",
+               {.status = 200, .body = R"({"access_token":"t2"})"});
+  RegistryAuth auth({.mode = RegistryAuth::Mode::kToken,
+                     .registry_host = "r",
+                     .credentials = Credentials{"u", Secret("pw")}},
                     http_, clock_);
-  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("x")).value(), "");  // token mode: nothing preemptive
-  auto header = testing::runCoro(ioc_, auth.onChallenge("x", R"(Bearer realm="https://auth.example.com/t")", ""));
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("x")).value(),
+            "");  // token mode: nothing preemptive
+  auto header = testing::runCoro(
+      ioc_, auth.onChallenge("x", R"(Bearer realm="https://auth.example.com/t")", ""));
   ASSERT_TRUE(header);
   EXPECT_EQ(header.value(), "Bearer t2");
-  EXPECT_EQ(std::string(http_.requests().at(0).headers.get("authorization")), "Basic " + base64Encode("u:pw"));
-  auto plain = testing::runCoro(ioc_, auth.onChallenge("y", R"(Bearer realm="http://auth.example.com/t")", ""));
+  EXPECT_EQ(std::string(http_.requests().at(0).headers.get("authorization")),
+            "Basic " + base64Encode("u:pw"));
+  auto plain = testing::runCoro(
+      ioc_, auth.onChallenge("y", R"(Bearer realm="http://auth.example.com/t")", ""));
   ASSERT_FALSE(plain);
   EXPECT_EQ(http_.requests().size(), 1u);  // never contacted
 }
 
 TEST_F(RegistryAuthTest, RejectedCredentialsAreNotRetriedForever) {
-  RegistryAuth auth({.mode = RegistryAuth::Mode::kBasic, .registry_host = "r", .credentials = Credentials{"u", Secret("pw")}},
+  RegistryAuth auth({.mode = RegistryAuth::Mode::kBasic,
+                     .registry_host = "r",
+                     .credentials = Credentials{"u", Secret("pw")}},
                     http_, clock_);
   std::string basic = testing::runCoro(ioc_, auth.authorization("x")).value();
   EXPECT_EQ(basic, "Basic " + base64Encode("u:pw"));

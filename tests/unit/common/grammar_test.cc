@@ -14,8 +14,8 @@ TEST(Name, AcceptsSpecGrammar) {
 }
 
 TEST(Name, RejectsEverythingElse) {
-  for (const char* bad : {"", "A", "a//b", "/a", "a/", "..", "a/../b", "a/./b", ".a", "a.", "a_-b", "a___b", "a/%2e",
-                          "a b", "a\\b", "a:b"}) {
+  for (const char* bad : {"", "A", "a//b", "/a", "a/", "..", "a/../b", "a/./b", ".a", "a.", "a_-b",
+                          "a___b", "a/%2e", "a b", "a\\b", "a:b"}) {
     auto r = validateName(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, Errc::kNameInvalid) << bad;
@@ -47,8 +47,10 @@ TEST(Digest, ParsesOnlyRegisteredAlgorithmsInLowercaseHex) {
 }
 
 TEST(Digest, HasherMatchesKnownVectors) {
-  EXPECT_EQ(sha256Of("").str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256Of("abc").str(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256Of("").str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256Of("abc").str(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   Hasher h(DigestAlgorithm::kSha256);
   h.update("a");
   h.update("bc");
@@ -56,7 +58,9 @@ TEST(Digest, HasherMatchesKnownVectors) {
   Hasher h512(DigestAlgorithm::kSha512);
   h512.update("abc");
   EXPECT_EQ(h512.finish().str(),
-            "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd"
+            "sha512:"
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c"
+            "23a3feebbd"
             "454d4423643ce80e2a9ac94fa54ca49f");
 }
 
@@ -72,18 +76,21 @@ TEST(Reference, TagOrDigest) {
 }
 
 TEST(RegistryHost, Grammar) {
-  for (const char* ok : {"docker.io", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "localhost:5000", "127.0.0.1:5001",
-                         "[::1]:5000", "ghcr.io"}) {
+  for (const char* ok : {"docker.io", "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                         "localhost:5000", "127.0.0.1:5001", "[::1]:5000", "ghcr.io"}) {
     EXPECT_TRUE(validateRegistryHost(ok)) << ok;
   }
-  for (const char* bad : {"", "Docker.io", "a..b", "-a.com", "a.com:", "a.com:99999", "a.com/path", "a.com:x", "[::1"}) {
+  for (const char* bad : {"", "Docker.io", "a..b", "-a.com", "a.com:", "a.com:99999", "a.com/path",
+                          "a.com:x", "[::1"}) {
     EXPECT_FALSE(validateRegistryHost(bad)) << bad;
   }
 }
 
 TEST(HostGlob, StarStaysWithinOneLabel) {
-  EXPECT_TRUE(hostGlobMatches("*.dkr.ecr.*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"));
-  EXPECT_FALSE(hostGlobMatches("*.dkr.ecr.*.amazonaws.com", "x.evil.com.dkr.ecr.eu-west-1.amazonaws.com.evil"));
+  EXPECT_TRUE(
+      hostGlobMatches("*.dkr.ecr.*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"));
+  EXPECT_FALSE(hostGlobMatches("*.dkr.ecr.*.amazonaws.com",
+                               "x.evil.com.dkr.ecr.eu-west-1.amazonaws.com.evil"));
   EXPECT_FALSE(hostGlobMatches("*.amazonaws.com", "a.b.amazonaws.com"));
   EXPECT_TRUE(hostGlobMatches("docker.io", "DOCKER.IO"));
   EXPECT_FALSE(hostGlobMatches("docker.io", "docker.io.evil.com"));

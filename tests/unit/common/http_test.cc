@@ -74,10 +74,12 @@ TEST(Url, QueryAndEncoding) {
 TEST(MediaTypes, AcceptMatching) {
   EXPECT_TRUE(media::accepts("", media::kOciIndex));
   EXPECT_TRUE(media::accepts("*/*", media::kOciIndex));
-  EXPECT_TRUE(media::accepts("application/vnd.oci.image.index.v1+json, application/json", media::kOciIndex));
+  EXPECT_TRUE(media::accepts("application/vnd.oci.image.index.v1+json, application/json",
+                             media::kOciIndex));
   EXPECT_FALSE(media::accepts(media::kDockerManifest, media::kOciIndex));
   EXPECT_FALSE(media::accepts("application/vnd.oci.image.index.v1+json;q=0", media::kOciIndex));
-  EXPECT_EQ(media::declaredMediaType(R"({"mediaType":"application/vnd.oci.image.index.v1+json"})"), media::kOciIndex);
+  EXPECT_EQ(media::declaredMediaType(R"({"mediaType":"application/vnd.oci.image.index.v1+json"})"),
+            media::kOciIndex);
   EXPECT_EQ(media::declaredMediaType("not json"), "");
 }
 

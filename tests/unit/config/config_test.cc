@@ -69,13 +69,15 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\nlog: {level: loud}\n", "log.level"},
       {"upstreams: [{match: a.io}]\nlog: {format: xml}\n", "log.format"},
       {"upstreams: [{match: a.io}]\nthreads: 0\n", "threads"},
-      {"upstreams: [{match: a.io}]\nupstream_timeouts: {connect: 0s}\n", "upstream_timeouts.connect"},
+      {"upstreams: [{match: a.io}]\nupstream_timeouts: {connect: 0s}\n",
+       "upstream_timeouts.connect"},
   };
   for (const auto& b : cases) {
     auto c = parseConfig(b.yaml);
     ASSERT_FALSE(c) << b.yaml;
     EXPECT_EQ(c.error().code, Errc::kConfigInvalid);
-    EXPECT_TRUE(c.error().detail.starts_with(b.key)) << "'" << c.error().detail << "' should name " << b.key;
+    EXPECT_TRUE(c.error().detail.starts_with(b.key))
+        << "'" << c.error().detail << "' should name " << b.key;
   }
 }
 

@@ -22,7 +22,8 @@ TEST(Keys, RoundTrip) {
 TEST(Keys, RejectsCorruptValues) {
   EXPECT_FALSE(keys::decodeBlobMeta(""));
   EXPECT_FALSE(keys::decodeBlobMeta(keys::encodeBlobMeta({}) + "x"));
-  EXPECT_FALSE(keys::decodeBlobMeta("\x02" + keys::encodeBlobMeta({}).substr(1)));  // unknown version
+  EXPECT_FALSE(
+      keys::decodeBlobMeta("\x02" + keys::encodeBlobMeta({}).substr(1)));  // unknown version
   EXPECT_FALSE(keys::decodeManifest("\x01\x00"));
   EXPECT_FALSE(keys::decodeTag(keys::encodeTag({"sha256:short", 1})));
   EXPECT_FALSE(keys::digestFromBlobKey("m:" + digestOf('c').str()));
@@ -40,7 +41,8 @@ TEST(RocksDbIndex, PersistsAcrossReopen) {
     RocksDbIndex idx(dir.sub("db"));
     ASSERT_TRUE(idx.putBlob(digestOf('a'), {10, 1, 2}));
     ASSERT_TRUE(idx.putManifest(digestOf('e'), {"type", "body", 3},
-                                std::make_pair(TagKey{"docker.io", "library/alpine", "3"}, TagRecord{digestOf('e').str(), 99})));
+                                std::make_pair(TagKey{"docker.io", "library/alpine", "3"},
+                                               TagRecord{digestOf('e').str(), 99})));
   }
   RocksDbIndex idx(dir.sub("db"));
   EXPECT_EQ(idx.getBlob(digestOf('a')).value()->size, 10u);

@@ -42,17 +42,20 @@ class FetchCoordinatorTest : public ::testing::Test {
     config::Config cfg;
     cfg.upstreams.push_back({.match = kHost, .url = "http://upstream.test"});
     router_ = std::make_unique<upstream::UpstreamRouter>(cfg, http_, clock_);
-    coordinator_ = std::make_unique<FetchCoordinator>(asio::make_strand(ioc_), pool_, store_, index_, client_, clock_,
-                                                      FetchOptions{std::chrono::seconds(5), 3});
+    coordinator_ =
+        std::make_unique<FetchCoordinator>(asio::make_strand(ioc_), pool_, store_, index_, client_,
+                                           clock_, FetchOptions{std::chrono::seconds(5), 3});
   }
   ~FetchCoordinatorTest() override { pool_.join(); }
 
-  std::string url(const std::string& digest) { return "http://upstream.test/v2/lib/app/blobs/" + digest; }
+  std::string url(const std::string& digest) {
+    return "http://upstream.test/v2/lib/app/blobs/" + digest;
+  }
 
   // One client: open, then read everything. A coroutine function, not a lambda: a lambda's
   // captures would die with the closure while the coroutine still runs.
-  static Task<void> client(FetchCoordinatorTest* self, Digest digest, Result<std::string>* result, CacheResult* kind,
-                           int* done) {
+  static Task<void> client(FetchCoordinatorTest* self, Digest digest, Result<std::string>* result,
+                           CacheResult* kind, int* done) {
     auto up = self->router_->resolve(kHost).value();
     auto opened = co_await self->coordinator_->open(up, "lib/app", digest);
     if (!opened) {
@@ -65,12 +68,14 @@ class FetchCoordinatorTest : public ::testing::Test {
   }
 
   // n concurrent clients open and read the blob; returns each one's result.
-  std::vector<Result<std::string>> readConcurrently(const Digest& digest, int n, std::vector<CacheResult>* kinds = nullptr) {
+  std::vector<Result<std::string>> readConcurrently(const Digest& digest, int n,
+                                                    std::vector<CacheResult>* kinds = nullptr) {
     std::vector<Result<std::string>> results(n, Error{});
     std::vector<CacheResult> got(n, CacheResult::kNone);
     int done = 0;
     for (int i = 0; i < n; ++i) {
-      asio::co_spawn(asio::make_strand(ioc_), client(this, digest, &results[i], &got[i], &done), asio::detached);
+      asio::co_spawn(asio::make_strand(ioc_), client(this, digest, &results[i], &got[i], &done),
+                     asio::detached);
     }
     ioc_.restart();
     while (done < n) ioc_.run_for(std::chrono::milliseconds(50));
@@ -98,7 +103,8 @@ class FetchCoordinatorTest : public ::testing::Test {
 TEST_F(FetchCoordinatorTest, SixteenConcurrentMissesShareOneFetchAndStreamWhileItIsWritten) {
   std::string body = content(4 << 20, 'x');
   Digest digest = sha256Of(body);
-  http_.script(url(digest.str()), {.body = body, .chunk = 64 * 1024, .chunk_delay = std::chrono::milliseconds(2)});
+  http_.script(url(digest.str()),
+               {.body = body, .chunk = 64 * 1024, .chunk_delay = std::chrono::milliseconds(2)});
   std::vector<CacheResult> kinds;
   auto results = readConcurrently(digest, 16, &kinds);
   for (const auto& r : results) {
@@ -119,7 +125,8 @@ TEST_F(FetchCoordinatorTest, SixteenConcurrentMissesShareOneFetchAndStreamWhileI
 TEST_F(FetchCoordinatorTest, DigestMismatchFailsEveryReaderAndKeepsNothing) {
   std::string body = content(1 << 20, 'y');
   Digest claimed = sha256Of("something else");
-  http_.script(url(claimed.str()), {.body = body, .chunk = 32 * 1024, .chunk_delay = std::chrono::milliseconds(1)});
+  http_.script(url(claimed.str()),
+               {.body = body, .chunk = 32 * 1024, .chunk_delay = std::chrono::milliseconds(1)});
   auto results = readConcurrently(claimed, 4);
   for (const auto& r : results) {
     ASSERT_FALSE(r);
@@ -133,7 +140,8 @@ TEST_F(FetchCoordinatorTest, DigestMismatchFailsEveryReaderAndKeepsNothing) {
 TEST_F(FetchCoordinatorTest, ReadersNeverGetTheLastByteBeforeVerification) {
   std::string body = content(256 * 1024, 'z');
   Digest claimed = sha256Of("not it");
-  http_.script(url(claimed.str()), {.body = body, .chunk = 16 * 1024, .chunk_delay = std::chrono::milliseconds(1)});
+  http_.script(url(claimed.str()),
+               {.body = body, .chunk = 16 * 1024, .chunk_delay = std::chrono::milliseconds(1)});
   std::uint64_t max_readable = 0;
   bool failed = false;
   auto client = [&]() -> Task<void> {
@@ -174,7 +182,8 @@ TEST_F(FetchCoordinatorTest, ADroppedConnectionIsResumedWithRange) {
 
 TEST_F(FetchCoordinatorTest, UpstreamNotFoundIsAnErrorBeforeAnyByte) {
   Digest digest = sha256Of("absent");
-  http_.script(url(digest.str()), {.status = 404, .body = R"({"errors":[{"code":"BLOB_UNKNOWN"}]})"});
+  http_.script(url(digest.str()),
+               {.status = 404, .body = R"({"errors":[{"code":"BLOB_UNKNOWN"}]})"});
   auto results = readConcurrently(digest, 3);
   for (const auto& r : results) {
     ASSERT_FALSE(r);

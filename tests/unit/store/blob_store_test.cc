@@ -1,10 +1,11 @@
+#include "daemon/store/blob_store.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "daemon/index/rocksdb_index.h"
-#include "daemon/store/blob_store.h"
 #include "daemon/store/reconcile.h"
 #include "tests/support/temp_dir.h"
 

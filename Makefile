@@ -1,0 +1,45 @@
+# The two commands a newcomer needs are `make run` and `make test` (see README.md).
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CONFIG ?= examples/public-mirrors.yaml
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build run test unit integration demo asan clean
+
+all: build
+
+setup:
+	./scripts/setup.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: setup $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	mkdir -p /var/tmp/pullcache
+	$(BUILD_DIR)/daemon/pullcache serve --config $(CONFIG)
+
+# Everything: unit tests, then integration tests against docker-registry, containerd, skopeo.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
+
+integration: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+# Offline demo: local docker-registry upstream, an image pushed to it, two containerd pulls
+# through pullcache (the second from a fresh containerd root with the upstream stopped).
+demo: build
+	./scripts/demo.sh $(BUILD_DIR)
+
+asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DPULLCACHE_SANITIZER=address,undefined
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-tsan
