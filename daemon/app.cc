@@ -38,46 +38,52 @@ App::App(config::Config config) : config_(std::move(config)) {
   co.connect_timeout = config_.upstream_timeouts.connect;
   co.stall_timeout = config_.upstream_timeouts.stall;
   co.user_agent = "pullcache/" PULLCACHE_VERSION;
-  curl_ = std::make_unique<upstream::CurlClient>(ioc_.get_executor(), co);
+  curl_ = std::make_unique<upstream::CurlClient>(ioc_->get_executor(), co);
   router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_);
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
-  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(ioc_), pool_, *store_,
+  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(*ioc_), pool_, *store_,
                                                           *index_, *client_, clock_, fo);
   api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
       pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});
   server::SessionOptions so;
   registry_listener_ = std::make_unique<server::Listener>(
-      ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), so, "registry");
+      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), so, "registry");
   health_listener_ = std::make_unique<server::Listener>(
-      ioc_, config_.metrics_listen,
+      *ioc_, config_.metrics_listen,
       std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }), so, "health");
 }
 
 App::~App() {
+  // Order matters: nothing may post to the loop any more (curl thread, blocking pool), the
+  // acceptors go while their io_context lives, then the io_context destroys the coroutine
+  // frames still pending while everything those frames refer to is alive.
   if (curl_) curl_->stop();
   pool_.join();
+  registry_listener_.reset();
+  health_listener_.reset();
+  ioc_.reset();
 }
 
 std::uint16_t App::registryPort() const { return registry_listener_->port(); }
 std::uint16_t App::healthPort() const { return health_listener_->port(); }
 
 void App::requestStop() {
-  asio::post(ioc_, [this] {
+  asio::post(*ioc_, [this] {
     ready_ = false;
     registry_listener_->stop();
     health_listener_->stop();
     curl_->stop();  // in-flight upstream transfers fail; their waiters are released
     // Give sessions a moment to finish writing what they can, then stop the loop.
-    auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(200));
-    timer->async_wait([this, timer](auto) { ioc_.stop(); });
+    auto timer = std::make_shared<asio::steady_timer>(*ioc_, std::chrono::milliseconds(200));
+    timer->async_wait([this, timer](auto) { ioc_->stop(); });
   });
 }
 
 int App::run() {
   auto log = spdlog::get("app");
-  asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  asio::signal_set signals(*ioc_, SIGINT, SIGTERM);
   signals.async_wait([this, log](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log->info("signal {}: shutting down", sig);
@@ -93,8 +99,8 @@ int App::run() {
       PULLCACHE_VERSION, config_.listen.str(), registryPort(), config_.metrics_listen.str(),
       healthPort(), config_.upstreams.size());
   std::vector<std::thread> threads;
-  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_->run(); });
+  ioc_->run();
   for (auto& t : threads) t.join();
   log->info("stopped");
   return 0;

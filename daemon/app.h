@@ -46,8 +46,9 @@ class App {
  private:
   config::Config config_;
   SystemClock clock_;
-  asio::io_context ioc_;
   asio::thread_pool pool_{2};
+  // Destroyed first (see ~App): its pending coroutine frames refer to the members below.
+  std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();
   std::unique_ptr<store::BlobStore> store_;
   std::unique_ptr<index::RocksDbIndex> index_;
   std::unique_ptr<upstream::CurlClient> curl_;

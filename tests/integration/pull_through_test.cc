@@ -212,6 +212,19 @@ TEST_F(PullThroughTest, SixteenConcurrentMissesMakeOneUpstreamFetch) {
   EXPECT_EQ(registry_->countRequests("GET", upstreamBlobPath("test/big", digest)), before + 1);
 }
 
+TEST_F(PullThroughTest, TagsListIsPassedThroughUncached) {
+  auto pc = startPullcache();
+  const int before = registry_->countRequests("GET", "/v2/test/app/tags/list");
+  for (int i = 0; i < 2; ++i) {
+    auto r = httpGet(pc->url("/v2/test/app/tags/list?ns=" + registry_->host()));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"v1\""), std::string::npos);
+  }
+  EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/tags/list"), before + 2);
+  auto missing = httpGet(pc->url("/v2/test/nothing/tags/list?ns=" + registry_->host()));
+  EXPECT_EQ(missing.status, 404);
+}
+
 TEST_F(PullThroughTest, CorruptedUpstreamBlobIsNeverCached) {
   // An image of its own, so corrupting it does not disturb the other tests.
   auto image = writeOciLayout(local_.sub("corrupt"), "v1", {{2 << 20, 31}});

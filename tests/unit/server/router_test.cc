@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/server/error_response.h"
+#include "daemon/upstream/upstream_router.h"
 
 namespace pullcache::server {
 namespace {
@@ -72,3 +73,43 @@ TEST(ErrorResponse, StatusBodyAndHead) {
 
 }  // namespace
 }  // namespace pullcache::server
+
+namespace pullcache::upstream {
+namespace {
+
+TEST(UpstreamRouter, RoutesByNsGlobAndRefusesUnknownHosts) {
+  config::Config cfg;
+  cfg.upstreams.push_back({.match = "docker.io"});
+  cfg.upstreams.push_back(
+      {.match = "*.dkr.ecr.*.amazonaws.com", .url = "https://vpce.example.com"});
+  cfg.default_upstream = "docker.io";
+  SystemClock clock;
+  asio::io_context ioc;
+  struct NoClient final : UpstreamClient {
+    Task<Result<Response>> send(Request) override { co_return fail(Errc::kInternal); }
+    Task<Result<Response>> stream(Request, std::shared_ptr<BodySink>) override {
+      co_return fail(Errc::kInternal);
+    }
+  } http;
+  UpstreamRouter router(cfg, http, clock);
+
+  auto hub = router.resolve("docker.io");
+  ASSERT_TRUE(hub);
+  EXPECT_EQ(hub.value()->base_url, "https://registry-1.docker.io");
+  EXPECT_EQ(hub.value()->upstreamName("alpine"), "library/alpine");
+  EXPECT_EQ(hub.value()->upstreamName("bitnami/redis"), "bitnami/redis");
+  EXPECT_EQ(router.resolve("").value()->host, "docker.io");  // default_upstream
+
+  auto ecr = router.resolve("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+  ASSERT_TRUE(ecr);
+  EXPECT_EQ(ecr.value()->base_url, "https://vpce.example.com");
+  EXPECT_EQ(ecr.value()->upstreamName("app"), "app");
+
+  auto other = router.resolve("evil.example.com");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, Errc::kNameUnknown);
+  EXPECT_EQ(router.resolve("Not_A_Host").error().code, Errc::kNameInvalid);
+}
+
+}  // namespace
+}  // namespace pullcache::upstream
