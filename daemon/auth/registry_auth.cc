@@ -32,37 +32,41 @@ std::string_view RegistryAuth::name() const noexcept {
   return "anonymous";
 }
 
-Result<std::optional<Credentials>> RegistryAuth::credentials() const {
-  if (options_.mode == Mode::kAnonymous) return std::optional<Credentials>{};
+Result<std::optional<Credentials>> RegistryAuth::credentials(const std::string& host) const {
+  // A host the upstream redirected to (or its token realm) never sees our credentials.
+  if (options_.mode == Mode::kAnonymous || host != options_.own_host) {
+    return std::optional<Credentials>{};
+  }
   if (options_.credentials) return options_.credentials;
   if (!options_.docker_config.empty())
     return lookupDockerConfig(options_.docker_config, options_.registry_host);
   return std::optional<Credentials>{};
 }
 
-Task<Result<std::string>> RegistryAuth::authorization(std::string repository) {
+Task<Result<std::string>> RegistryAuth::authorization(std::string host, std::string repository) {
+  const std::string key = host + " " + repository;
   {
     std::lock_guard lock(mu_);
-    auto it = tokens_.find(repository);
+    auto it = tokens_.find(key);
     if (it != tokens_.end()) {
       if (it->second.expires > clock_.now()) co_return it->second.header.reveal();
       tokens_.erase(it);
     }
   }
   if (options_.mode == Mode::kBasic) {
-    auto creds = credentials();
+    auto creds = credentials(host);
     if (!creds) co_return creds.error();
     if (creds.value()) co_return basicHeader(*creds.value());
   }
   co_return std::string();
 }
 
-Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository,
+Task<Result<std::string>> RegistryAuth::onChallenge(std::string host, std::string repository,
                                                     std::string www_authenticate,
                                                     std::string rejected) {
   if (!rejected.empty()) {
     std::lock_guard lock(mu_);
-    auto it = tokens_.find(repository);
+    auto it = tokens_.find(host + " " + repository);
     if (it != tokens_.end() && it->second.header.reveal() == rejected) tokens_.erase(it);
   }
   auto challenges = parseChallenges(www_authenticate);
@@ -74,7 +78,7 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository,
         co_return fail(Errc::kUpstreamBadResponse, "Bearer challenge without realm");
       std::string scope = ch.param("scope");
       if (scope.empty()) scope = "repository:" + repository + ":pull";
-      auto header = co_await fetchToken(repository, realm, ch.param("service"), scope);
+      auto header = co_await fetchToken(host, repository, realm, ch.param("service"), scope);
       if (!header) co_return header.error();
       if (header.value() == rejected)
         co_return fail(Errc::kUnauthorized, "the registry rejected a fresh token");
@@ -83,7 +87,7 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository,
   }
   for (const auto& ch : challenges.value()) {
     if (ch.scheme == "basic") {
-      auto creds = credentials();
+      auto creds = credentials(host);
       if (!creds) co_return creds.error();
       if (!creds.value())
         co_return fail(Errc::kUnauthorized,
@@ -98,8 +102,9 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string repository,
                  "no supported authentication scheme in the registry's challenge");
 }
 
-Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::string realm,
-                                                   std::string service, std::string scope) {
+Task<Result<std::string>> RegistryAuth::fetchToken(std::string host, std::string repository,
+                                                   std::string realm, std::string service,
+                                                   std::string scope) {
   if (!realm.starts_with("https://") &&
       !(options_.allow_http_realm && realm.starts_with("http://"))) {
     co_return fail(Errc::kUpstreamBadResponse, "token realm must be an https URL");
@@ -111,7 +116,8 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::
   req.timeout = options_.request_timeout;
   req.max_body = 1u << 20;
   req.headers.add("Accept", "application/json");
-  auto creds = credentials();
+  // Credentials go to the realm only when the challenge came from the upstream's own host.
+  auto creds = credentials(host);
   if (!creds) co_return creds.error();
   if (creds.value()) req.headers.add("Authorization", basicHeader(*creds.value()));
   auto resp = co_await http_.send(std::move(req));
@@ -146,7 +152,7 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string repository, std::
   {
     std::lock_guard lock(mu_);
     if (tokens_.size() >= kMaxTokenEntries) tokens_.clear();
-    tokens_[repository] =
+    tokens_[host + " " + repository] =
         CachedToken{Secret(header), clock_.now() + std::chrono::seconds(expires_in - margin)};
   }
   co_return header;

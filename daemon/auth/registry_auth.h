@@ -25,7 +25,8 @@ class RegistryAuth final : public AuthProvider {
 
   struct Options {
     Mode mode = Mode::kAnonymous;
-    std::string registry_host;  // for docker_config lookups
+    std::string registry_host;  // for docker_config lookups ("docker.io")
+    std::string own_host;       // host[:port] requests go to; the only one credentials are used for
     std::optional<Credentials> credentials;
     std::string docker_config;  // path; read at each token fetch so rotated secrets are picked up
     bool allow_http_realm =
@@ -36,8 +37,9 @@ class RegistryAuth final : public AuthProvider {
   RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock);
 
   [[nodiscard]] std::string_view name() const noexcept override;
-  Task<Result<std::string>> authorization(std::string repository) override;
-  Task<Result<std::string>> onChallenge(std::string repository, std::string www_authenticate,
+  Task<Result<std::string>> authorization(std::string host, std::string repository) override;
+  Task<Result<std::string>> onChallenge(std::string host, std::string repository,
+                                        std::string www_authenticate,
                                         std::string rejected) override;
 
  private:
@@ -45,15 +47,16 @@ class RegistryAuth final : public AuthProvider {
     Secret header;  // "Bearer <token>"
     std::chrono::system_clock::time_point expires;
   };
-  Result<std::optional<Credentials>> credentials() const;
-  Task<Result<std::string>> fetchToken(std::string repository, std::string realm,
+  // Credentials for `host`: none unless it is the upstream's own host.
+  Result<std::optional<Credentials>> credentials(const std::string& host) const;
+  Task<Result<std::string>> fetchToken(std::string host, std::string repository, std::string realm,
                                        std::string service, std::string scope);
 
   Options options_;
   upstream::UpstreamClient& http_;
   const Clock& clock_;
   std::mutex mu_;
-  std::map<std::string, CachedToken> tokens_;  // by repository; guarded by mu_
+  std::map<std::string, CachedToken> tokens_;  // by "host repository"; guarded by mu_
 };
 
 }  // namespace pullcache::auth

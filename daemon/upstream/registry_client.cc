@@ -1,5 +1,9 @@
 #include "daemon/upstream/registry_client.h"
 
+#include <map>
+
+#include "daemon/upstream/redirect.h"
+
 namespace pullcache::upstream {
 
 Error upstreamStatusError(int status, Errc not_found, const std::string& what) {
@@ -39,11 +43,25 @@ Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream
 Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
                                                std::string repository, Request request,
                                                std::shared_ptr<BodySink> sink) {
-  auto auth = co_await upstream->auth->authorization(repository);
-  if (!auth) co_return auth.error();
-  std::string sent = auth.value();
-  for (int attempt = 0;; ++attempt) {
+  // Redirects are followed here, not by libcurl, so that each host gets its own auth: the
+  // upstream's own host its configured credentials or tokens, a CDN or S3 nothing, and a
+  // regional registry (registry.k8s.io -> *.pkg.dev) a token from its own challenge.
+  std::map<std::string, std::string> challenged;  // host -> header obtained for this request
+  std::string url = request.url;
+  request.follow_redirects = false;
+  int hops = 0;
+  for (;;) {
+    const std::string host = urlHost(url);
+    std::string sent;
+    if (auto it = challenged.find(host); it != challenged.end()) {
+      sent = it->second;
+    } else {
+      auto auth = co_await upstream->auth->authorization(host, repository);
+      if (!auth) co_return auth.error();
+      sent = std::move(auth).value();
+    }
     Request r = request;
+    r.url = url;
     if (!sent.empty()) r.headers.set("Authorization", sent);
     Result<Response> resp = Error{};
     if (sink) {
@@ -52,12 +70,22 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       resp = co_await http_.send(std::move(r));
     }
     if (!resp) co_return resp;
-    if (resp.value().status != 401 || attempt > 0) co_return resp;
+    const int status = resp.value().status;
+    if (isRedirectStatus(status) && resp.value().headers.has("location")) {
+      if (++hops > kMaxRedirects) {
+        co_return fail(Errc::kUpstreamBadResponse,
+                       "more than " + std::to_string(kMaxRedirects) + " redirects");
+      }
+      auto next = resolveRedirect(url, std::string(resp.value().headers.get("location")));
+      if (!next) co_return next.error();
+      url = std::move(next).value();
+      continue;
+    }
     std::string challenge(resp.value().headers.get("www-authenticate"));
-    if (challenge.empty()) co_return resp;
-    auto next = co_await upstream->auth->onChallenge(repository, challenge, sent);
+    if (status != 401 || challenge.empty() || challenged.contains(host)) co_return resp;
+    auto next = co_await upstream->auth->onChallenge(host, repository, challenge, sent);
     if (!next) co_return next.error();
-    sent = std::move(next).value();
+    challenged[host] = std::move(next).value();
   }
 }
 

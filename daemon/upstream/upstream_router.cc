@@ -3,6 +3,7 @@
 #include "common/host_glob.h"
 #include "common/reference.h"
 #include "daemon/auth/registry_auth.h"
+#include "daemon/upstream/redirect.h"
 
 namespace pullcache::upstream {
 namespace {
@@ -49,6 +50,7 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
       break;
   }
   o.registry_host = host;
+  o.own_host = urlHost(up->base_url);
   if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
   o.docker_config = entry.docker_config;
   o.allow_http_realm = up->base_url.starts_with("http://");

@@ -54,6 +54,14 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
     script = it->second;
     call = ++calls_[request.url];
   }
+  if (!script.require_authorization.empty() &&
+      request.headers.get("authorization") != script.require_authorization) {
+    ScriptedResponse denied;
+    denied.status = 401;
+    denied.headers.add("WWW-Authenticate", script.challenge);
+    denied.body = R"({"errors":[{"code":"UNAUTHORIZED"}]})";
+    script = denied;
+  }
   std::uint64_t offset = 0;
   if (auto range = request.headers.get("range"); !range.empty() && script.honour_range) {
     offset = std::stoull(std::string(range.substr(6)));

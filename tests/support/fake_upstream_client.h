@@ -25,6 +25,9 @@ struct ScriptedResponse {
   // Drop the connection after this many body bytes (first attempt only); 0 = never.
   std::size_t drop_after = 0;
   bool honour_range = true;
+  // When set, a request without exactly this Authorization gets 401 + `challenge`.
+  std::string require_authorization;
+  std::string challenge;
 };
 
 class FakeUpstreamClient final : public upstream::UpstreamClient {

@@ -56,62 +56,81 @@ class RegistryAuthTest : public ::testing::Test {
   testing::FakeUpstreamClient http_{ioc_.get_executor()};
 };
 
+constexpr const char* kOwn = "reg.example.com";
+
 TEST_F(RegistryAuthTest, AnonymousBearerTokenIsFetchedOnceAndCached) {
-  http_.script("https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull",
-               {.status = 200, .body = R"({"token":"tok1","expires_in":300})"});
-  RegistryAuth auth({.mode = RegistryAuth::Mode::kAnonymous, .registry_host = "reg.example.com"},
-                    http_, clock_);
-  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("lib/app")).value(), "");
+  const std::string realm =
+      "https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull";
+  http_.script(realm, {.status = 200, .body = R"({"token":"tok1","expires_in":300})"});
+  RegistryAuth auth(
+      {.mode = RegistryAuth::Mode::kAnonymous, .registry_host = kOwn, .own_host = kOwn}, http_,
+      clock_);
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization(kOwn, "lib/app")).value(), "");
   auto header = testing::runCoro(
       ioc_,
       auth.onChallenge(
-          "lib/app",
+          kOwn, "lib/app",
           R"(Bearer realm="https://auth.example.com/token",service="reg",scope="repository:lib/app:pull")",
           ""));
   ASSERT_TRUE(header) << header.error().message();
   EXPECT_EQ(header.value(), "Bearer tok1");
-  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("lib/app")).value(), "Bearer tok1");
-  EXPECT_EQ(
-      http_.calls("https://auth.example.com/token?service=reg&scope=repository%3Alib%2Fapp%3Apull"),
-      1);
-  // Anonymous: no credentials were sent to the realm.
-  EXPECT_FALSE(http_.requests().at(0).headers.has("authorization"));
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization(kOwn, "lib/app")).value(), "Bearer tok1");
+  // Tokens belong to the host that asked for them.
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("cdn.example.net", "lib/app")).value(), "");
+  EXPECT_EQ(http_.calls(realm), 1);
+  EXPECT_FALSE(http_.requests().at(0).headers.has("authorization"));  // anonymous
   EXPECT_TRUE(http_.unexpected().empty());
 }
 
-TEST_F(RegistryAuthTest, BasicCredentialsGoToTheRealmAndPlainHttpRealmsAreRefused) {
+TEST_F(RegistryAuthTest, CredentialsGoOnlyToTheOwnHostsRealm) {
   http_.script("https://auth.example.com/t?scope=repository%3Ax%3Apull",
                {.status = 200, .body = R"({"access_token":"t2"})"});
+  http_.script("https://other.example.net/t?scope=repository%3Ax%3Apull",
+               {.status = 200, .body = R"({"token":"t3"})"});
   RegistryAuth auth({.mode = RegistryAuth::Mode::kToken,
-                     .registry_host = "r",
+                     .registry_host = kOwn,
+                     .own_host = kOwn,
                      .credentials = Credentials{"u", Secret("pw")}},
                     http_, clock_);
-  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("x")).value(),
-            "");  // token mode: nothing preemptive
-  auto header = testing::runCoro(
-      ioc_, auth.onChallenge("x", R"(Bearer realm="https://auth.example.com/t")", ""));
-  ASSERT_TRUE(header);
-  EXPECT_EQ(header.value(), "Bearer t2");
+  // token mode: nothing preemptive.
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization(kOwn, "x")).value(), "");
+  auto own = testing::runCoro(
+      ioc_, auth.onChallenge(kOwn, "x", R"(Bearer realm="https://auth.example.com/t")", ""));
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own.value(), "Bearer t2");
   EXPECT_EQ(std::string(http_.requests().at(0).headers.get("authorization")),
             "Basic " + base64Encode("u:pw"));
+  // A host we were redirected to challenges too: its token is fetched without our credentials.
+  auto other =
+      testing::runCoro(ioc_, auth.onChallenge("regional.example.net", "x",
+                                              R"(Bearer realm="https://other.example.net/t")", ""));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other.value(), "Bearer t3");
+  EXPECT_FALSE(http_.requests().at(1).headers.has("authorization"));
+  // Plain-http realms are refused (never contacted).
   auto plain = testing::runCoro(
-      ioc_, auth.onChallenge("y", R"(Bearer realm="http://auth.example.com/t")", ""));
+      ioc_, auth.onChallenge(kOwn, "y", R"(Bearer realm="http://auth.example.com/t")", ""));
   ASSERT_FALSE(plain);
-  EXPECT_EQ(http_.requests().size(), 1u);  // never contacted
+  EXPECT_EQ(http_.requests().size(), 2u);
 }
 
 TEST_F(RegistryAuthTest, RejectedCredentialsAreNotRetriedForever) {
   RegistryAuth auth({.mode = RegistryAuth::Mode::kBasic,
-                     .registry_host = "r",
+                     .registry_host = kOwn,
+                     .own_host = kOwn,
                      .credentials = Credentials{"u", Secret("pw")}},
                     http_, clock_);
-  std::string basic = testing::runCoro(ioc_, auth.authorization("x")).value();
+  std::string basic = testing::runCoro(ioc_, auth.authorization(kOwn, "x")).value();
   EXPECT_EQ(basic, "Basic " + base64Encode("u:pw"));
-  auto again = testing::runCoro(ioc_, auth.onChallenge("x", R"(Basic realm="r")", basic));
+  EXPECT_EQ(testing::runCoro(ioc_, auth.authorization("s3.amazonaws.com", "x")).value(), "");
+  auto again = testing::runCoro(ioc_, auth.onChallenge(kOwn, "x", R"(Basic realm="r")", basic));
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, Errc::kUnauthorized);
+  // A Basic challenge from another host never gets our credentials.
+  EXPECT_FALSE(
+      testing::runCoro(ioc_, auth.onChallenge("evil.example.net", "x", R"(Basic realm="r")", "")));
   RegistryAuth anonymous({.mode = RegistryAuth::Mode::kAnonymous}, http_, clock_);
-  EXPECT_FALSE(testing::runCoro(ioc_, anonymous.onChallenge("x", R"(Basic realm="r")", "")));
+  EXPECT_FALSE(testing::runCoro(ioc_, anonymous.onChallenge(kOwn, "x", R"(Basic realm="r")", "")));
 }
 
 }  // namespace
