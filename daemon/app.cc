@@ -43,7 +43,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
-  fetches_ = std::make_unique<registry::FetchCoordinator>(asio::make_strand(*ioc_), pool_, *store_,
+  fetches_ = std::make_unique<registry::FetchCoordinator>(ioc_->get_executor(), pool_, *store_,
                                                           *index_, *client_, clock_, fo);
   api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
       pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});

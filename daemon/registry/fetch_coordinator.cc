@@ -210,7 +210,8 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   if (staging && !starter) store_.discard(*staging);  // lost the race: join the other fetch
   if (starter) {
     fetches_started_.fetch_add(1);
-    asio::co_spawn(executor_,
+    // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
+    asio::co_spawn(asio::make_strand(executor_),
                    runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
                    asio::detached);
   }

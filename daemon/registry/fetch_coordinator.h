@@ -44,6 +44,8 @@ struct FetchOptions {
 
 class FetchCoordinator {
  public:
+  // `executor`: the io_context's executor (not a strand: an object that outlives the io_context
+  // must not hold a strand).
   FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
                    index::Index& index, upstream::RegistryClient& client, const Clock& clock,
                    FetchOptions options);

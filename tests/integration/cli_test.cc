@@ -1,8 +1,13 @@
 // The pullcache binary's command line: exit codes and messages a platform engineer sees.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
+#include "tests/support/image_generator.h"
 
 namespace pullcache::testing {
 namespace {
@@ -49,6 +54,34 @@ TEST(Cli, SecretsNeverReachTheLog) {
   pc.stop();
   EXPECT_EQ(pc.log().find("s3cr3t-value"), std::string::npos);
   EXPECT_NE(pc.log().find("status=404"), std::string::npos);
+}
+
+TEST(Cli, SigtermStopsCleanlyWithAClientStuckMidTransfer) {
+  TempDir dir;
+  RegistryServer registry(dir.sub("registry"));
+  registry.start();
+  auto image = writeOciLayout(dir.sub("layout"), "v1", {{16 << 20, 5}});
+  std::string log;
+  ASSERT_EQ(pushWithSkopeo(image, registry.host(), "slow/reader", &log), 0) << log;
+  auto remote = inspectRemote(registry.host(), "slow/reader", "v1");
+  PullcacheServer pc(dir.sub("pc"), registry.host());
+  pc.start();
+  // A client that asks for a 16 MiB blob and never reads: its session blocks in sendfile.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(pc.port()));
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /v2/slow/reader/blobs/" + remote.layer_digests[0] +
+                    "?ns=" + registry.host() + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  char first[1];
+  ASSERT_EQ(::recv(fd, first, 1, 0), 1);  // the response has started
+  EXPECT_EQ(pc.stop(), 0);                // exits on its own, status 0
+  ::close(fd);
 }
 
 TEST(Cli, HealthAndReadiness) {

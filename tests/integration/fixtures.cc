@@ -101,11 +101,15 @@ void PullcacheServer::kill9() {
   process_->wait(std::chrono::seconds(10));
 }
 
-void PullcacheServer::stop() {
-  if (!process_) return;
+int PullcacheServer::stop() {
+  if (!process_) return -1;
   process_->kill(SIGTERM);
-  if (process_->wait(std::chrono::seconds(10)) < 0) process_->kill(SIGKILL);
-  process_->wait(std::chrono::seconds(5));
+  int status = process_->wait(std::chrono::seconds(10));
+  if (status < 0) {
+    process_->kill(SIGKILL);
+    process_->wait(std::chrono::seconds(5));
+  }
+  return status;
 }
 
 Containerd::Containerd(std::string dir) : dir_(std::move(dir)), socket_(dir_ + "/containerd.sock") {

@@ -42,7 +42,7 @@ class PullcacheServer {
   ~PullcacheServer();
   void start();
   void kill9();
-  void stop();
+  int stop();  // SIGTERM; returns the exit status (-1 if it had to be killed)
   [[nodiscard]] std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }

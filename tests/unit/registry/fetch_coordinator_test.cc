@@ -43,7 +43,7 @@ class FetchCoordinatorTest : public ::testing::Test {
     cfg.upstreams.push_back({.match = kHost, .url = "http://upstream.test"});
     router_ = std::make_unique<upstream::UpstreamRouter>(cfg, http_, clock_);
     coordinator_ =
-        std::make_unique<FetchCoordinator>(asio::make_strand(ioc_), pool_, store_, index_, client_,
+        std::make_unique<FetchCoordinator>(ioc_.get_executor(), pool_, store_, index_, client_,
                                            clock_, FetchOptions{std::chrono::seconds(5), 3});
   }
   ~FetchCoordinatorTest() override { pool_.join(); }
