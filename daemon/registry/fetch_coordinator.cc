@@ -1,21 +1,18 @@
 #include "daemon/registry/fetch_coordinator.h"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 
 #include <charconv>
 
 #include "common/blocking.h"
+#include "common/log.h"
 #include "daemon/registry/inflight_blob.h"
 
 namespace pullcache::registry {
 namespace {
 
-std::shared_ptr<spdlog::logger> logger() {
-  static auto log = [] {
-    auto l = spdlog::get("fetch");
-    return l ? l : spdlog::default_logger()->clone("fetch");
-  }();
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto log = componentLogger("fetch");
   return log;
 }
 

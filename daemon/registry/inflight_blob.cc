@@ -69,7 +69,28 @@ Task<bool> InflightBlob::waitForChange(Snapshot seen) {
   co_return true;
 }
 
-Task<Result<void>> InflightBlob::waitStarted() {
+std::optional<std::uint64_t> InflightBlob::ready(Goal goal, const Snapshot& s,
+                                                 std::uint64_t offset) {
+  switch (goal) {
+    case Goal::kStarted:
+      if (s.state != State::kConnecting) return s.size;
+      break;
+    case Goal::kVerified:
+      if (s.state == State::kVerified) return s.size;
+      break;
+    case Goal::kReadable:
+      if (s.state == State::kVerified) return s.size;
+      if (s.state == State::kStreaming && s.size_known && s.size > 0) {
+        // Hold back the last byte until the digest is verified.
+        std::uint64_t avail = s.written < s.size ? s.written : s.size - 1;
+        if (avail > offset) return avail;
+      }
+      break;
+  }
+  return std::nullopt;
+}
+
+Task<Result<std::uint64_t>> InflightBlob::waitUntil(Goal goal, std::uint64_t offset) {
   for (;;) {
     Snapshot s;
     Error err;
@@ -79,57 +100,29 @@ Task<Result<void>> InflightBlob::waitStarted() {
       err = error_;
     }
     if (s.state == State::kFailed) co_return err;
-    if (s.state != State::kConnecting) co_return ok();
+    if (auto value = ready(goal, s, offset)) co_return *value;
     bool changed = co_await waitForChange(s);
-    if (!changed && snapshot().state == State::kConnecting) {
-      co_return fail(Errc::kTimeout, "upstream sent no response headers in time");
+    if (!changed) {
+      Snapshot now = snapshot();
+      if (now.state == s.state && now.written == s.written) {
+        co_return fail(Errc::kTimeout, s.state == State::kConnecting
+                                           ? "upstream sent no response headers in time"
+                                           : "upstream transfer stalled");
+      }
     }
   }
 }
 
-Task<Result<std::uint64_t>> InflightBlob::waitVerified() {
-  for (;;) {
-    Snapshot s;
-    Error err;
-    {
-      std::lock_guard lock(mu_);
-      s = Snapshot{state_, size_, size_known_, written_};
-      err = error_;
-    }
-    if (s.state == State::kFailed) co_return err;
-    if (s.state == State::kVerified) co_return s.size;
-    bool changed = co_await waitForChange(s);
-    if (!changed) {
-      Snapshot now = snapshot();
-      if (now.state == s.state && now.written == s.written)
-        co_return fail(Errc::kTimeout, "upstream transfer stalled");
-    }
-  }
+Task<Result<void>> InflightBlob::waitStarted() {
+  auto r = co_await waitUntil(Goal::kStarted, 0);
+  if (!r) co_return r.error();
+  co_return ok();
 }
+
+Task<Result<std::uint64_t>> InflightBlob::waitVerified() { return waitUntil(Goal::kVerified, 0); }
 
 Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
-  for (;;) {
-    Snapshot s;
-    Error err;
-    {
-      std::lock_guard lock(mu_);
-      s = Snapshot{state_, size_, size_known_, written_};
-      err = error_;
-    }
-    if (s.state == State::kFailed) co_return err;
-    if (s.state == State::kVerified) co_return s.size;
-    if (s.state == State::kStreaming && s.size_known) {
-      // Hold back the last byte until the digest is verified.
-      std::uint64_t avail = s.written < s.size ? s.written : s.size - 1;
-      if (s.size > 0 && avail > offset) co_return avail;
-    }
-    bool changed = co_await waitForChange(s);
-    if (!changed) {
-      Snapshot now = snapshot();
-      if (now.state == s.state && now.written == s.written)
-        co_return fail(Errc::kTimeout, "upstream transfer stalled");
-    }
-  }
+  return waitUntil(Goal::kReadable, offset);
 }
 
 }  // namespace pullcache::registry

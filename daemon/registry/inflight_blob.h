@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "common/asio.h"
@@ -48,6 +49,11 @@ class InflightBlob final : public BlobSource {
 
  private:
   using Timer = asio::steady_timer;
+  enum class Goal { kStarted, kVerified, kReadable };
+  // What a waiter for `goal` may proceed with given `s`, or nullopt to keep waiting.
+  static std::optional<std::uint64_t> ready(Goal goal, const Snapshot& s, std::uint64_t offset);
+  // The one wait loop: until ready(), the blob failed, or no progress for the stall timeout.
+  Task<Result<std::uint64_t>> waitUntil(Goal goal, std::uint64_t offset);
   // Waits until state or progress differ from `seen`, or the stall timeout. False on timeout.
   Task<bool> waitForChange(Snapshot seen);
   void wakeAll(std::unique_lock<std::mutex>& lock);

@@ -4,9 +4,9 @@
 // By tag: the tag -> digest mapping is trusted for tag_ttl, then revalidated with a HEAD
 // upstream; when the upstream is unreachable, throttling or failing, the last known digest is
 // served (stale-if-error).
-#include <spdlog/spdlog.h>
 
 #include "common/blocking.h"
+#include "common/log.h"
 #include "common/media_types.h"
 #include "common/reference.h"
 #include "daemon/registry/registry_api.h"
@@ -14,11 +14,8 @@
 namespace pullcache::registry {
 namespace {
 
-std::shared_ptr<spdlog::logger> logger() {
-  static auto log = [] {
-    auto l = spdlog::get("manifest");
-    return l ? l : spdlog::default_logger()->clone("manifest");
-  }();
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto log = componentLogger("manifest");
   return log;
 }
 

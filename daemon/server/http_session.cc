@@ -5,7 +5,6 @@
 // This is the only translation unit that includes Boost.Beast.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -15,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 
+#include "common/log.h"
 #include "daemon/server/listener.h"
 
 namespace pullcache::server {
@@ -27,11 +27,8 @@ namespace {
 
 constexpr std::size_t kSendfileChunk = 1u << 20;
 
-std::shared_ptr<spdlog::logger> accessLog() {
-  static auto log = [] {
-    auto l = spdlog::get("access");
-    return l ? l : spdlog::default_logger()->clone("access");
-  }();
+const std::shared_ptr<spdlog::logger>& accessLog() {
+  static const auto log = componentLogger("access");
   return log;
 }
 
