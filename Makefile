@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test unit integration demo asan clean
+.PHONY: all setup build run test unit integration demo asan tsan clean
 
 all: build
 
@@ -40,6 +40,10 @@ demo: build
 
 asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DPULLCACHE_SANITIZER=address,undefined
+
+tsan:
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \
+	  $(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS=-DPULLCACHE_SANITIZER=thread
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan

@@ -117,10 +117,10 @@ class BlobWriter final : public upstream::BodySink {
 
 }  // namespace
 
-FetchCoordinator::FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool,
-                                   store::BlobStore& store, index::Index& index,
-                                   upstream::RegistryClient& client, const Clock& clock,
-                                   FetchOptions options)
+FetchCoordinator::FetchCoordinator(asio::io_context::executor_type executor,
+                                   asio::thread_pool& pool, store::BlobStore& store,
+                                   index::Index& index, upstream::RegistryClient& client,
+                                   const Clock& clock, FetchOptions options)
     : executor_(std::move(executor)),
       pool_(pool),
       store_(store),

@@ -44,11 +44,12 @@ struct FetchOptions {
 
 class FetchCoordinator {
  public:
-  // `executor`: the io_context's executor (not a strand: an object that outlives the io_context
-  // must not hold a strand).
-  FetchCoordinator(asio::any_io_executor executor, asio::thread_pool& pool, store::BlobStore& store,
-                   index::Index& index, upstream::RegistryClient& client, const Clock& clock,
-                   FetchOptions options);
+  // `executor`: the io_context's own executor type, not a strand (an object that outlives the
+  // io_context must not hold one) and not any_io_executor (a strand of that is heap-allocated
+  // and reference-counted across threads; TSan flagged its release, see README).
+  FetchCoordinator(asio::io_context::executor_type executor, asio::thread_pool& pool,
+                   store::BlobStore& store, index::Index& index, upstream::RegistryClient& client,
+                   const Clock& clock, FetchOptions options);
   ~FetchCoordinator();
 
   // Completes when response headers can be sent (the blob's size is known), or with the error
@@ -69,7 +70,7 @@ class FetchCoordinator {
                       std::shared_ptr<store::StagingFile> staging);
   void finishFetch(const Digest& digest);
 
-  asio::any_io_executor executor_;
+  asio::io_context::executor_type executor_;
   asio::thread_pool& pool_;
   store::BlobStore& store_;
   index::Index& index_;
