@@ -12,8 +12,9 @@
 
 namespace pullcache {
 
-// GCC 12 copies a lambda closure with non-trivial captures bitwise when it becomes a coroutine
-// argument, then destroys both copies (double free / use-after-free, seen here under ASan).
+// GCC 12 copies a brace-initialized temporary (a lambda closure with non-trivial captures, an
+// aggregate like Route{...}) bitwise when it becomes a coroutine argument, then destroys both
+// copies (double free / use-after-free, seen here under ASan and as crashes in release builds).
 // So the work is taken as std::function (a class type, copied correctly), and every closure
 // that is passed to a coroutine or to use_awaitable's initiation captures only trivially
 // copyable things (pointers, references, integers).

@@ -39,8 +39,10 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
       co_return r;
     }
     auto t0 = std::chrono::steady_clock::now();
-    auto resp = co_await d_.client.request(up, "HEAD", route.name, "blobs/" + route.reference,
-                                           Headers(), 0);
+    std::string path = "blobs/" + route.reference;  // named: see common/blocking.h
+    Headers no_headers;
+    auto resp = co_await d_.client.request(up, "HEAD", route.name, std::move(path),
+                                           std::move(no_headers), 0);
     if (!resp) co_return resp.error();
     if (resp.value().status != 200) {
       co_return upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown,

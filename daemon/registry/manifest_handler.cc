@@ -46,18 +46,24 @@ std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-struct RegistryApi::Fetched {
-  Digest digest;
-  index::ManifestRecord record;
-};
-
 Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
+    std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
+    std::string accept) {
+  std::string key = up->host + "/" + up->upstreamName(name) + ":" + reference + "|" + accept;
+  std::function<Task<Result<Fetched>>()> work = [this, up, name, reference, accept]() {
+    return fetchManifestOnce(up, name, reference, accept);
+  };
+  co_return co_await manifest_flights_.run(std::move(key), std::move(work));
+}
+
+Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
     std::string accept) {
   Headers h;
   h.add("Accept", std::move(accept));
-  auto resp = co_await d_.client.request(up, "GET", name, "manifests/" + reference, std::move(h),
-                                         kMaxManifestBytes);
+  std::string path = "manifests/" + reference;
+  auto resp =
+      co_await d_.client.request(up, "GET", name, std::move(path), std::move(h), kMaxManifestBytes);
   if (!resp) co_return resp.error();
   auto& u = resp.value();
   if (u.status != 200)
@@ -108,8 +114,11 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
       co_return manifestResponse(*rec.value(), digest.str(), head, CacheResult::kHit);
     }
-    auto fetched = co_await fetchManifest(
-        up, route.name, digest.str(), rec.value() ? accept : std::string(media::kManifestAccept));
+    // Arguments named, never temporaries: GCC 12 mishandles temporaries (seen: a ?: result) in
+    // a co_await'ed call's arguments (see common/blocking.h).
+    std::string ask = rec.value() ? accept : std::string(media::kManifestAccept);
+    std::string digest_str = digest.str();
+    auto fetched = co_await fetchManifest(up, route.name, std::move(digest_str), std::move(ask));
     if (!fetched) co_return fetched.error();
     auto& f = fetched.value();
     if (!media::accepts(accept, f.record.media_type)) {
@@ -153,8 +162,9 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     // Revalidate: a HEAD is cheap and (on Docker Hub) not counted against the pull rate limit.
     Headers h;
     h.add("Accept", std::string(media::kManifestAccept));
+    std::string head_path = "manifests/" + key.tag;
     auto check =
-        co_await d_.client.request(up, "HEAD", route.name, "manifests/" + key.tag, std::move(h), 0);
+        co_await d_.client.request(up, "HEAD", route.name, std::move(head_path), std::move(h), 0);
     if (staleAllowed(check)) {
       logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag,
                      known_digest->str(),
@@ -179,8 +189,8 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     // The tag moved (or the upstream gave no digest on HEAD): fetch it.
   }
 
-  auto fetched =
-      co_await fetchManifest(up, route.name, key.tag, std::string(media::kManifestAccept));
+  std::string all_types(media::kManifestAccept);
+  auto fetched = co_await fetchManifest(up, route.name, key.tag, std::move(all_types));
   if (!fetched) {
     if (known && (fetched.error().retryable())) {
       auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);

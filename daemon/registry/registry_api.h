@@ -11,6 +11,7 @@
 #include "daemon/index/index.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/route.h"
+#include "daemon/registry/single_flight.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
@@ -44,11 +45,20 @@ class RegistryApi {
   Task<Result<HttpResponse>> passThrough(Route route, HttpRequest request,
                                          std::shared_ptr<const upstream::Upstream> up);
 
-  struct Fetched;
+  struct Fetched {
+    Digest digest;
+    index::ManifestRecord record;
+  };
+  // One upstream GET per (upstream, repository, reference, accept) at a time, however many
+  // clients ask concurrently (manifest GETs count against registries' pull limits).
   Task<Result<Fetched>> fetchManifest(std::shared_ptr<const upstream::Upstream> up,
                                       std::string name, std::string reference, std::string accept);
+  Task<Result<Fetched>> fetchManifestOnce(std::shared_ptr<const upstream::Upstream> up,
+                                          std::string name, std::string reference,
+                                          std::string accept);
 
   RegistryDeps d_;
+  SingleFlight<Result<Fetched>> manifest_flights_;
 };
 
 }  // namespace pullcache::registry

@@ -110,6 +110,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
             }
             if (!go) result = Error{Errc::kStoreIo, "sink stopped"};
           } else if (result) {
+            if (script.chunk_delay.count() > 0) std::this_thread::sleep_for(script.chunk_delay);
             result.value().body = body;
           }
           asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {

@@ -21,7 +21,7 @@ struct ScriptedResponse {
   Headers headers;
   std::string body;
   std::size_t chunk = 64 * 1024;
-  std::chrono::milliseconds chunk_delay{0};
+  std::chrono::milliseconds chunk_delay{0};  // per chunk; once before a buffered response
   // Drop the connection after this many body bytes (first attempt only); 0 = never.
   std::size_t drop_after = 0;
   bool honour_range = true;
