@@ -17,11 +17,18 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
     resp = errorResponse(route.error(), head);
   } else {
     std::string_view kind = registry::routeKindName(route.value().kind);
+    // For the access log, also when the answer is an error.
+    std::string ns = route.value().ns;
+    std::string repository = route.value().name;
+    std::string reference = route.value().reference;
     auto result = co_await api_.handle(std::move(route).value(), std::move(request));
     if (result) {
       resp = std::move(result).value();
     } else {
       resp = errorResponse(result.error(), head);
+      resp.ns = std::move(ns);
+      resp.repository = std::move(repository);
+      resp.reference = std::move(reference);
     }
     resp.route = kind;
   }
