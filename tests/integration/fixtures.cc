@@ -1,5 +1,6 @@
 #include "tests/integration/fixtures.h"
 
+#include <crypt.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,17 +14,26 @@ namespace pullcache::testing {
 
 std::string pullcacheBinary() { return PULLCACHE_BINARY; }
 
-RegistryServer::RegistryServer(std::string dir) : dir_(std::move(dir)), port_(freePort()) {
+RegistryServer::RegistryServer(std::string dir, std::string htpasswd_user,
+                               std::string htpasswd_password)
+    : dir_(std::move(dir)), port_(freePort()) {
   std::filesystem::create_directories(dir_ + "/data");
-  writeTextFile(dir_ + "/config.yml",
-                "version: 0.1\n"
-                "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
-                "storage:\n  filesystem:\n    rootdirectory: " +
-                    dir_ +
-                    "/data\n"
-                    "  delete:\n    enabled: true\n"
-                    "http:\n  addr: 127.0.0.1:" +
-                    std::to_string(port_) + "\n");
+  std::string auth;
+  if (!htpasswd_user.empty()) {
+    // bcrypt, as distribution's htpasswd backend requires (libxcrypt).
+    const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
+    const char* hash = salt != nullptr ? ::crypt(htpasswd_password.c_str(), salt) : nullptr;
+    if (hash == nullptr) throw std::runtime_error("bcrypt via crypt(3) failed");
+    writeTextFile(dir_ + "/htpasswd", htpasswd_user + ":" + hash + "\n");
+    auth = "auth:\n  htpasswd:\n    realm: pullcache-test\n    path: " + dir_ + "/htpasswd\n";
+  }
+  std::string config = "version: 0.1\n";
+  config += "log:\n  level: warn\n  accesslog:\n    disabled: false\n";
+  config += "storage:\n  filesystem:\n    rootdirectory: " + dir_ + "/data\n";
+  config += "  delete:\n    enabled: true\n";
+  config += "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
+  config += auth;
+  writeTextFile(dir_ + "/config.yml", config);
 }
 
 RegistryServer::~RegistryServer() { stop(); }
@@ -33,8 +43,11 @@ void RegistryServer::start() {
   process_ = std::make_unique<Process>(
       std::vector<std::string>{"docker-registry", "serve", dir_ + "/config.yml"},
       dir_ + "/registry.log");
-  if (!waitFor([&] { return httpGet("http://" + host() + "/v2/").status == 200; },
-               std::chrono::seconds(20))) {
+  auto up = [&] {
+    int status = httpGet("http://" + host() + "/v2/").status;
+    return status == 200 || status == 401;  // 401: it requires auth, and it is up
+  };
+  if (!waitFor(up, std::chrono::seconds(20))) {
     throw std::runtime_error("docker-registry did not start: " + process_->log());
   }
 }

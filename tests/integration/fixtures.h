@@ -13,7 +13,9 @@ namespace pullcache::testing {
 
 class RegistryServer {
  public:
-  explicit RegistryServer(std::string dir);
+  // With `htpasswd_user`, the registry requires Basic auth (htpasswd) for everything.
+  explicit RegistryServer(std::string dir, std::string htpasswd_user = {},
+                          std::string htpasswd_password = {});
   ~RegistryServer();
   void start();  // no-op if it is running
   void stop();
