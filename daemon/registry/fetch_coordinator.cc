@@ -6,10 +6,14 @@
 
 #include "common/blocking.h"
 #include "common/log.h"
+#include "daemon/registry/blob_hasher.h"
 #include "daemon/registry/inflight_blob.h"
 
 namespace pullcache::registry {
 namespace {
+
+constexpr std::uint64_t kPublishStep = 256u << 10;  // readers are woken at most every 256 KiB
+constexpr std::uint64_t kHashStep = 1u << 20;       // the hasher is fed in 1 MiB steps
 
 const std::shared_ptr<spdlog::logger>& logger() {
   static const auto log = componentLogger("fetch");
@@ -36,11 +40,11 @@ class StoredBlob final : public BlobSource {
 };
 
 // The writer side of a fetch: runs on the upstream client's thread, appends to the staging
-// file, hashes, and publishes progress to the readers.
+// file and publishes progress to the readers and to the hasher (which runs on the pool).
 class BlobWriter final : public upstream::BodySink {
  public:
-  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd)
-      : entry_(std::move(entry)), fd_(fd), hasher_(entry_->digest().algorithm()) {}
+  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd, std::shared_ptr<BlobHasher> hasher)
+      : entry_(std::move(entry)), fd_(fd), hasher_(std::move(hasher)) {}
 
   void beginAttempt(std::uint64_t offset) {
     attempt_offset_ = offset;
@@ -82,10 +86,20 @@ class BlobWriter final : public upstream::BodySink {
       error_ = w.error();
       return false;
     }
-    hasher_.update(data, size);
     written_ += size;
-    entry_->addWritten(size);
+    // Progress is published in steps, not per network read: every step wakes other threads.
+    if (written_ - hashed_step_ >= kHashStep) {
+      hasher_->advance(written_);
+      hashed_step_ = written_;
+    }
+    if (written_ - published_ >= kPublishStep) publish();
     return true;
+  }
+
+  // Readers may send everything written so far (called at each step and when an attempt ends).
+  void publish() {
+    entry_->setWritten(written_);
+    published_ = written_;
   }
 
   // Read after the transfer completed (the completion is posted after the last callback).
@@ -95,7 +109,6 @@ class BlobWriter final : public upstream::BodySink {
   [[nodiscard]] std::uint64_t written() const { return written_; }
   [[nodiscard]] bool sizeKnown() const { return size_known_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
-  Digest finish() { return hasher_.finish(); }
 
  private:
   bool reject(Errc code, std::string detail) {
@@ -105,13 +118,15 @@ class BlobWriter final : public upstream::BodySink {
 
   std::shared_ptr<InflightBlob> entry_;
   int fd_;
-  Hasher hasher_;
+  std::shared_ptr<BlobHasher> hasher_;
   std::uint64_t attempt_offset_ = 0;
   bool started_ = false;
   bool attempt_started_ = false;
   bool size_known_ = false;
   std::uint64_t size_ = 0;
   std::uint64_t written_ = 0;
+  std::uint64_t published_ = 0;    // last value given to the readers
+  std::uint64_t hashed_step_ = 0;  // last value given to the hasher
   std::optional<Error> error_;
 };
 
@@ -230,7 +245,8 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                                       std::string repository,
                                       std::shared_ptr<store::StagingFile> staging) {
   const Digest digest = entry->digest();
-  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get());
+  auto hasher = std::make_shared<BlobHasher>(pool_, entry->fd(), digest.algorithm());
+  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher);
   std::optional<Error> failure;
   std::uint64_t offset = 0;
   int resumes = 0;
@@ -238,6 +254,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   for (;;) {
     writer->beginAttempt(offset);
     auto resp = co_await client_.streamBlob(upstream, repository, digest.str(), offset, writer);
+    writer->publish();  // whatever the outcome, readers may have the bytes written so far
     if (writer->error()) {
       failure = writer->error();
       break;
@@ -262,11 +279,13 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     break;
   }
   if (!failure) {
-    Digest got = writer->finish();
-    if (got != digest) {
+    auto hashed = co_await hasher->finish(writer->written());
+    if (!hashed) {
+      failure = hashed.error();
+    } else if (hashed.value() != digest) {
       failure =
           Error{Errc::kDigestMismatch, "upstream " + upstream->host + " sent content hashing to " +
-                                           got.str() + " for " + digest.str()};
+                                           hashed.value().str() + " for " + digest.str()};
     }
   }
   auto ms =

@@ -29,9 +29,10 @@ void InflightBlob::setStreaming(std::uint64_t size, bool size_known) {
   wakeAll(lock);
 }
 
-void InflightBlob::addWritten(std::uint64_t n) {
+void InflightBlob::setWritten(std::uint64_t written) {
   std::unique_lock lock(mu_);
-  written_ += n;
+  if (state_ == State::kVerified || state_ == State::kFailed) return;
+  written_ = written;
   if (!waiters_.empty()) wakeAll(lock);
 }
 

@@ -43,7 +43,7 @@ class InflightBlob final : public BlobSource {
 
   // Writer side.
   void setStreaming(std::uint64_t size, bool size_known);
-  void addWritten(std::uint64_t n);
+  void setWritten(std::uint64_t written);  // total bytes in the staging file
   void setVerified(std::uint64_t size);
   void setFailed(Error error);
 
