@@ -8,6 +8,7 @@
 #include "daemon/config/config.h"
 #include "daemon/index/rocksdb_index.h"
 #include "tests/support/fake_upstream_client.h"
+#include "tests/support/registry_testbed.h"
 #include "tests/support/run_coro.h"
 #include "tests/support/temp_dir.h"
 
@@ -38,16 +39,6 @@ Task<Result<std::string>> readAll(std::shared_ptr<BlobSource> src, std::uint64_t
 
 class FetchCoordinatorTest : public ::testing::Test {
  protected:
-  FetchCoordinatorTest() {
-    config::Config cfg;
-    cfg.upstreams.push_back({.match = kHost, .url = "http://upstream.test"});
-    router_ = std::make_unique<upstream::UpstreamRouter>(cfg, http_, clock_);
-    coordinator_ =
-        std::make_unique<FetchCoordinator>(ioc_.get_executor(), pool_, store_, index_, client_,
-                                           clock_, FetchOptions{std::chrono::seconds(5), 3});
-  }
-  ~FetchCoordinatorTest() override { pool_.join(); }
-
   std::string url(const std::string& digest) {
     return "http://upstream.test/v2/lib/app/blobs/" + digest;
   }
@@ -88,16 +79,14 @@ class FetchCoordinatorTest : public ::testing::Test {
     return results;
   }
 
-  testing::TempDir dir_;
-  asio::io_context ioc_;
-  asio::thread_pool pool_{2};
-  SystemClock clock_;
-  store::BlobStore store_{dir_.sub("cache")};
-  index::RocksDbIndex index_{dir_.sub("cache/index")};
-  testing::FakeUpstreamClient http_{ioc_.get_executor()};
-  upstream::RegistryClient client_{http_, std::chrono::seconds(5)};
-  std::unique_ptr<upstream::UpstreamRouter> router_;
-  std::unique_ptr<FetchCoordinator> coordinator_;
+  testing::RegistryTestbed bed_{FetchOptions{std::chrono::seconds(5), 3}};
+  asio::io_context& ioc_ = bed_.ioc;
+  store::BlobStore& store_ = bed_.store;
+  index::RocksDbIndex& index_ = bed_.index;
+  testing::FakeUpstreamClient& http_ = bed_.http;
+  std::unique_ptr<upstream::UpstreamRouter>& router_ = bed_.router;
+  std::unique_ptr<FetchCoordinator>& coordinator_ = bed_.fetches;
+  const std::string tmp_dir_ = bed_.dir.sub("cache/tmp");
 };
 
 TEST_F(FetchCoordinatorTest, SixteenConcurrentMissesShareOneFetchAndStreamWhileItIsWritten) {
@@ -134,7 +123,7 @@ TEST_F(FetchCoordinatorTest, DigestMismatchFailsEveryReaderAndKeepsNothing) {
   }
   EXPECT_FALSE(index_.getBlob(claimed).value());
   EXPECT_FALSE(std::filesystem::exists(store_.blobPath(claimed)));
-  EXPECT_TRUE(std::filesystem::is_empty(dir_.sub("cache/tmp")));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_dir_));
 }
 
 TEST_F(FetchCoordinatorTest, ReadersNeverGetTheLastByteBeforeVerification) {

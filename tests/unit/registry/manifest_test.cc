@@ -6,8 +6,8 @@
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/registry/registry_api.h"
 #include "tests/support/fake_upstream_client.h"
-#include "tests/support/manual_clock.h"
 #include "tests/support/process.h"
+#include "tests/support/registry_testbed.h"
 #include "tests/support/run_coro.h"
 #include "tests/support/temp_dir.h"
 
@@ -27,17 +27,6 @@ ScriptedResponse manifestScript(const std::string& body) {
 
 class ManifestTest : public ::testing::Test {
  protected:
-  ManifestTest() {
-    config::Config cfg;
-    cfg.upstreams.push_back({.match = kHost, .url = "http://upstream.test"});
-    router_ = std::make_unique<upstream::UpstreamRouter>(cfg, http_, clock_);
-    fetches_ = std::make_unique<FetchCoordinator>(ioc_.get_executor(), pool_, store_, index_,
-                                                  client_, clock_, FetchOptions{});
-    api_ = std::make_unique<RegistryApi>(RegistryDeps{pool_, index_, *router_, client_, *fetches_,
-                                                      clock_, std::chrono::seconds(60)});
-  }
-  ~ManifestTest() override { pool_.join(); }
-
   static Task<void> get(RegistryApi* api, std::string ref, Result<HttpResponse>* out, int* done) {
     HttpRequest req{.method = "GET", .target = ""};
     req.headers.add("Accept", std::string(media::kManifestAccept));
@@ -64,17 +53,12 @@ class ManifestTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir dir_;
-  asio::io_context ioc_;
-  asio::thread_pool pool_{2};
-  testing::ManualClock clock_;
-  store::BlobStore store_{dir_.sub("cache")};
-  index::RocksDbIndex index_{dir_.sub("cache/index")};
-  testing::FakeUpstreamClient http_{ioc_.get_executor()};
-  upstream::RegistryClient client_{http_, std::chrono::seconds(5)};
-  std::unique_ptr<upstream::UpstreamRouter> router_;
-  std::unique_ptr<FetchCoordinator> fetches_;
-  std::unique_ptr<RegistryApi> api_;
+  testing::RegistryTestbed bed_;
+  asio::io_context& ioc_ = bed_.ioc;
+  testing::ManualClock& clock_ = bed_.clock;
+  index::RocksDbIndex& index_ = bed_.index;
+  testing::FakeUpstreamClient& http_ = bed_.http;
+  std::unique_ptr<RegistryApi>& api_ = bed_.api;
 };
 
 TEST_F(ManifestTest, ConcurrentMissesOfATagMakeOneUpstreamGet) {

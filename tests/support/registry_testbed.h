@@ -1,0 +1,48 @@
+#pragma once
+// The registry layer wired as in the daemon, over a temp cache dir, a real RocksDB index and a
+// strict scripted upstream ("reg.test" -> http://upstream.test), with a manual clock.
+
+#include <memory>
+
+#include "daemon/index/rocksdb_index.h"
+#include "daemon/registry/fetch_coordinator.h"
+#include "daemon/registry/registry_api.h"
+#include "daemon/store/blob_store.h"
+#include "daemon/upstream/registry_client.h"
+#include "daemon/upstream/upstream_router.h"
+#include "tests/support/fake_upstream_client.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/temp_dir.h"
+
+namespace pullcache::testing {
+
+struct RegistryTestbed {
+  static constexpr const char* kHost = "reg.test";
+  static constexpr const char* kUpstreamUrl = "http://upstream.test";
+
+  explicit RegistryTestbed(registry::FetchOptions fetch_options = {},
+                           std::chrono::milliseconds tag_ttl = std::chrono::seconds(60)) {
+    config::Config cfg;
+    cfg.upstreams.push_back({.match = kHost, .url = kUpstreamUrl});
+    router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock);
+    fetches = std::make_unique<registry::FetchCoordinator>(ioc.get_executor(), pool, store, index,
+                                                           client, clock, fetch_options);
+    api = std::make_unique<registry::RegistryApi>(
+        registry::RegistryDeps{pool, index, *router, client, *fetches, clock, tag_ttl});
+  }
+  ~RegistryTestbed() { pool.join(); }
+
+  TempDir dir;
+  asio::io_context ioc;
+  asio::thread_pool pool{2};
+  ManualClock clock;
+  store::BlobStore store{dir.sub("cache")};
+  index::RocksDbIndex index{dir.sub("cache/index")};
+  FakeUpstreamClient http{ioc.get_executor()};
+  upstream::RegistryClient client{http, std::chrono::seconds(5)};
+  std::unique_ptr<upstream::UpstreamRouter> router;
+  std::unique_ptr<registry::FetchCoordinator> fetches;
+  std::unique_ptr<registry::RegistryApi> api;
+};
+
+}  // namespace pullcache::testing
