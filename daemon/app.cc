@@ -1,11 +1,13 @@
 #include "daemon/app.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
 #include "daemon/index/rocksdb_index.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/registry_api.h"
 #include "daemon/server/listener.h"
@@ -17,10 +19,23 @@
 #include "daemon/upstream/upstream_router.h"
 
 namespace pullcache {
+namespace {
+
+// cache.max_bytes in bytes: as given, or that percentage of the cache's file system.
+std::uint64_t capacityBytes(const config::CacheConfig& cache) {
+  if (const auto* bytes = std::get_if<std::uint64_t>(&cache.max_bytes)) return *bytes;
+  struct statvfs fs {};
+  if (::statvfs(cache.dir.c_str(), &fs) != 0) return 0;
+  double total = static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize);
+  return static_cast<std::uint64_t>(total * std::get<Percent>(cache.max_bytes).value / 100.0);
+}
+
+}  // namespace
 
 App::App(config::Config config) : config_(std::move(config)) {
   auto log = spdlog::get("app");
   auto t0 = std::chrono::steady_clock::now();
+  metrics_ = std::make_unique<metrics::Metrics>(PULLCACHE_VERSION, PULLCACHE_COMMIT);
   store_ = std::make_unique<store::BlobStore>(config_.cache.dir);
   index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
   auto report = store::reconcile(*store_, *index_);
@@ -34,25 +49,34 @@ App::App(config::Config config) : config_(std::move(config)) {
       config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
       report.value().entries_dropped, report.value().orphans_removed, ms);
 
+  metrics_->cache_blobs.set(static_cast<double>(report.value().blobs));
+  metrics_->cache_size_bytes.set(static_cast<double>(report.value().bytes));
+  metrics_->cache_capacity_bytes.set(static_cast<double>(capacityBytes(config_.cache)));
+
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
   co.stall_timeout = config_.upstream_timeouts.stall;
   co.user_agent = "pullcache/" PULLCACHE_VERSION;
   curl_ = std::make_unique<upstream::CurlClient>(ioc_->get_executor(), co);
-  router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_);
+  router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_, metrics_.get());
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
-  fetches_ = std::make_unique<registry::FetchCoordinator>(ioc_->get_executor(), pool_, *store_,
-                                                          *index_, *client_, clock_, fo);
-  api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
-      pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl});
+  fetches_ = std::make_unique<registry::FetchCoordinator>(
+      ioc_->get_executor(), pool_, *store_, *index_, *client_, clock_, fo, metrics_.get());
+  api_ = std::make_unique<registry::RegistryApi>(
+      registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
+                             config_.cache.tag_ttl, metrics_.get()});
   server::SessionOptions so;
+  server::SessionOptions registry_so = so;
+  registry_so.metrics = metrics_.get();
   registry_listener_ = std::make_unique<server::Listener>(
-      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), so, "registry");
+      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), registry_so,
+      "registry");
   health_listener_ = std::make_unique<server::Listener>(
       *ioc_, config_.metrics_listen,
-      std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }), so, "health");
+      std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }, metrics_.get()),
+      so, "health");
 }
 
 App::~App() {

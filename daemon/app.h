@@ -11,6 +11,10 @@
 
 namespace pullcache {
 
+namespace metrics {
+class Metrics;
+}
+
 namespace index {
 class RocksDbIndex;
 }
@@ -49,6 +53,7 @@ class App {
   asio::thread_pool pool_{2};
   // Destroyed first (see ~App): its pending coroutine frames refer to the members below.
   std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();
+  std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<store::BlobStore> store_;
   std::unique_ptr<index::RocksDbIndex> index_;
   std::unique_ptr<upstream::CurlClient> curl_;

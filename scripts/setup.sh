@@ -7,9 +7,9 @@ packages=(
   # build
   g++ cmake make pkg-config ccache git
   libboost1.81-dev libcurl4-openssl-dev libssl-dev librocksdb-dev libyaml-cpp-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against
-  docker-registry containerd skopeo curl ca-certificates iproute2
+  docker-registry containerd skopeo prometheus curl ca-certificates iproute2
 )
 
 missing=()
@@ -30,7 +30,7 @@ $SUDO apt-get update -q
 # libboost1.81-dev conflicts with the default 1.74 headers; apt removes those if present.
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # The Debian packages start these services; pullcache's tests run their own instances.
-for svc in docker-registry containerd; do
+for svc in docker-registry containerd prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

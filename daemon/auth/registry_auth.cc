@@ -79,6 +79,7 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string host, std::strin
       std::string scope = ch.param("scope");
       if (scope.empty()) scope = "repository:" + repository + ":pull";
       auto header = co_await fetchToken(host, repository, realm, ch.param("service"), scope);
+      if (options_.metrics != nullptr) options_.metrics->token_refreshes[header ? 0 : 1].inc();
       if (!header) co_return header.error();
       if (header.value() == rejected)
         co_return fail(Errc::kUnauthorized, "the registry rejected a fresh token");
@@ -147,6 +148,9 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string host, std::string
     expires_in = std::max<std::int64_t>(json["expires_in"].get<std::int64_t>(), 10);
   }
   std::string header = "Bearer " + token;
+  if (options_.metrics != nullptr) {
+    options_.metrics->token_expiry.set(static_cast<double>(clock_.unixSeconds() + expires_in));
+  }
   // Renew 10% (at least 5 s) before expiry so a token never expires in the middle of a request.
   auto margin = std::max<std::int64_t>(5, expires_in / 10);
   {

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "daemon/auth/auth_provider.h"
 #include "daemon/auth/docker_config.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::auth {
@@ -32,6 +33,7 @@ class RegistryAuth final : public AuthProvider {
     bool allow_http_realm =
         false;  // only when the registry itself is plain http (tests, local mirrors)
     std::chrono::milliseconds request_timeout{30'000};
+    metrics::UpstreamMetrics* metrics = nullptr;
   };
 
   RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock);

@@ -135,14 +135,16 @@ class BlobWriter final : public upstream::BodySink {
 FetchCoordinator::FetchCoordinator(asio::io_context::executor_type executor,
                                    asio::thread_pool& pool, store::BlobStore& store,
                                    index::Index& index, upstream::RegistryClient& client,
-                                   const Clock& clock, FetchOptions options)
+                                   const Clock& clock, FetchOptions options,
+                                   metrics::Metrics* metrics)
     : executor_(std::move(executor)),
       pool_(pool),
       store_(store),
       index_(index),
       client_(client),
       clock_(clock),
-      options_(options) {}
+      options_(options),
+      metrics_(metrics) {}
 
 FetchCoordinator::~FetchCoordinator() = default;
 
@@ -222,6 +224,7 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   if (staging && !starter) store_.discard(*staging);  // lost the race: join the other fetch
   if (starter) {
     fetches_started_.fetch_add(1);
+    if (metrics_ != nullptr) metrics_->inflight_fetches.add(1);
     // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
     asio::co_spawn(asio::make_strand(executor_),
                    runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
@@ -291,6 +294,9 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
           .count();
+  if (failure && failure->code == Errc::kDigestMismatch && upstream->metrics != nullptr) {
+    upstream->metrics->verify_failures.inc();
+  }
   if (failure) {
     logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host,
                    repository, ms, failure->message());
@@ -312,6 +318,10 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                     digest.str(), size, committed.error().message());
     store_.discard(*staging);
   } else {
+    if (metrics_ != nullptr) {
+      metrics_->cache_blobs.add(1);
+      metrics_->cache_size_bytes.add(static_cast<double>(size));
+    }
     logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host,
                    repository, ms);
   }
@@ -319,6 +329,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
 }
 
 void FetchCoordinator::finishFetch(const Digest& digest) {
+  if (metrics_ != nullptr) metrics_->inflight_fetches.add(-1);
   std::lock_guard lock(mu_);
   inflight_.erase(digest.str());
 }

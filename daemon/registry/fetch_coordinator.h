@@ -23,6 +23,7 @@
 #include "common/digest.h"
 #include "common/http_message.h"
 #include "daemon/index/index.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/store/blob_store.h"
 #include "daemon/upstream/registry_client.h"
 
@@ -49,7 +50,7 @@ class FetchCoordinator {
   // and reference-counted across threads; TSan flagged its release, see README).
   FetchCoordinator(asio::io_context::executor_type executor, asio::thread_pool& pool,
                    store::BlobStore& store, index::Index& index, upstream::RegistryClient& client,
-                   const Clock& clock, FetchOptions options);
+                   const Clock& clock, FetchOptions options, metrics::Metrics* metrics = nullptr);
   ~FetchCoordinator();
 
   // Completes when response headers can be sent (the blob's size is known), or with the error
@@ -77,6 +78,7 @@ class FetchCoordinator {
   upstream::RegistryClient& client_;
   const Clock& clock_;
   FetchOptions options_;
+  metrics::Metrics* metrics_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
       inflight_;  // by digest; guarded by mu_

@@ -37,6 +37,7 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
     co_return fail(Errc::kNotFound, "no such registry API endpoint");
   auto up = d_.router.resolve(route.ns);
   if (!up) co_return up.error();
+  const std::string request_method = request.method;
   Result<HttpResponse> out = Error{};
   switch (route.kind) {
     case RouteKind::kBlob:
@@ -48,6 +49,23 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
     default:
       out = co_await passThrough(route, std::move(request), up.value());
       break;
+  }
+  if (d_.metrics != nullptr &&
+      (route.kind == RouteKind::kManifest || route.kind == RouteKind::kBlob)) {
+    auto kind =
+        route.kind == RouteKind::kManifest ? metrics::Kind::kManifest : metrics::Kind::kBlob;
+    auto outcome = metrics::Outcome::kError;
+    if (out) {
+      // A blob HEAD answered from the upstream is a miss for the cache.
+      outcome = out.value().cache == CacheResult::kPassThrough
+                    ? metrics::Outcome::kMiss
+                    : metrics::outcomeFrom(out.value().cache);
+    }
+    d_.metrics->cacheRequest(kind, outcome);
+    if (out && route.kind == RouteKind::kManifest && request_method == "GET" &&
+        up.value()->metrics != nullptr) {
+      d_.metrics->imagePull(*up.value()->metrics, route.name);
+    }
   }
   if (out) {
     out.value().ns = up.value()->host;

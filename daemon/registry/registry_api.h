@@ -25,6 +25,7 @@ struct RegistryDeps {
   FetchCoordinator& fetches;
   const Clock& clock;
   std::chrono::milliseconds tag_ttl;
+  metrics::Metrics* metrics = nullptr;
 };
 
 inline constexpr std::uint64_t kMaxManifestBytes = 4u << 20;  // as containerd

@@ -213,6 +213,15 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     HttpResponse resp = co_await handler->handle(req);
     const bool keep_alive = client_keep_alive && !resp.close && !has_body;
     auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
+    if (options.metrics != nullptr) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      options.metrics->httpRequest(metrics::routeFromName(resp.route),
+                                   metrics::methodFromName(req.method), resp.status, secs);
+      if (outcome.body_bytes > 0 && (resp.route == "blob" || resp.route == "manifest")) {
+        bool from_cache = resp.cache == CacheResult::kHit || resp.cache == CacheResult::kStale;
+        options.metrics->servedBytes(from_cache, outcome.body_bytes);
+      }
+    }
     logAccess(listener_name, req, resp, outcome.body_bytes, outcome.ok, t0);
     if (!outcome.ok || !keep_alive) break;
   }

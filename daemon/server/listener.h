@@ -14,6 +14,7 @@
 
 #include "common/asio.h"
 #include "daemon/config/config.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/server/request_handler.h"
 
 namespace pullcache::server {
@@ -24,6 +25,7 @@ struct SessionOptions {
   std::chrono::milliseconds write_timeout{60'000};  // no write progress for this long: drop
   std::uint32_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 4096;
+  metrics::Metrics* metrics = nullptr;  // counts this listener's requests when set
 };
 
 // Live connections: each registers a closer that runs on the connection's own executor.

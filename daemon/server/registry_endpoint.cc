@@ -48,6 +48,9 @@ Task<HttpResponse> HealthEndpoint::handle(HttpRequest request) {
     r.close = true;
   } else if (path == "/healthz") {
     r.body = "ok\n";
+  } else if (path == "/metrics" && metrics_ != nullptr) {
+    r.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = metrics_->scrape();
   } else if (path == "/readyz") {
     bool ready = ready_();
     r.status = ready ? 200 : 503;

@@ -1,6 +1,7 @@
 #pragma once
 // The registry listener's handler: route, dispatch to the registry API, map errors.
 
+#include "daemon/metrics/metrics.h"
 #include "daemon/registry/registry_api.h"
 #include "daemon/server/request_handler.h"
 
@@ -15,14 +16,16 @@ class RegistryEndpoint final : public RequestHandler {
   registry::RegistryApi& api_;
 };
 
-// Health and readiness (and, later, metrics) on metrics_listen.
+// /healthz, /readyz and /metrics on metrics_listen.
 class HealthEndpoint final : public RequestHandler {
  public:
-  explicit HealthEndpoint(std::function<bool()> ready) : ready_(std::move(ready)) {}
+  HealthEndpoint(std::function<bool()> ready, const metrics::Metrics* metrics)
+      : ready_(std::move(ready)), metrics_(metrics) {}
   Task<HttpResponse> handle(HttpRequest request) override;
 
  private:
   std::function<bool()> ready_;
+  const metrics::Metrics* metrics_;
 };
 
 }  // namespace pullcache::server

@@ -1,10 +1,31 @@
 #include "daemon/upstream/registry_client.h"
 
+#include <charconv>
 #include <map>
 
 #include "daemon/upstream/redirect.h"
 
 namespace pullcache::upstream {
+namespace {
+
+metrics::UpstreamKind kindOf(std::string_view url) {
+  if (url.find("/manifests/") != std::string_view::npos) return metrics::UpstreamKind::kManifest;
+  if (url.find("/blobs/") != std::string_view::npos) return metrics::UpstreamKind::kBlob;
+  if (url.find("/tags/") != std::string_view::npos) return metrics::UpstreamKind::kTags;
+  if (url.find("/referrers/") != std::string_view::npos) return metrics::UpstreamKind::kReferrers;
+  return metrics::UpstreamKind::kOther;
+}
+
+// Docker Hub style "ratelimit-remaining: 76;w=21600".
+void recordRateLimit(metrics::UpstreamMetrics& m, const Headers& headers) {
+  std::string_view v = headers.get("ratelimit-remaining");
+  if (v.empty()) return;
+  std::uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec == std::errc() && p != v.data()) m.ratelimit_remaining.set(static_cast<double>(n));
+}
+
+}  // namespace
 
 Error upstreamStatusError(int status, Errc not_found, const std::string& what) {
   std::string detail = "upstream answered HTTP " + std::to_string(status) + " for " + what;
@@ -64,10 +85,22 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     r.url = url;
     if (!sent.empty()) r.headers.set("Authorization", sent);
     Result<Response> resp = Error{};
+    const auto t0 = std::chrono::steady_clock::now();
     if (sink) {
       resp = co_await http_.stream(std::move(r), sink);
     } else {
       resp = co_await http_.send(std::move(r));
+    }
+    if (upstream->metrics != nullptr) {
+      // Counted under the kind of the original request, whichever host answered.
+      auto kind = kindOf(request.url);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (resp) {
+        upstream->metrics->request(kind, resp.value().status, secs, resp.value().body_bytes);
+        recordRateLimit(*upstream->metrics, resp.value().headers);
+      } else {
+        upstream->metrics->transportError(kind, secs);
+      }
     }
     if (!resp) co_return resp;
     const int status = resp.value().status;

@@ -19,12 +19,13 @@ std::string Upstream::upstreamName(const std::string& name) const {
 }
 
 UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http,
-                               const Clock& clock)
+                               const Clock& clock, metrics::Metrics* metrics)
     : entries_(config.upstreams),
       default_upstream_(config.default_upstream),
       request_timeout_(config.upstream_timeouts.request),
       http_(http),
-      clock_(clock) {}
+      clock_(clock),
+      metrics_(metrics) {}
 
 std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConfig& entry,
                                                       const std::string& host) {
@@ -55,6 +56,11 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
   o.docker_config = entry.docker_config;
   o.allow_http_realm = up->base_url.starts_with("http://");
   o.request_timeout = request_timeout_;
+  if (metrics_ != nullptr) {
+    static constexpr const char* kProviders[] = {"anonymous", "basic", "token", "ecr"};
+    up->metrics = &metrics_->upstream(host, kProviders[static_cast<int>(entry.auth)]);
+    o.metrics = up->metrics;
+  }
   up->auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
   return up;
 }

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "daemon/auth/auth_provider.h"
 #include "daemon/config/config.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::upstream {
@@ -21,6 +22,8 @@ struct Upstream {
   std::string base_url;     // scheme://host[:port] requests go to
   bool docker_hub = false;  // one-segment names get "library/"
   std::shared_ptr<auth::AuthProvider> auth;
+  metrics::UpstreamMetrics* metrics =
+      nullptr;  // never null when built by UpstreamRouter with metrics
 
   // The repository path to request upstream for a client's name.
   [[nodiscard]] std::string upstreamName(const std::string& name) const;
@@ -28,7 +31,8 @@ struct Upstream {
 
 class UpstreamRouter {
  public:
-  UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock);
+  UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock,
+                 metrics::Metrics* metrics = nullptr);
 
   // ns empty: the default upstream (kNameUnknown if none is configured).
   Result<std::shared_ptr<const Upstream>> resolve(std::string_view ns);
@@ -42,6 +46,7 @@ class UpstreamRouter {
   std::chrono::milliseconds request_timeout_;
   UpstreamClient& http_;
   const Clock& clock_;
+  metrics::Metrics* metrics_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Upstream>, std::less<>> resolved_;  // guarded by mu_
 };

@@ -109,9 +109,11 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
               if (script.chunk_delay.count() > 0) std::this_thread::sleep_for(script.chunk_delay);
             }
             if (!go) result = Error{Errc::kStoreIo, "sink stopped"};
+            if (result) result.value().body_bytes = pos;  // as the real client counts them
           } else if (result) {
             if (script.chunk_delay.count() > 0) std::this_thread::sleep_for(script.chunk_delay);
             result.value().body = body;
+            result.value().body_bytes = body.size();
           }
           asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
             std::move(handler)(std::move(result));

@@ -24,11 +24,11 @@ struct RegistryTestbed {
                            std::chrono::milliseconds tag_ttl = std::chrono::seconds(60)) {
     config::Config cfg;
     cfg.upstreams.push_back({.match = kHost, .url = kUpstreamUrl});
-    router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock);
+    router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock, &metrics);
     fetches = std::make_unique<registry::FetchCoordinator>(ioc.get_executor(), pool, store, index,
-                                                           client, clock, fetch_options);
+                                                           client, clock, fetch_options, &metrics);
     api = std::make_unique<registry::RegistryApi>(
-        registry::RegistryDeps{pool, index, *router, client, *fetches, clock, tag_ttl});
+        registry::RegistryDeps{pool, index, *router, client, *fetches, clock, tag_ttl, &metrics});
   }
   ~RegistryTestbed() { pool.join(); }
 
@@ -36,6 +36,7 @@ struct RegistryTestbed {
   asio::io_context ioc;
   asio::thread_pool pool{2};
   ManualClock clock;
+  metrics::Metrics metrics{"test", "test"};
   store::BlobStore store{dir.sub("cache")};
   index::RocksDbIndex index{dir.sub("cache/index")};
   FakeUpstreamClient http{ioc.get_executor()};

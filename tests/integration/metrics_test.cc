@@ -1,0 +1,152 @@
+// /metrics against real clients and real Prometheus tooling: exact deltas after two pulls,
+// promtool's lint, and a real Prometheus server scraping the daemon.
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/integration/fixtures.h"
+#include "tests/support/http_client.h"
+#include "tests/support/image_generator.h"
+
+namespace pullcache::testing {
+namespace {
+
+// series (name + labels as printed) -> value
+std::map<std::string, double> parseScrape(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry_ = std::make_unique<RegistryServer>(dir_.sub("registry"));
+    registry_->start();
+    auto image = writeOciLayout(dir_.sub("layout"), "v1", {{2 << 20, 61}, {1 << 20, 62}});
+    std::string log;
+    ASSERT_EQ(pushWithSkopeo(image, registry_->host(), "metrics/app", &log), 0) << log;
+    remote_ = inspectRemote(registry_->host(), "metrics/app", "v1");
+    pc_ = std::make_unique<PullcacheServer>(dir_.sub("pc"), registry_->host());
+    pc_->start();
+  }
+
+  std::map<std::string, double> scrape() {
+    auto r = httpGet(pc_->healthUrl("/metrics"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.header("content-type").find("text/plain"), std::string::npos);
+    return parseScrape(r.body);
+  }
+
+  int skopeoPull(const std::string& dest) {
+    auto r = runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                         "docker://127.0.0.1:" + std::to_string(pc_->port()) + "/metrics/app:v1",
+                         "oci:" + dest + ":v1"});
+    EXPECT_EQ(r.code, 0) << r.output;
+    return r.code;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<RegistryServer> registry_;
+  std::unique_ptr<PullcacheServer> pc_;
+  RemoteImage remote_;
+};
+
+TEST_F(MetricsTest, TwoPullsGiveExactDeltas) {
+  const std::string up = "upstream=\"" + registry_->host() + "\"";
+  std::uint64_t blob_bytes = 0;
+  for (auto s : remote_.layer_sizes) blob_bytes += s;
+  auto m0 = scrape();
+  ASSERT_EQ(skopeoPull(dir_.sub("pull1")), 0);
+  // Access-log and metric updates follow the response: wait until the first pull is counted.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return scrape()["pullcache_cache_requests_total{kind=\"blob\",result=\"miss\"}"] >= 3;
+      },
+      std::chrono::seconds(5)));
+  auto m1 = scrape();
+  ASSERT_EQ(skopeoPull(dir_.sub("pull2")), 0);
+  ASSERT_TRUE(waitFor(
+      [&] { return scrape()["pullcache_cache_requests_total{kind=\"blob\",result=\"hit\"}"] >= 3; },
+      std::chrono::seconds(5)));
+  auto m2 = scrape();
+
+  const std::string miss = "pullcache_cache_requests_total{kind=\"blob\",result=\"miss\"}";
+  const std::string hit = "pullcache_cache_requests_total{kind=\"blob\",result=\"hit\"}";
+  const std::string up_bytes = "pullcache_upstream_bytes_total{" + up + "}";
+  // First pull: 2 layers + config missed, all from the upstream.
+  EXPECT_EQ(m1[miss] - m0[miss], 3);
+  EXPECT_EQ(m1[hit] - m0[hit], 0);
+  EXPECT_GE(m1[up_bytes] - m0[up_bytes], static_cast<double>(blob_bytes));
+  // Second pull: the same 3 blobs are hits and not one upstream byte moved.
+  EXPECT_EQ(m2[miss] - m1[miss], 0);
+  EXPECT_EQ(m2[hit] - m1[hit], 3);
+  EXPECT_EQ(m2[up_bytes], m1[up_bytes]);
+  EXPECT_GE(m2["pullcache_served_bytes_total{source=\"cache\"}"] -
+                m1["pullcache_served_bytes_total{source=\"cache\"}"],
+            static_cast<double>(blob_bytes));
+  EXPECT_EQ(m2["pullcache_cache_blobs"], 3);
+  EXPECT_GT(m2["pullcache_image_pulls_total{" + up + ",repository=\"metrics/app\"}"], 0);
+  EXPECT_EQ(m2["pullcache_upstream_inflight_fetches"], 0);
+  EXPECT_GT(m2["process_resident_memory_bytes"], 0);
+}
+
+TEST_F(MetricsTest, PromtoolFindsNothingToLint) {
+  ASSERT_EQ(skopeoPull(dir_.sub("pull")), 0);
+  auto r = httpGet(pc_->healthUrl("/metrics"));
+  writeTextFile(dir_.sub("scrape.txt"), r.body);
+  auto lint = runCommand({"sh", "-c", "promtool check metrics < " + dir_.sub("scrape.txt")});
+  EXPECT_EQ(lint.code, 0) << lint.output;
+  EXPECT_EQ(lint.output, "") << lint.output;
+}
+
+TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
+  int port = freePort();
+  writeTextFile(dir_.sub("prometheus.yml"),
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                "scrape_configs:\n  - job_name: pullcache\n    static_configs:\n      - targets: "
+                "['127.0.0.1:" +
+                    pc_->healthUrl("").substr(17) + "']\n");
+  Process prometheus({"prometheus", "--config.file=" + dir_.sub("prometheus.yml"),
+                      "--storage.tsdb.path=" + dir_.sub("tsdb"),
+                      "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                     dir_.sub("prometheus.log"));
+  auto query = [&](const std::string& expr) {
+    CURL* c = curl_easy_init();
+    char* escaped = curl_easy_escape(c, expr.c_str(), static_cast<int>(expr.size()));
+    std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query?query=" + escaped;
+    curl_free(escaped);
+    curl_easy_cleanup(c);
+    auto r = httpGet(url);
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (!j.is_object() || j.value("status", "") != "success") return std::optional<double>{};
+    const auto& result = j["data"]["result"];
+    if (!result.is_array() || result.empty()) return std::optional<double>{};
+    return std::optional<double>{std::stod(result[0]["value"][1].get<std::string>())};
+  };
+  ASSERT_TRUE(
+      waitFor([&] { return query("up{job=\"pullcache\"}") == 1.0; }, std::chrono::seconds(30)))
+      << prometheus.log();
+  // Traffic across a few scrapes, so that rate() has two samples that differ.
+  const std::string blob =
+      pc_->url("/v2/metrics/app/blobs/" + remote_.layer_digests[0] + "?ns=" + registry_->host());
+  bool has_rate = waitFor(
+      [&] {
+        httpGet(blob);
+        auto v = query("sum(rate(pullcache_served_bytes_total[1m]))");
+        return v && *v > 0;
+      },
+      std::chrono::seconds(30));
+  EXPECT_TRUE(has_rate) << prometheus.log();
+}
+
+}  // namespace
+}  // namespace pullcache::testing
