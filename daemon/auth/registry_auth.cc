@@ -121,7 +121,17 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string host, std::string
   auto creds = credentials(host);
   if (!creds) co_return creds.error();
   if (creds.value()) req.headers.add("Authorization", basicHeader(*creds.value()));
+  const auto t0 = std::chrono::steady_clock::now();
   auto resp = co_await http_.send(std::move(req));
+  if (options_.metrics != nullptr) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (resp) {
+      options_.metrics->request(metrics::UpstreamKind::kToken, resp.value().status, secs,
+                                resp.value().body_bytes);
+    } else {
+      options_.metrics->transportError(metrics::UpstreamKind::kToken, secs);
+    }
+  }
   if (!resp) co_return resp.error();
   int status = resp.value().status;
   if (status == 401 || status == 403)

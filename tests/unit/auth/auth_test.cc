@@ -82,6 +82,30 @@ TEST_F(RegistryAuthTest, AnonymousBearerTokenIsFetchedOnceAndCached) {
   EXPECT_TRUE(http_.unexpected().empty());
 }
 
+TEST_F(RegistryAuthTest, TokenFetchesAreCounted) {
+  http_.script("https://auth.example.com/t?scope=repository%3Ax%3Apull",
+               {.status = 200, .body = R"({"token":"t","expires_in":600})"});
+  metrics::UpstreamMetrics m(kOwn, "anonymous");
+  RegistryAuth auth({.mode = RegistryAuth::Mode::kAnonymous,
+                     .registry_host = kOwn,
+                     .own_host = kOwn,
+                     .metrics = &m},
+                    http_, clock_);
+  ASSERT_TRUE(testing::runCoro(
+      ioc_, auth.onChallenge(kOwn, "x", R"(Bearer realm="https://auth.example.com/t")", "")));
+  EXPECT_EQ(m.token_refreshes[0].value(), 1u);
+  EXPECT_EQ(
+      m.requests[static_cast<std::size_t>(metrics::UpstreamKind::kToken)][metrics::codeSlot(200)]
+          .value(),
+      1u);
+  EXPECT_NEAR(m.token_expiry.value(), static_cast<double>(clock_.unixSeconds() + 600), 2);
+  // A realm that refuses: a failed refresh.
+  http_.script("https://auth.example.com/t?scope=repository%3Ay%3Apull", {.status = 403});
+  EXPECT_FALSE(testing::runCoro(
+      ioc_, auth.onChallenge(kOwn, "y", R"(Bearer realm="https://auth.example.com/t")", "")));
+  EXPECT_EQ(m.token_refreshes[1].value(), 1u);
+}
+
 TEST_F(RegistryAuthTest, CredentialsGoOnlyToTheOwnHostsRealm) {
   http_.script("https://auth.example.com/t?scope=repository%3Ax%3Apull",
                {.status = 200, .body = R"({"access_token":"t2"})"});
