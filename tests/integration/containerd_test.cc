@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
 #include "tests/support/image_generator.h"
@@ -51,6 +53,13 @@ TEST_F(ContainerdTest, SharedLayerLeavesTheUpstreamOnceAndANewNodePullsWithTheUp
   auto pa = node1.pull(registry_->host() + "/team/a:v1", hosts_dir_);
   ASSERT_EQ(pa.code, 0) << pa.output << pullcache_->log();
 
+  // Blobs are committed just after they are served; wait for a's layers to be in the cache.
+  for (const auto& d : remote_a_.layer_digests) {
+    std::string hex = d.substr(7);
+    std::string file = pullcache_->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+    ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(file); }, std::chrono::seconds(10)))
+        << d;
+  }
   // Another node pulls image b: its base layer (shared with a) comes from the cache, even
   // though it is requested under another repository.
   Containerd node2(dir_.sub("node2"));

@@ -72,6 +72,10 @@ TEST_F(MetricsTest, TwoPullsGiveExactDeltas) {
         return scrape()["pullcache_cache_requests_total{kind=\"blob\",result=\"miss\"}"] >= 3;
       },
       std::chrono::seconds(5)));
+  // Blobs are committed (fsync, rename, index) just after they are served: wait until all three
+  // are in the cache, or the second pull could join the first one's fetches instead of hitting.
+  ASSERT_TRUE(
+      waitFor([&] { return scrape()["pullcache_cache_blobs"] >= 3; }, std::chrono::seconds(10)));
   auto m1 = scrape();
   ASSERT_EQ(skopeoPull(dir_.sub("pull2")), 0);
   ASSERT_TRUE(waitFor(
