@@ -89,8 +89,6 @@ bool Error::retryable() const noexcept {
   }
 }
 
-std::string_view Error::name() const noexcept { return errcName(code); }
-
 std::string Error::message() const {
   std::string out(errcName(code));
   if (!detail.empty()) {

@@ -58,7 +58,6 @@ struct Error {
 
   // Whether trying the same operation again later can succeed.
   [[nodiscard]] bool retryable() const noexcept;
-  [[nodiscard]] std::string_view name() const noexcept;
   [[nodiscard]] std::string message() const;
 };
 

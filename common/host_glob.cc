@@ -28,6 +28,4 @@ bool hostGlobMatches(std::string_view glob, std::string_view host) noexcept {
   return match(glob, host);
 }
 
-bool isHostGlob(std::string_view glob) noexcept { return glob.find('*') != std::string_view::npos; }
-
 }  // namespace pullcache

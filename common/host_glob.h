@@ -9,6 +9,5 @@
 namespace pullcache {
 
 bool hostGlobMatches(std::string_view glob, std::string_view host) noexcept;
-bool isHostGlob(std::string_view glob) noexcept;  // contains a '*'
 
 }  // namespace pullcache

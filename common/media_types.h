@@ -12,8 +12,6 @@ inline constexpr std::string_view kDockerManifest =
     "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kDockerManifestV1Signed =
-    "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 // What pullcache asks an upstream for: every manifest and index type it can cache.
 inline constexpr std::string_view kManifestAccept =

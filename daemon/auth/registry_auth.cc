@@ -20,8 +20,8 @@ std::string basicHeader(const Credentials& c) {
 RegistryAuth::RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock)
     : options_(std::move(options)), http_(http), clock_(clock) {}
 
-std::string_view RegistryAuth::name() const noexcept {
-  switch (options_.mode) {
+std::string_view RegistryAuth::modeName(Mode mode) noexcept {
+  switch (mode) {
     case Mode::kAnonymous:
       return "anonymous";
     case Mode::kBasic:

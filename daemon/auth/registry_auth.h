@@ -38,7 +38,8 @@ class RegistryAuth final : public AuthProvider {
 
   RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock);
 
-  [[nodiscard]] std::string_view name() const noexcept override;
+  [[nodiscard]] std::string_view name() const noexcept override { return modeName(options_.mode); }
+  static std::string_view modeName(Mode mode) noexcept;
   Task<Result<std::string>> authorization(std::string host, std::string repository) override;
   Task<Result<std::string>> onChallenge(std::string host, std::string repository,
                                         std::string www_authenticate,

@@ -217,10 +217,6 @@ std::uint64_t Metrics::cacheRequests(Kind kind, Outcome outcome) const noexcept 
   return cache_requests_[static_cast<std::size_t>(kind)][static_cast<std::size_t>(outcome)].value();
 }
 
-std::uint64_t Metrics::servedBytesTotal(bool from_cache) const noexcept {
-  return served_bytes_[from_cache ? 0 : 1].value();
-}
-
 UpstreamMetrics& Metrics::upstream(const std::string& host, std::string_view auth_provider) {
   std::lock_guard lock(upstreams_mu_);
   if (auto it = by_host_.find(host); it != by_host_.end()) return *it->second;

@@ -127,7 +127,6 @@ class Metrics {
 
   // For tests.
   [[nodiscard]] std::uint64_t cacheRequests(Kind kind, Outcome outcome) const noexcept;
-  [[nodiscard]] std::uint64_t servedBytesTotal(bool from_cache) const noexcept;
 
  private:
   std::string version_;

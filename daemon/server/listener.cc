@@ -1,8 +1,8 @@
 #include "daemon/server/listener.h"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/as_tuple.hpp>
+
+#include "common/log.h"
 
 namespace pullcache::server {
 
@@ -69,7 +69,7 @@ void Listener::stop() {
 }
 
 Task<void> Listener::acceptLoop() {
-  auto log = spdlog::default_logger();
+  auto log = componentLogger("app");
   asio::steady_timer backoff(acceptor_.get_executor());
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),

@@ -57,8 +57,7 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
   o.allow_http_realm = up->base_url.starts_with("http://");
   o.request_timeout = request_timeout_;
   if (metrics_ != nullptr) {
-    static constexpr const char* kProviders[] = {"anonymous", "basic", "token", "ecr"};
-    up->metrics = &metrics_->upstream(host, kProviders[static_cast<int>(entry.auth)]);
+    up->metrics = &metrics_->upstream(host, auth::RegistryAuth::modeName(o.mode));
     o.metrics = up->metrics;
   }
   up->auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
