@@ -68,6 +68,8 @@ App::App(config::Config config) : config_(std::move(config)) {
       registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
                              config_.cache.tag_ttl, metrics_.get()});
   server::SessionOptions so;
+  so.access_log_format = config_.log.format == "json" ? server::AccessLogFormat::kJson
+                                                      : server::AccessLogFormat::kText;
   server::SessionOptions registry_so = so;
   registry_so.metrics = metrics_.get();
   registry_listener_ = std::make_unique<server::Listener>(

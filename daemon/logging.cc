@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/json_escape.h"
+
 namespace pullcache {
 namespace {
 
@@ -12,33 +14,9 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
-      switch (c) {
-        case '"':
-          dest.append(std::string_view("\\\""));
-          break;
-        case '\\':
-          dest.append(std::string_view("\\\\"));
-          break;
-        case '\n':
-          dest.append(std::string_view("\\n"));
-          break;
-        case '\r':
-          dest.append(std::string_view("\\r"));
-          break;
-        case '\t':
-          dest.append(std::string_view("\\t"));
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            dest.append(std::string_view(buf));
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    std::string escaped;
+    appendJsonEscaped(escaped, std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
   }
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessage>();
@@ -61,12 +39,27 @@ void setupLogging(const config::LogConfig& log) {
   auto root = std::make_shared<spdlog::logger>("pullcache", sink);
   root->set_level(level);
   spdlog::set_default_logger(root);
-  for (const char* name : {"access", "fetch", "manifest", "app"}) {
+  for (const char* name : {"fetch", "manifest", "app"}) {
     spdlog::drop(name);
     auto l = std::make_shared<spdlog::logger>(name, sink);
     l->set_level(level);
     spdlog::register_logger(l);
   }
+  // Access lines are formatted by server/access_log: in JSON mode the message is already the
+  // object's members, so its fields are first-class JSON, not text inside "msg".
+  auto access_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  if (log.format == "json") {
+    access_sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n",%v})",
+        spdlog::pattern_time_type::utc));
+  } else {
+    access_sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%Y-%m-%dT%H:%M:%S.%eZ %-5l %-8n %v", spdlog::pattern_time_type::utc));
+  }
+  spdlog::drop("access");
+  auto access = std::make_shared<spdlog::logger>("access", access_sink);
+  access->set_level(level);
+  spdlog::register_logger(access);
 }
 
 }  // namespace pullcache

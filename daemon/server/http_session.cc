@@ -15,6 +15,7 @@
 #include <cerrno>
 
 #include "common/log.h"
+#include "daemon/server/access_log.h"
 #include "daemon/server/listener.h"
 
 namespace pullcache::server {
@@ -139,20 +140,20 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
   co_return out;
 }
 
-void logAccess(const std::string& listener, const HttpRequest& req, const HttpResponse& r,
-               std::uint64_t bytes, bool complete, std::chrono::steady_clock::time_point t0) {
-  auto ms =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-          .count() /
-      1000.0;
-  auto log = accessLog();
+void logAccess(const std::string& listener, AccessLogFormat format, const HttpRequest& req,
+               const HttpResponse& r, std::uint64_t bytes, bool complete,
+               std::chrono::steady_clock::time_point t0) {
+  const auto& log = accessLog();
   if (!log->should_log(spdlog::level::info)) return;
-  log->info(
-      "listener={} method={} route={} ns={} repo={} ref={} status={} bytes={} complete={} cache={} "
-      "upstream_ms={} ms={:.2f}",
-      listener, req.method, r.route, r.ns.empty() ? "-" : r.ns,
-      r.repository.empty() ? "-" : r.repository, r.reference.empty() ? "-" : r.reference, r.status,
-      bytes, complete, cacheResultName(r.cache), r.upstream_ms, ms);
+  AccessRecord rec;
+  rec.listener = listener;
+  rec.request = &req;
+  rec.response = &r;
+  rec.bytes = bytes;
+  rec.complete = complete;
+  rec.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  log->info("{}", formatAccessLine(rec, format));
 }
 
 }  // namespace
@@ -222,7 +223,8 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
         options.metrics->servedBytes(from_cache, outcome.body_bytes);
       }
     }
-    logAccess(listener_name, req, resp, outcome.body_bytes, outcome.ok, t0);
+    logAccess(listener_name, options.access_log_format, req, resp, outcome.body_bytes, outcome.ok,
+              t0);
     if (!outcome.ok || !keep_alive) break;
   }
   boost::system::error_code ec;

@@ -15,6 +15,7 @@
 #include "common/asio.h"
 #include "daemon/config/config.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/server/access_log.h"
 #include "daemon/server/request_handler.h"
 
 namespace pullcache::server {
@@ -26,6 +27,7 @@ struct SessionOptions {
   std::uint32_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 4096;
   metrics::Metrics* metrics = nullptr;  // counts this listener's requests when set
+  AccessLogFormat access_log_format = AccessLogFormat::kText;
 };
 
 // Live connections: each registers a closer that runs on the connection's own executor.

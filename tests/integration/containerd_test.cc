@@ -55,8 +55,7 @@ TEST_F(ContainerdTest, SharedLayerLeavesTheUpstreamOnceAndANewNodePullsWithTheUp
 
   // Blobs are committed just after they are served; wait for a's layers to be in the cache.
   for (const auto& d : remote_a_.layer_digests) {
-    std::string hex = d.substr(7);
-    std::string file = pullcache_->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+    std::string file = pullcache_->blobFile(d);
     ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(file); }, std::chrono::seconds(10)))
         << d;
   }

@@ -98,6 +98,11 @@ PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host,
 
 PullcacheServer::~PullcacheServer() { stop(); }
 
+std::string PullcacheServer::blobFile(const std::string& digest) const {
+  std::string hex = digest.substr(digest.find(':') + 1);
+  return cache_dir_ + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+}
+
 void PullcacheServer::start() {
   process_ = std::make_unique<Process>(
       std::vector<std::string>{pullcacheBinary(), "serve", "--config", configPath()},

@@ -53,6 +53,8 @@ class PullcacheServer {
   }
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] const std::string& cacheDir() const { return cache_dir_; }
+  // Where a committed blob ("sha256:<hex>") lives in the cache directory.
+  [[nodiscard]] std::string blobFile(const std::string& digest) const;
   [[nodiscard]] std::string log() const { return process_ ? process_->log() : std::string(); }
   [[nodiscard]] std::string configPath() const { return dir_ + "/pullcache.yaml"; }
 

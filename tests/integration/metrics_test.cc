@@ -3,10 +3,12 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/fs.h"
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
 #include "tests/support/image_generator.h"
@@ -116,6 +118,8 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
   int port = freePort();
   writeTextFile(dir_.sub("prometheus.yml"),
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                "rule_files:\n  - " PULLCACHE_SOURCE_DIR
+                "/deploy/prometheus/pullcache-alerts.yaml\n"
                 "scrape_configs:\n  - job_name: pullcache\n    static_configs:\n      - targets: "
                 "['127.0.0.1:" +
                     pc_->healthUrl("").substr(17) + "']\n");
@@ -123,14 +127,16 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
                       "--storage.tsdb.path=" + dir_.sub("tsdb"),
                       "--web.listen-address=127.0.0.1:" + std::to_string(port)},
                      dir_.sub("prometheus.log"));
-  auto query = [&](const std::string& expr) {
+  auto api = [&](const std::string& expr) {
     CURL* c = curl_easy_init();
     char* escaped = curl_easy_escape(c, expr.c_str(), static_cast<int>(expr.size()));
     std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query?query=" + escaped;
     curl_free(escaped);
     curl_easy_cleanup(c);
-    auto r = httpGet(url);
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return nlohmann::json::parse(httpGet(url).body, nullptr, false);
+  };
+  auto query = [&](const std::string& expr) {
+    auto j = api(expr);
     if (!j.is_object() || j.value("status", "") != "success") return std::optional<double>{};
     const auto& result = j["data"]["result"];
     if (!result.is_array() || result.empty()) return std::optional<double>{};
@@ -150,6 +156,109 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
       },
       std::chrono::seconds(30));
   EXPECT_TRUE(has_rate) << prometheus.log();
+
+  // The shipped alert rules load and evaluate cleanly against the real series.
+  auto rules = nlohmann::json::parse(
+      httpGet("http://127.0.0.1:" + std::to_string(port) + "/api/v1/rules").body, nullptr, false);
+  ASSERT_TRUE(rules.is_object()) << prometheus.log();
+  std::size_t rule_count = 0;
+  for (const auto& group : rules["data"]["groups"]) {
+    for (const auto& rule : group["rules"]) {
+      ++rule_count;
+      EXPECT_EQ(rule.value("health", ""), "ok") << rule.dump();
+    }
+  }
+  EXPECT_EQ(rule_count, 6u);
+
+  // Every dashboard query runs (Grafana's variables replaced by what Grafana would send), and
+  // the hit-ratio panels show the cache hits just made.
+  auto text =
+      readFile(std::string(PULLCACHE_SOURCE_DIR) + "/deploy/grafana/pullcache.json", 1 << 20);
+  ASSERT_TRUE(text);
+  auto dashboard = nlohmann::json::parse(text.value());
+  auto substitute = [](std::string expr) {
+    const std::pair<std::string, std::string> vars[] = {{"$__rate_interval", "1m"},
+                                                        {"$__range", "5m"},
+                                                        {"$instance", ".*"},
+                                                        {"$cost_per_gb", "0.045"}};
+    for (const auto& [from, to] : vars) {
+      for (auto at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size()))
+        expr.replace(at, from.size(), to);
+    }
+    return expr;
+  };
+  std::size_t queries = 0;
+  for (const auto& panel : dashboard["panels"]) {
+    if (!panel.contains("targets")) continue;
+    for (const auto& target : panel["targets"]) {
+      auto expr = substitute(target["expr"].get<std::string>());
+      auto j = api(expr);
+      ++queries;
+      EXPECT_EQ(j.value("status", ""), "success")
+          << panel["title"] << ": " << expr << " -> " << j.dump();
+    }
+  }
+  EXPECT_GE(queries, 20u);
+  for (const char* title : {"Hit ratio (bytes)", "Hit ratio (requests)"}) {
+    for (const auto& panel : dashboard["panels"]) {
+      if (panel["title"] != title) continue;
+      auto v = query(substitute(panel["targets"][0]["expr"].get<std::string>()));
+      ASSERT_TRUE(v) << title;
+      EXPECT_GT(*v, 0) << title;
+      EXPECT_LE(*v, 1) << title;
+    }
+  }
+}
+
+// log.format json: every line on stderr is a JSON object, and each request has one access line
+// with its fields (route, ns, repository, reference, status, bytes, duration, cache result).
+TEST_F(MetricsTest, JsonAccessLogHasOneObjectPerRequest) {
+  PullcacheOptions options;
+  options.extra_yaml = "log:\n  level: info\n  format: json\n";
+  PullcacheServer pc(dir_.sub("pc-json"), registry_->host(), options);
+  pc.start();
+  const std::string digest = remote_.layer_digests[0];
+  const std::string blob = pc.url("/v2/metrics/app/blobs/" + digest + "?ns=" + registry_->host());
+  ASSERT_EQ(httpGet(blob).status, 200);
+  ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(pc.blobFile(digest)); },
+                      std::chrono::seconds(10)));
+  ASSERT_EQ(httpGet(blob).status, 200);
+  ASSERT_EQ(httpGet(pc.url("/v2/metrics/app/manifests/nope?ns=" + registry_->host())).status, 404);
+
+  std::vector<nlohmann::json> access;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        access.clear();
+        std::istringstream in(pc.log());
+        for (std::string line; std::getline(in, line);) {
+          auto j = nlohmann::json::parse(line, nullptr, false);
+          EXPECT_TRUE(j.is_object()) << "not JSON: " << line;
+          if (j.is_object() && j.value("logger", "") == "access" &&
+              j.value("listener", "") == "registry")
+            access.push_back(j);
+        }
+        return access.size() >= 3;
+      },
+      std::chrono::seconds(5)))
+      << pc.log();
+  ASSERT_EQ(access.size(), 3u) << pc.log();
+  for (const auto& j : access) {
+    EXPECT_EQ(j["ns"], registry_->host());
+    EXPECT_EQ(j["repository"], "metrics/app");
+    EXPECT_EQ(j["level"], "info");
+    EXPECT_TRUE(j["duration_ms"].is_number());
+    EXPECT_TRUE(j.contains("time"));
+  }
+  EXPECT_EQ(access[0]["route"], "blob");
+  EXPECT_EQ(access[0]["reference"], digest);
+  EXPECT_EQ(access[0]["cache"], "miss");
+  EXPECT_EQ(access[0]["status"], 200);
+  EXPECT_EQ(access[0]["bytes"], remote_.layer_sizes[0]);
+  EXPECT_EQ(access[1]["cache"], "hit");
+  EXPECT_EQ(access[1]["bytes"], remote_.layer_sizes[0]);
+  EXPECT_EQ(access[2]["route"], "manifest");
+  EXPECT_EQ(access[2]["reference"], "nope");
+  EXPECT_EQ(access[2]["status"], 404);
 }
 
 }  // namespace

@@ -248,9 +248,7 @@ TEST_F(PullThroughTest, CorruptedUpstreamBlobIsNeverCached) {
     EXPECT_TRUE(r.status != 200 || r.body.size() < remote.layer_sizes[0]) << "attempt " << attempt;
     EXPECT_NE("sha256:" + sha256Hex(r.body), digest);
   }
-  std::string hex = digest.substr(7);
-  EXPECT_FALSE(
-      std::filesystem::exists(pc->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex));
+  EXPECT_FALSE(std::filesystem::exists(pc->blobFile(digest)));
   // The second request went upstream again: nothing wrong was kept.
   EXPECT_EQ(registry_->countRequests("GET", upstreamBlobPath("test/corrupt", digest)), 2);
   EXPECT_TRUE(std::filesystem::is_empty(pc->cacheDir() + "/tmp"));
@@ -288,8 +286,7 @@ TEST_F(PullThroughTest, RestartAfterKill9ServesOnlyVerifiedBlobs) {
   auto r = httpGet(pc->url(blobPath("test/app", digest)));
   ASSERT_EQ(r.status, 200);
   // The blob is committed (renamed into place) just after its last byte is verified and sent.
-  std::string hex = digest.substr(7);
-  std::string blob_file = pc->cacheDir() + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+  std::string blob_file = pc->blobFile(digest);
   ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(blob_file); }, std::chrono::seconds(5)));
   pc->kill9();
 

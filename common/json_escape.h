@@ -1,0 +1,12 @@
+#pragma once
+// JSON string escaping for log lines written without a JSON library on the hot path.
+#include <string>
+#include <string_view>
+
+namespace pullcache {
+
+// Appends `s` to `out` escaped for the inside of a JSON string (no surrounding quotes): quote,
+// backslash and control characters; other bytes, UTF-8 included, pass through.
+void appendJsonEscaped(std::string& out, std::string_view s);
+
+}  // namespace pullcache

@@ -1,0 +1,97 @@
+// Access lines: JSON mode yields an object with first-class fields; hostile input (a rejected
+// request's method or ns) cannot break a line in either mode.
+#include "daemon/server/access_log.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace pullcache::server {
+namespace {
+
+struct Line {
+  HttpRequest req;
+  HttpResponse resp;
+  AccessRecord rec;
+  Line() {
+    req.method = "GET";
+    resp.status = 200;
+    resp.route = "blob";
+    resp.ns = "registry.example:5000";
+    resp.repository = "team/app";
+    resp.reference = "sha256:" + std::string(64, 'a');
+    resp.cache = CacheResult::kHit;
+    resp.upstream_ms = -1;
+    rec.listener = "registry";
+    rec.request = &req;
+    rec.response = &resp;
+    rec.bytes = 1234;
+    rec.complete = true;
+    rec.duration_ms = 1.5;
+  }
+};
+
+nlohmann::json parseObject(const std::string& members) {
+  return nlohmann::json::parse("{" + members + "}", nullptr, /*allow_exceptions=*/false);
+}
+
+TEST(AccessLog, JsonHasEveryFieldTyped) {
+  Line l;
+  auto j = parseObject(formatAccessLine(l.rec, AccessLogFormat::kJson));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["listener"], "registry");
+  EXPECT_EQ(j["method"], "GET");
+  EXPECT_EQ(j["route"], "blob");
+  EXPECT_EQ(j["ns"], "registry.example:5000");
+  EXPECT_EQ(j["repository"], "team/app");
+  EXPECT_EQ(j["reference"], l.resp.reference);
+  EXPECT_EQ(j["cache"], "hit");
+  EXPECT_EQ(j["status"], 200);
+  EXPECT_EQ(j["bytes"], 1234);
+  EXPECT_EQ(j["complete"], true);
+  EXPECT_EQ(j["upstream_ms"], -1);
+  EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 1.5);
+}
+
+TEST(AccessLog, JsonEmptyFieldsAreNull) {
+  Line l;
+  l.resp.route = "base";
+  l.resp.ns.clear();
+  l.resp.repository.clear();
+  l.resp.reference.clear();
+  l.resp.cache = CacheResult::kNone;
+  auto j = parseObject(formatAccessLine(l.rec, AccessLogFormat::kJson));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_TRUE(j["ns"].is_null());
+  EXPECT_TRUE(j["repository"].is_null());
+  EXPECT_TRUE(j["reference"].is_null());
+  EXPECT_TRUE(j["cache"].is_null());
+}
+
+TEST(AccessLog, HostileValuesStayInsideTheirField) {
+  Line l;
+  l.req.method = "GE\"T\n";
+  l.resp.ns = "evil\",\"status\":1\r\n\x01";
+  auto json = formatAccessLine(l.rec, AccessLogFormat::kJson);
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+  auto j = parseObject(json);
+  ASSERT_TRUE(j.is_object()) << json;
+  EXPECT_EQ(j["method"], l.req.method);
+  EXPECT_EQ(j["ns"], l.resp.ns);
+  EXPECT_EQ(j["status"], 200);
+
+  auto text = formatAccessLine(l.rec, AccessLogFormat::kText);
+  EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+}
+
+TEST(AccessLog, TextIsKeyValue) {
+  Line l;
+  l.resp.reference.clear();
+  EXPECT_EQ(formatAccessLine(l.rec, AccessLogFormat::kText),
+            "listener=registry method=GET route=blob ns=registry.example:5000 repo=team/app ref=- "
+            "status=200 bytes=1234 complete=true cache=hit upstream_ms=-1 ms=1.50");
+}
+
+}  // namespace
+}  // namespace pullcache::server
