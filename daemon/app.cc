@@ -1,7 +1,6 @@
 #include "daemon/app.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 
 #include <boost/asio/signal_set.hpp>
 #include <thread>
@@ -13,24 +12,14 @@
 #include "daemon/server/listener.h"
 #include "daemon/server/registry_endpoint.h"
 #include "daemon/store/blob_store.h"
+#include "daemon/store/evictor.h"
 #include "daemon/store/reconcile.h"
 #include "daemon/upstream/curl_client.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
 namespace pullcache {
-namespace {
-
-// cache.max_bytes in bytes: as given, or that percentage of the cache's file system.
-std::uint64_t capacityBytes(const config::CacheConfig& cache) {
-  if (const auto* bytes = std::get_if<std::uint64_t>(&cache.max_bytes)) return *bytes;
-  struct statvfs fs {};
-  if (::statvfs(cache.dir.c_str(), &fs) != 0) return 0;
-  double total = static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize);
-  return static_cast<std::uint64_t>(total * std::get<Percent>(cache.max_bytes).value / 100.0);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 App::App(config::Config config) : config_(std::move(config)) {
   auto log = spdlog::get("app");
@@ -51,7 +40,18 @@ App::App(config::Config config) : config_(std::move(config)) {
 
   metrics_->cache_blobs.set(static_cast<double>(report.value().blobs));
   metrics_->cache_size_bytes.set(static_cast<double>(report.value().bytes));
-  metrics_->cache_capacity_bytes.set(static_cast<double>(capacityBytes(config_.cache)));
+
+  store::EvictorOptions eo;
+  eo.max_bytes = config_.cache.max_bytes;
+  eo.min_free_bytes = config_.cache.min_free_bytes;
+  eo.high_watermark = config_.cache.high_watermark;
+  eo.low_watermark = config_.cache.low_watermark;
+  eo.max_age = config_.cache.max_age;
+  eo.interval = config_.cache.eviction_interval;
+  for (const auto& pin : config_.cache.pin) eo.pins.push_back(ImageRef::parse(pin).value());
+  evictor_ =
+      std::make_unique<store::Evictor>(*store_, *index_, clock_, std::move(eo),
+                                       store::statvfsProbe(config_.cache.dir), metrics_.get());
 
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
@@ -64,6 +64,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
   fetches_ = std::make_unique<registry::FetchCoordinator>(
       ioc_->get_executor(), pool_, *store_, *index_, *client_, clock_, fo, metrics_.get());
+  fetches_->setEvictor(evictor_.get());
   api_ = std::make_unique<registry::RegistryApi>(
       registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
                              config_.cache.tag_ttl, metrics_.get()});
@@ -85,6 +86,7 @@ App::~App() {
   // Order matters: nothing may post to the loop any more (curl thread, blocking pool), the
   // acceptors go while their io_context lives, then the io_context destroys the coroutine
   // frames still pending while everything those frames refer to is alive.
+  if (evictor_) evictor_->stop();
   if (curl_) curl_->stop();
   pool_.join();
   registry_listener_.reset();
@@ -118,6 +120,7 @@ int App::run() {
   ::signal(SIGPIPE, SIG_IGN);
   registry_listener_->start();
   health_listener_->start();
+  evictor_->start();  // its first pass runs now: a budget lowered since the last run applies
   ready_ = true;
   log->info(
       "pullcache {} serving the registry API on {} (port {}), health on {} (port {}), {} "
@@ -128,6 +131,7 @@ int App::run() {
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_->run(); });
   ioc_->run();
   for (auto& t : threads) t.join();
+  evictor_->stop();
   log->info("stopped");
   return 0;
 }

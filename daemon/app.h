@@ -20,7 +20,8 @@ class RocksDbIndex;
 }
 namespace store {
 class BlobStore;
-}
+class Evictor;
+}  // namespace store
 namespace upstream {
 class CurlClient;
 class UpstreamRouter;
@@ -56,6 +57,7 @@ class App {
   std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<store::BlobStore> store_;
   std::unique_ptr<index::RocksDbIndex> index_;
+  std::unique_ptr<store::Evictor> evictor_;
   std::unique_ptr<upstream::CurlClient> curl_;
   std::unique_ptr<upstream::UpstreamRouter> router_;
   std::unique_ptr<upstream::RegistryClient> client_;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/host_glob.h"
+#include "common/image_ref.h"
 #include "common/reference.h"
 
 namespace pullcache::config {
@@ -142,8 +143,28 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
   return u;
 }
 
+Result<std::chrono::milliseconds> durationKey(const YAML::Node& node, const std::string& key) {
+  auto v = scalar(node, key);
+  if (!v) return v.error();
+  auto d = parseDuration(v.value());
+  if (!d) return keyError(key, d.error().detail);
+  if (d.value().count() <= 0) return keyError(key, "must be positive");
+  return d.value();
+}
+
+Result<double> percentKey(const YAML::Node& node, const std::string& key) {
+  auto v = scalar(node, key);
+  if (!v) return v.error();
+  auto s = parseSizeSpec(v.value());
+  if (!s || !std::holds_alternative<Percent>(s.value()))
+    return keyError(key, "must be a percentage such as \"90%\"");
+  return std::get<Percent>(s.value()).value / 100.0;
+}
+
 Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
-  auto keys = checkKeys(node, "cache", {"dir", "max_bytes", "tag_ttl"});
+  auto keys = checkKeys(node, "cache",
+                        {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark",
+                         "max_age", "eviction_interval", "pin", "tag_ttl"});
   if (!keys) return keys.error();
   if (node["dir"]) {
     auto v = scalar(node["dir"], "cache.dir");
@@ -152,12 +173,55 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
       return keyError("cache.dir", "must be an absolute path");
     cache.dir = v.value();
   }
-  if (node["max_bytes"]) {
-    auto v = scalar(node["max_bytes"], "cache.max_bytes");
+  for (auto [key, field] : {std::pair{"max_bytes", &cache.max_bytes},
+                            std::pair{"min_free_bytes", &cache.min_free_bytes}}) {
+    if (!node[key]) continue;
+    const std::string where = std::string("cache.") + key;
+    auto v = scalar(node[key], where);
     if (!v) return v.error();
     auto s = parseSizeSpec(v.value());
-    if (!s) return keyError("cache.max_bytes", s.error().detail);
-    cache.max_bytes = s.value();
+    if (!s) return keyError(where, s.error().detail);
+    *field = s.value();
+  }
+  if (const auto* b = std::get_if<std::uint64_t>(&cache.max_bytes); b && *b == 0)
+    return keyError("cache.max_bytes", "must be more than 0");
+  if (node["high_watermark"]) {
+    auto p = percentKey(node["high_watermark"], "cache.high_watermark");
+    if (!p) return p.error();
+    cache.high_watermark = p.value();
+  }
+  if (node["low_watermark"]) {
+    auto p = percentKey(node["low_watermark"], "cache.low_watermark");
+    if (!p) return p.error();
+    cache.low_watermark = p.value();
+  }
+  if (cache.low_watermark >= cache.high_watermark)
+    return keyError("cache.low_watermark", "must be below cache.high_watermark");
+  if (node["max_age"]) {
+    auto v = scalar(node["max_age"], "cache.max_age");
+    if (!v) return v.error();
+    auto d = parseDuration(v.value());
+    if (!d) return keyError("cache.max_age", d.error().detail);
+    if (d.value() < std::chrono::seconds(1))
+      return keyError("cache.max_age", "must be at least 1s (leave it out for no limit)");
+    cache.max_age = std::chrono::duration_cast<std::chrono::seconds>(d.value());
+  }
+  if (node["eviction_interval"]) {
+    auto d = durationKey(node["eviction_interval"], "cache.eviction_interval");
+    if (!d) return d.error();
+    cache.eviction_interval = d.value();
+  }
+  if (node["pin"]) {
+    if (!node["pin"].IsSequence())
+      return keyError("cache.pin", "must be a list of image references");
+    for (std::size_t i = 0; i < node["pin"].size(); ++i) {
+      const std::string where = "cache.pin[" + std::to_string(i) + "]";
+      auto v = scalar(node["pin"][i], where);
+      if (!v) return v.error();
+      auto ref = ImageRef::parse(v.value());
+      if (!ref) return keyError(where, ref.error().detail);
+      cache.pin.push_back(ref.value().str());
+    }
   }
   if (node["tag_ttl"]) {
     auto v = scalar(node["tag_ttl"], "cache.tag_ttl");
@@ -167,15 +231,6 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
     cache.tag_ttl = d.value();
   }
   return ok();
-}
-
-Result<std::chrono::milliseconds> durationKey(const YAML::Node& node, const std::string& key) {
-  auto v = scalar(node, key);
-  if (!v) return v.error();
-  auto d = parseDuration(v.value());
-  if (!d) return keyError(key, d.error().detail);
-  if (d.value().count() <= 0) return keyError(key, "must be positive");
-  return d.value();
 }
 
 }  // namespace

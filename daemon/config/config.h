@@ -38,6 +38,14 @@ struct UpstreamConfig {
 struct CacheConfig {
   std::string dir = "/var/lib/pullcache";
   SizeSpec max_bytes = Percent{20};
+  // Free space the filesystem must keep, whoever else fills it. 15%: kubelet's default
+  // imagefs.available hard-eviction threshold, so the cache never pushes a node into DiskPressure.
+  SizeSpec min_free_bytes = Percent{15};
+  double high_watermark = 0.9;  // eviction starts above this fraction of max_bytes...
+  double low_watermark = 0.8;   // ...and frees down to this one
+  std::chrono::seconds max_age{0};  // blobs not read for this long are evicted; 0: no limit
+  std::chrono::milliseconds eviction_interval{60'000};
+  std::vector<std::string> pin;  // image references never evicted (validated ImageRefs)
   std::chrono::milliseconds tag_ttl{60'000};
 };
 

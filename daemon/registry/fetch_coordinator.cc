@@ -43,8 +43,9 @@ class StoredBlob final : public BlobSource {
 // file and publishes progress to the readers and to the hasher (which runs on the pool).
 class BlobWriter final : public upstream::BodySink {
  public:
-  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd, std::shared_ptr<BlobHasher> hasher)
-      : entry_(std::move(entry)), fd_(fd), hasher_(std::move(hasher)) {}
+  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd, std::shared_ptr<BlobHasher> hasher,
+             store::Evictor* evictor)
+      : entry_(std::move(entry)), fd_(fd), hasher_(std::move(hasher)), evictor_(evictor) {}
 
   void beginAttempt(std::uint64_t offset) {
     attempt_offset_ = offset;
@@ -65,6 +66,10 @@ class BlobWriter final : public upstream::BodySink {
       size_known_ = length.has_value();
       size_ = length.value_or(0);
       entry_->setStreaming(size_, size_known_);
+      if (evictor_ != nullptr && size_known_) {  // room is made while the blob downloads
+        evictor_->reserve(size_);
+        reserved_ = size_;
+      }
     } else {
       // Resumption: the upstream must continue exactly where we stopped.
       std::string_view cr = headers.get("content-range");
@@ -109,6 +114,7 @@ class BlobWriter final : public upstream::BodySink {
   [[nodiscard]] std::uint64_t written() const { return written_; }
   [[nodiscard]] bool sizeKnown() const { return size_known_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
+  [[nodiscard]] std::uint64_t reserved() const { return reserved_; }
 
  private:
   bool reject(Errc code, std::string detail) {
@@ -119,6 +125,8 @@ class BlobWriter final : public upstream::BodySink {
   std::shared_ptr<InflightBlob> entry_;
   int fd_;
   std::shared_ptr<BlobHasher> hasher_;
+  store::Evictor* evictor_;
+  std::uint64_t reserved_ = 0;  // bytes reserved with the evictor
   std::uint64_t attempt_offset_ = 0;
   bool started_ = false;
   bool attempt_started_ = false;
@@ -182,6 +190,7 @@ Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest&
     asio::post(pool_, [this, digest] { (void)index_.deleteBlob(digest); });
     return std::optional<BlobOpenResult>{};
   }
+  if (evictor_ != nullptr) evictor_->touch(digest);
   std::int64_t now = clock_.unixSeconds();
   if (now - meta.value()->last_access_unix >= index::kAccessGranularitySeconds) {
     index::BlobMeta updated = *meta.value();
@@ -249,7 +258,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                                       std::shared_ptr<store::StagingFile> staging) {
   const Digest digest = entry->digest();
   auto hasher = std::make_shared<BlobHasher>(pool_, entry->fd(), digest.algorithm());
-  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher);
+  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher, evictor_);
   std::optional<Error> failure;
   std::uint64_t offset = 0;
   int resumes = 0;
@@ -302,6 +311,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                    repository, ms, failure->message());
     entry->setFailed(*failure);
     store_.discard(*staging);
+    if (evictor_ != nullptr) evictor_->released(writer->reserved());
     finishFetch(digest);
     co_return;
   }
@@ -317,11 +327,13 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     logger()->error("could not keep {} ({} bytes): {}; it was served but is not cached",
                     digest.str(), size, committed.error().message());
     store_.discard(*staging);
+    if (evictor_ != nullptr) evictor_->released(writer->reserved());
   } else {
     if (metrics_ != nullptr) {
       metrics_->cache_blobs.add(1);
       metrics_->cache_size_bytes.add(static_cast<double>(size));
     }
+    if (evictor_ != nullptr) evictor_->committed(size, writer->reserved());
     logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host,
                    repository, ms);
   }

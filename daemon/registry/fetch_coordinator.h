@@ -25,6 +25,7 @@
 #include "daemon/index/index.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/store/blob_store.h"
+#include "daemon/store/evictor.h"
 #include "daemon/upstream/registry_client.h"
 
 namespace pullcache::registry {
@@ -62,6 +63,9 @@ class FetchCoordinator {
   // Size of a blob being fetched right now, if its headers have arrived.
   std::optional<std::uint64_t> inflightSize(const Digest& digest);
 
+  // Told of every hit (LRU order) and commit (budget). May be null; set before serving.
+  void setEvictor(store::Evictor* evictor) noexcept { evictor_ = evictor; }
+
   [[nodiscard]] std::size_t inflightCount() const;
   [[nodiscard]] std::uint64_t fetchesStarted() const noexcept { return fetches_started_.load(); }
 
@@ -79,6 +83,7 @@ class FetchCoordinator {
   const Clock& clock_;
   FetchOptions options_;
   metrics::Metrics* metrics_;
+  store::Evictor* evictor_ = nullptr;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
       inflight_;  // by digest; guarded by mu_

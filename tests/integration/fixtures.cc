@@ -86,13 +86,13 @@ PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host,
       options_(std::move(options)),
       port_(freePort()),
       health_port_(freePort()) {
-  std::string yaml = "listen: 127.0.0.1:" + std::to_string(port_) + "\n" +
-                     "metrics_listen: 127.0.0.1:" + std::to_string(health_port_) + "\n" +
-                     "cache:\n  dir: " + cache_dir_ + "\n  tag_ttl: " + options_.tag_ttl + "\n" +
-                     "upstream_timeouts:\n  connect: 2s\n  stall: 10s\n  request: 20s\n" +
-                     "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" +
-                     upstream_host_ + "\n" + "default_upstream: \"" + upstream_host_ + "\"\n" +
-                     options_.extra_yaml;
+  std::string yaml =
+      "listen: 127.0.0.1:" + std::to_string(port_) + "\n" +
+      "metrics_listen: 127.0.0.1:" + std::to_string(health_port_) + "\n" +
+      "cache:\n  dir: " + cache_dir_ + "\n  tag_ttl: " + options_.tag_ttl + "\n" +
+      options_.cache_yaml + "upstream_timeouts:\n  connect: 2s\n  stall: 10s\n  request: 20s\n" +
+      "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" + upstream_host_ +
+      "\n" + "default_upstream: \"" + upstream_host_ + "\"\n" + options_.extra_yaml;
   writeTextFile(configPath(), yaml);
 }
 
@@ -179,6 +179,24 @@ void writeHostsToml(const std::string& hosts_dir, const std::string& registry_ho
   writeTextFile(hosts_dir + "/" + registry_host + "/hosts.toml",
                 "server = \"http://" + registry_host + "\"\n\n[host.\"" + mirror_url +
                     "\"]\n  capabilities = [\"pull\", \"resolve\"]\n");
+}
+
+std::map<std::string, double> scrapeMetrics(const PullcacheServer& pc) {
+  std::map<std::string, double> out;
+  std::istringstream in(httpGet(pc.healthUrl("/metrics")).body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+CommandResult skopeoPull(const PullcacheServer& pc, const std::string& repo_tag,
+                         const std::string& dest) {
+  return runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                     "docker://127.0.0.1:" + std::to_string(pc.port()) + "/" + repo_tag,
+                     "oci:" + dest + ":pulled"});
 }
 
 }  // namespace pullcache::testing

@@ -3,6 +3,7 @@
 // Debian's docker-registry (CNCF distribution) as the upstream, the pullcache binary, and
 // containerd with its own root, state and socket.
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,9 @@ class RegistryServer {
 struct PullcacheOptions {
   std::string extra_yaml;  // appended to the generated config
   std::string tag_ttl = "60s";
+  // Lines added to the cache: section. The default turns the free-space floor off: the tests
+  // must not depend on how full this machine's disk is.
+  std::string cache_yaml = "  min_free_bytes: 0\n";
 };
 
 class PullcacheServer {
@@ -88,5 +92,12 @@ void writeHostsToml(const std::string& hosts_dir, const std::string& registry_ho
                     const std::string& mirror_url);
 
 std::string pullcacheBinary();
+
+// GET /metrics, parsed: series (name + labels as printed) -> value.
+std::map<std::string, double> scrapeMetrics(const PullcacheServer& pc);
+
+// skopeo copy of <pullcache>/<repo_tag> into an OCI layout at dest (plain HTTP, no ns).
+CommandResult skopeoPull(const PullcacheServer& pc, const std::string& repo_tag,
+                         const std::string& dest);
 
 }  // namespace pullcache::testing

@@ -16,18 +16,6 @@
 namespace pullcache::testing {
 namespace {
 
-// series (name + labels as printed) -> value
-std::map<std::string, double> parseScrape(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    auto space = line.rfind(' ');
-    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
-
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -41,17 +29,10 @@ class MetricsTest : public ::testing::Test {
     pc_->start();
   }
 
-  std::map<std::string, double> scrape() {
-    auto r = httpGet(pc_->healthUrl("/metrics"));
-    EXPECT_EQ(r.status, 200);
-    EXPECT_NE(r.header("content-type").find("text/plain"), std::string::npos);
-    return parseScrape(r.body);
-  }
+  std::map<std::string, double> scrape() { return scrapeMetrics(*pc_); }
 
   int skopeoPull(const std::string& dest) {
-    auto r = runCommand({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                         "docker://127.0.0.1:" + std::to_string(pc_->port()) + "/metrics/app:v1",
-                         "oci:" + dest + ":v1"});
+    auto r = pullcache::testing::skopeoPull(*pc_, "metrics/app:v1", dest);
     EXPECT_EQ(r.code, 0) << r.output;
     return r.code;
   }
@@ -108,6 +89,7 @@ TEST_F(MetricsTest, TwoPullsGiveExactDeltas) {
 TEST_F(MetricsTest, PromtoolFindsNothingToLint) {
   ASSERT_EQ(skopeoPull(dir_.sub("pull")), 0);
   auto r = httpGet(pc_->healthUrl("/metrics"));
+  EXPECT_NE(r.header("content-type").find("text/plain"), std::string::npos);
   writeTextFile(dir_.sub("scrape.txt"), r.body);
   auto lint = runCommand({"sh", "-c", "promtool check metrics < " + dir_.sub("scrape.txt")});
   EXPECT_EQ(lint.code, 0) << lint.output;

@@ -71,6 +71,16 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\nthreads: 0\n", "threads"},
       {"upstreams: [{match: a.io}]\nupstream_timeouts: {connect: 0s}\n",
        "upstream_timeouts.connect"},
+      {"upstreams: [{match: a.io}]\ncache: {max_bytes: 0}\n", "cache.max_bytes"},
+      {"upstreams: [{match: a.io}]\ncache: {min_free_bytes: lots}\n", "cache.min_free_bytes"},
+      {"upstreams: [{match: a.io}]\ncache: {high_watermark: 0.9}\n", "cache.high_watermark"},
+      {"upstreams: [{match: a.io}]\ncache: {high_watermark: 70%}\n", "cache.low_watermark"},
+      {"upstreams: [{match: a.io}]\ncache: {low_watermark: 95%}\n", "cache.low_watermark"},
+      {"upstreams: [{match: a.io}]\ncache: {max_age: 0s}\n", "cache.max_age"},
+      {"upstreams: [{match: a.io}]\ncache: {eviction_interval: never}\n",
+       "cache.eviction_interval"},
+      {"upstreams: [{match: a.io}]\ncache: {pin: alpine}\n", "cache.pin"},
+      {"upstreams: [{match: a.io}]\ncache: {pin: [alpine, \"Bad/Name\"]}\n", "cache.pin[1]"},
   };
   for (const auto& b : cases) {
     auto c = parseConfig(b.yaml);
@@ -79,6 +89,39 @@ TEST(Config, ErrorsNameTheKey) {
     EXPECT_TRUE(c.error().detail.starts_with(b.key))
         << "'" << c.error().detail << "' should name " << b.key;
   }
+}
+
+TEST(Config, CacheLifecycleKeys) {
+  auto c = parseConfig(R"(
+upstreams: [{match: docker.io}]
+cache:
+  max_bytes: 50GiB
+  min_free_bytes: 10%
+  high_watermark: 85%
+  low_watermark: 70%
+  max_age: 30d
+  eviction_interval: 30s
+  pin: [alpine:3.19, "ghcr.io/org/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]
+)");
+  ASSERT_TRUE(c) << c.error().detail;
+  const auto& cache = c.value().cache;
+  EXPECT_EQ(std::get<std::uint64_t>(cache.max_bytes), 50ull << 30);
+  EXPECT_EQ(std::get<Percent>(cache.min_free_bytes).value, 10);
+  EXPECT_DOUBLE_EQ(cache.high_watermark, 0.85);
+  EXPECT_DOUBLE_EQ(cache.low_watermark, 0.70);
+  EXPECT_EQ(cache.max_age, std::chrono::hours(24 * 30));
+  EXPECT_EQ(cache.eviction_interval, std::chrono::seconds(30));
+  ASSERT_EQ(cache.pin.size(), 2u);
+  EXPECT_EQ(cache.pin[0], "docker.io/library/alpine:3.19");  // normalised
+  EXPECT_EQ(cache.pin[1], "ghcr.io/org/app@sha256:" + std::string(64, 'a'));
+
+  auto d = parseConfig(kMinimal);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(std::get<Percent>(d.value().cache.min_free_bytes).value, 15);
+  EXPECT_DOUBLE_EQ(d.value().cache.high_watermark, 0.9);
+  EXPECT_DOUBLE_EQ(d.value().cache.low_watermark, 0.8);
+  EXPECT_EQ(d.value().cache.max_age.count(), 0);
+  EXPECT_TRUE(d.value().cache.pin.empty());
 }
 
 TEST(Config, SyntaxErrorIsReported) {

@@ -1,0 +1,238 @@
+#include "daemon/store/evictor.h"
+
+#include <sys/statvfs.h>
+
+#include <functional>
+
+#include "common/log.h"
+#include "common/manifest_refs.h"
+
+namespace pullcache::store {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto log = componentLogger("evict");
+  return log;
+}
+
+std::uint64_t resolveSize(const SizeSpec& spec, std::uint64_t total) {
+  if (const auto* bytes = std::get_if<std::uint64_t>(&spec)) return *bytes;
+  return static_cast<std::uint64_t>(static_cast<double>(total) * std::get<Percent>(spec).value /
+                                    100.0);
+}
+
+// In-memory access times newer than the index's by this much are written back in a pass.
+constexpr std::int64_t kWriteBackSeconds = 60;
+// Manifests nest at most index → image manifest; deeper nesting is not followed.
+constexpr int kMaxManifestDepth = 2;
+
+}  // namespace
+
+DiskProbe statvfsProbe(std::string dir) {
+  return [dir = std::move(dir)]() -> Result<DiskUsage> {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return systemError(errno, "statvfs " + dir);
+    return DiskUsage{static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize,
+                     static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize};
+  };
+}
+
+Evictor::Evictor(BlobStore& store, index::Index& index, const Clock& clock, EvictorOptions options,
+                 DiskProbe disk, metrics::Metrics* metrics)
+    : store_(store),
+      index_(index),
+      clock_(clock),
+      options_(std::move(options)),
+      disk_(std::move(disk)),
+      metrics_(metrics) {}
+
+Evictor::~Evictor() { stop(); }
+
+void Evictor::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Evictor::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Evictor::loop() {
+  for (;;) {
+    auto r = runOnce(/*dry_run=*/false);
+    if (!r) logger()->error("eviction pass failed: {}", r.error().message());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.interval, [this] { return stopping_ || wake_; });
+    if (stopping_) return;
+    wake_ = false;
+  }
+}
+
+void Evictor::touch(const Digest& digest) {
+  auto& shard = shards_[std::hash<std::string>{}(digest.str()) % kShards];
+  std::int64_t now = clock_.unixSeconds();
+  std::lock_guard lock(shard.mu);
+  shard.last_access[digest.str()] = now;
+}
+
+void Evictor::reserve(std::uint64_t size) {
+  reserved_bytes_.fetch_add(size);
+  wakeIfOver();
+}
+
+void Evictor::released(std::uint64_t reserved) { reserved_bytes_.fetch_sub(reserved); }
+
+void Evictor::committed(std::uint64_t size, std::uint64_t reserved) {
+  approx_bytes_.fetch_add(size);
+  reserved_bytes_.fetch_sub(reserved);
+  wakeIfOver();
+}
+
+void Evictor::wakeIfOver() {
+  if (approx_bytes_.load() + reserved_bytes_.load() <= high_bytes_.load()) return;
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+EvictionPolicy Evictor::resolvePolicy(const DiskUsage& disk) const {
+  EvictionPolicy p;
+  p.max_bytes = resolveSize(options_.max_bytes, disk.total_bytes);
+  p.min_free_bytes = resolveSize(options_.min_free_bytes, disk.total_bytes);
+  p.high_watermark = options_.high_watermark;
+  p.low_watermark = options_.low_watermark;
+  p.max_age_seconds = options_.max_age.count();
+  return p;
+}
+
+std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
+  std::unordered_set<std::string> keep;
+  std::size_t not_cached = 0;
+  std::function<void(const Digest&, int)> walk = [&](const Digest& d, int depth) {
+    if (!keep.insert(d.str()).second || depth > kMaxManifestDepth) return;
+    auto m = index_.getManifest(d);
+    if (!m || !m.value()) return;  // a blob, or a manifest not cached (yet)
+    auto refs = parseManifestRefs(m.value()->body);
+    if (!refs) return;
+    for (const auto& child : refs.value().children) walk(child.digest, depth + 1);
+    for (const auto& blob : refs.value().blobs) keep.insert(blob.str());
+  };
+  for (const auto& pin : options_.pins) {
+    std::optional<Digest> root = pin.digest;
+    if (!root) {
+      auto tag = index_.getTag(index::TagKey{pin.host, pin.repository, pin.tag});
+      if (tag && tag.value()) {
+        if (auto d = Digest::parse(tag.value()->digest)) root = d.value();
+      }
+    }
+    if (!root) {
+      ++not_cached;
+      continue;
+    }
+    auto m = index_.getManifest(*root);
+    if (!m || !m.value()) ++not_cached;
+    walk(*root, 0);
+  }
+  if (missing != nullptr) *missing = not_cached;
+  return keep;
+}
+
+Result<EvictionReport> Evictor::runOnce(bool dry_run) {
+  std::lock_guard run_lock(run_mu_);
+  auto disk = disk_();
+  if (!disk) return disk.error();
+  EvictionReport report;
+  report.policy = resolvePolicy(disk.value());
+
+  const std::int64_t scan_start = clock_.unixSeconds();
+  std::vector<CachedBlob> blobs;
+  std::vector<std::pair<Digest, index::BlobMeta>> write_back;
+  std::unordered_set<std::string> remembered;  // touches kept in memory only
+  auto scan = index_.forEachBlob([&](const Digest& d, const index::BlobMeta& meta) {
+    CachedBlob b{d, meta.size, meta.last_access_unix, meta.stored_unix};
+    auto& shard = shards_[std::hash<std::string>{}(d.str()) % kShards];
+    {
+      std::lock_guard lock(shard.mu);
+      if (auto it = shard.last_access.find(d.str()); it != shard.last_access.end()) {
+        b.last_access_unix = std::max(b.last_access_unix, it->second);
+      }
+    }
+    if (b.last_access_unix - meta.last_access_unix >= kWriteBackSeconds) {
+      index::BlobMeta updated = meta;
+      updated.last_access_unix = b.last_access_unix;
+      write_back.emplace_back(d, updated);
+    } else if (b.last_access_unix > meta.last_access_unix) {
+      remembered.insert(d.str());
+    }
+    blobs.push_back(std::move(b));
+  });
+  if (!scan) return scan.error();
+  if (!dry_run) {
+    for (const auto& [d, meta] : write_back) (void)index_.putBlob(d, meta);
+    // Forget touches the index now has, and those of blobs no longer indexed; keep the ones
+    // too recent to write back and any made during the scan.
+    for (auto& shard : shards_) {
+      std::lock_guard lock(shard.mu);
+      std::erase_if(shard.last_access, [&](const auto& kv) {
+        return kv.second < scan_start && !remembered.count(kv.first);
+      });
+    }
+  }
+
+  auto pinned = pinnedDigests(&report.pinned_images_missing);
+  report.plan = planEviction(std::move(blobs), pinned, report.policy, disk.value().free_bytes,
+                             clock_.unixSeconds(), reserved_bytes_.load());
+  const auto& plan = report.plan;
+  if (!dry_run) {
+    for (const auto& v : plan.victims) {
+      if (auto del = index_.deleteBlob(v.blob.digest); !del) {
+        logger()->error("evicting {}: index delete failed: {}", v.blob.digest.str(),
+                        del.error().message());
+        continue;
+      }
+      if (auto rm = store_.remove(v.blob.digest); !rm) {
+        // The entry is gone: the file is an orphan that the next start-up removes.
+        logger()->error("evicting {}: {}", v.blob.digest.str(), rm.error().message());
+      }
+      ++report.deleted;
+      report.deleted_bytes += v.blob.size;
+      logger()->debug("evicted {} ({} bytes, {}, last read {} s ago)", v.blob.digest.str(),
+                      v.blob.size, evictReasonName(v.reason),
+                      clock_.unixSeconds() - v.blob.last_access_unix);
+    }
+    if (report.deleted > 0) {
+      logger()->info(
+          "evicted {} blobs, {} bytes (cache {} -> {} bytes, budget {}, filesystem free {}, "
+          "pinned {} bytes)",
+          report.deleted, report.deleted_bytes, plan.bytes_before,
+          plan.bytes_before - report.deleted_bytes, report.policy.max_bytes,
+          disk.value().free_bytes, plan.pinned_bytes);
+    }
+    if (plan.unmet_bytes > 0) {
+      logger()->warn(
+          "cannot free {} more bytes: everything left is pinned ({} bytes of pins; budget {})",
+          plan.unmet_bytes, plan.pinned_bytes, report.policy.max_bytes);
+    }
+    const std::uint64_t now_bytes = plan.bytes_before - report.deleted_bytes;
+    approx_bytes_.store(now_bytes);
+    high_bytes_.store(static_cast<std::uint64_t>(static_cast<double>(report.policy.max_bytes) *
+                                                 report.policy.high_watermark));
+    if (metrics_ != nullptr) {
+      metrics_->cache_evictions.inc(report.deleted);
+      metrics_->cache_evicted_bytes.inc(report.deleted_bytes);
+      metrics_->cache_size_bytes.set(static_cast<double>(now_bytes));
+      metrics_->cache_blobs.set(static_cast<double>(plan.blobs_before - report.deleted));
+      metrics_->cache_capacity_bytes.set(static_cast<double>(report.policy.max_bytes));
+    }
+  }
+  return report;
+}
+
+}  // namespace pullcache::store
