@@ -37,6 +37,7 @@ struct HttpRequest {
   std::string method;  // "GET", "HEAD", ...
   std::string target;  // origin-form: path and query
   Headers headers;
+  bool peer_loopback = false;  // the client connected from 127.0.0.0/8 or ::1
 };
 
 // A blob body that lives in a file which may still be growing (an in-flight upstream fetch).

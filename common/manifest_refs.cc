@@ -15,6 +15,11 @@ Result<Digest> digestField(const nlohmann::json& node, const char* where) {
   return d.value();
 }
 
+std::uint64_t sizeField(const nlohmann::json& node) {
+  if (!node.is_object() || !node.contains("size") || !node["size"].is_number_unsigned()) return 0;
+  return node["size"].get<std::uint64_t>();
+}
+
 std::string stringField(const nlohmann::json& node, const char* key) {
   if (!node.is_object() || !node.contains(key) || !node[key].is_string()) return {};
   return node[key].get<std::string>();
@@ -46,7 +51,7 @@ Result<ManifestRefs> parseManifestRefs(std::string_view body) {
   if (j.contains("config")) {
     auto d = digestField(j["config"], "the config descriptor");
     if (!d) return d.error();
-    refs.blobs.push_back(d.value());
+    refs.blobs.push_back({d.value(), sizeField(j["config"])});
   }
   if (j.contains("layers")) {
     if (!j["layers"].is_array())
@@ -54,7 +59,7 @@ Result<ManifestRefs> parseManifestRefs(std::string_view body) {
     for (const auto& l : j["layers"]) {
       auto d = digestField(l, "a layer descriptor");
       if (!d) return d.error();
-      refs.blobs.push_back(d.value());
+      refs.blobs.push_back({d.value(), sizeField(l)});
     }
   }
   return refs;

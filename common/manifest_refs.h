@@ -2,6 +2,7 @@
 // What a manifest points at: the children of an index (with their platforms), or the config
 // and layers of an image manifest. Pure parsing; used to pin images and to prefetch them.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,10 +25,15 @@ struct ManifestChild {
   Platform platform;  // empty fields when the index gives none (attestations, artifacts)
 };
 
+struct BlobRef {
+  Digest digest;
+  std::uint64_t size = 0;  // as the descriptor declares it (0 if absent)
+};
+
 struct ManifestRefs {
   bool is_index = false;
   std::vector<ManifestChild> children;  // index: the manifests it lists
-  std::vector<Digest> blobs;            // image manifest: config first, then layers
+  std::vector<BlobRef> blobs;           // image manifest: config first, then layers
 };
 
 // Fails with ManifestInvalid when the body is not JSON or a digest in it is malformed.

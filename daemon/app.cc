@@ -5,10 +5,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
+#include "daemon/cli/cache_commands.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/prefetch/prefetch_loop.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/registry_api.h"
+#include "daemon/server/admin_endpoint.h"
 #include "daemon/server/listener.h"
 #include "daemon/server/registry_endpoint.h"
 #include "daemon/store/blob_store.h"
@@ -73,9 +76,11 @@ App::App(config::Config config) : config_(std::move(config)) {
                                                       : server::AccessLogFormat::kText;
   server::SessionOptions registry_so = so;
   registry_so.metrics = metrics_.get();
+  admin_ =
+      std::make_unique<server::AdminEndpoint>(pool_, *index_, *evictor_, clock_, metrics_.get());
   registry_listener_ = std::make_unique<server::Listener>(
-      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_), registry_so,
-      "registry");
+      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_, admin_.get()),
+      registry_so, "registry");
   health_listener_ = std::make_unique<server::Listener>(
       *ioc_, config_.metrics_listen,
       std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }, metrics_.get()),
@@ -86,6 +91,7 @@ App::~App() {
   // Order matters: nothing may post to the loop any more (curl thread, blocking pool), the
   // acceptors go while their io_context lives, then the io_context destroys the coroutine
   // frames still pending while everything those frames refer to is alive.
+  if (prefetch_) prefetch_->stop();
   if (evictor_) evictor_->stop();
   if (curl_) curl_->stop();
   pool_.join();
@@ -122,6 +128,18 @@ int App::run() {
   health_listener_->start();
   evictor_->start();  // its first pass runs now: a budget lowered since the last run applies
   ready_ = true;
+  {
+    // Pins first (they are kept, so they should be there), then the prefetch list.
+    std::vector<ImageRef> images;
+    for (const auto* list : {&config_.cache.pin, &config_.cache.prefetch}) {
+      for (const auto& ref : *list) images.push_back(ImageRef::parse(ref).value());
+    }
+    config::Endpoint self = config_.listen;
+    self.port = registryPort();
+    prefetch_ = std::make_unique<prefetch::PrefetchLoop>(
+        std::move(images), cli::localRegistryUrl(self), config_.cache.prefetch_interval);
+    prefetch_->start();
+  }
   log->info(
       "pullcache {} serving the registry API on {} (port {}), health on {} (port {}), {} "
       "upstream(s)",
@@ -131,6 +149,7 @@ int App::run() {
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { ioc_->run(); });
   ioc_->run();
   for (auto& t : threads) t.join();
+  prefetch_->stop();
   evictor_->stop();
   log->info("stopped");
   return 0;

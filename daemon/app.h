@@ -31,9 +31,13 @@ namespace registry {
 class FetchCoordinator;
 class RegistryApi;
 }  // namespace registry
-namespace server {
-class Listener;
+namespace prefetch {
+class PrefetchLoop;
 }
+namespace server {
+class AdminEndpoint;
+class Listener;
+}  // namespace server
 
 class App {
  public:
@@ -63,8 +67,10 @@ class App {
   std::unique_ptr<upstream::RegistryClient> client_;
   std::unique_ptr<registry::FetchCoordinator> fetches_;
   std::unique_ptr<registry::RegistryApi> api_;
+  std::unique_ptr<server::AdminEndpoint> admin_;
   std::unique_ptr<server::Listener> registry_listener_;
   std::unique_ptr<server::Listener> health_listener_;
+  std::unique_ptr<prefetch::PrefetchLoop> prefetch_;
   std::atomic<bool> ready_{false};
 };
 

@@ -1,10 +1,13 @@
-// pullcache: argv -> config -> App; exit codes. Nothing else.
+// pullcache: argv -> config -> App or an operator command; exit codes. Nothing else.
 //   0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "daemon/app.h"
+#include "daemon/cli/cache_commands.h"
 #include "daemon/config/config.h"
 #include "daemon/logging.h"
 
@@ -13,29 +16,44 @@ namespace {
 constexpr const char* kUsage =
     "usage: pullcache serve --config FILE\n"
     "       pullcache check-config FILE\n"
-    "       pullcache version\n";
+    "       pullcache stats --config FILE [--json]\n"
+    "       pullcache gc --config FILE [--dry-run] [--json]\n"
+    "       pullcache prefetch --config FILE [--all-platforms] IMAGE...\n"
+    "       pullcache version\n"
+    "stats, gc and prefetch talk to the daemon on the config's listen address; stats and gc\n"
+    "open the cache directory themselves when no daemon runs.\n";
 
-int checkConfig(const std::string& path) {
+int usage() {
+  std::fputs(kUsage, stderr);
+  return 2;
+}
+
+std::optional<pullcache::config::Config> load(const std::string& path, int* exit_code) {
   auto c = pullcache::config::loadConfig(path);
   if (!c) {
     std::fprintf(stderr, "pullcache: %s\n", c.error().detail.c_str());
-    return 3;
+    *exit_code = 3;
+    return std::nullopt;
   }
-  std::printf("%s: ok (%zu upstreams, listen %s, cache %s)\n", path.c_str(),
-              c.value().upstreams.size(), c.value().listen.str().c_str(),
-              c.value().cache.dir.c_str());
+  return std::move(c).value();
+}
+
+int checkConfig(const std::string& path) {
+  int code = 0;
+  auto c = load(path, &code);
+  if (!c) return code;
+  std::printf("%s: ok (%zu upstreams, listen %s, cache %s)\n", path.c_str(), c->upstreams.size(),
+              c->listen.str().c_str(), c->cache.dir.c_str());
   return 0;
 }
 
 int serve(const std::string& path) {
-  auto c = pullcache::config::loadConfig(path);
-  if (!c) {
-    std::fprintf(stderr, "pullcache: %s\n", c.error().detail.c_str());
-    return 3;
-  }
-  pullcache::setupLogging(c.value().log);
+  int code = 0;
+  auto c = load(path, &code);
+  if (!c) return code;
+  pullcache::setupLogging(c->log);
   try {
-    pullcache::App app(std::move(c).value());
+    pullcache::App app(std::move(*c));
     return app.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pullcache: %s\n", e.what());
@@ -43,16 +61,54 @@ int serve(const std::string& path) {
   }
 }
 
+// stats | gc | prefetch: `--config FILE` anywhere, flags, then (prefetch) image references.
+int command(const std::string& name, const std::vector<std::string>& args) {
+  std::string config_path;
+  bool json = false, dry_run = false, all_platforms = false;
+  std::vector<std::string> images;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
+    } else if (a == "--json" && name != "prefetch") {
+      json = true;
+    } else if (a == "--dry-run" && name == "gc") {
+      dry_run = true;
+    } else if (a == "--all-platforms" && name == "prefetch") {
+      all_platforms = true;
+    } else if (name == "prefetch" && !a.starts_with("-")) {
+      images.push_back(a);
+    } else {
+      std::fprintf(stderr, "pullcache %s: unexpected argument '%s'\n", name.c_str(), a.c_str());
+      return usage();
+    }
+  }
+  if (config_path.empty() || (name == "prefetch" && images.empty())) return usage();
+  int code = 0;
+  auto c = load(config_path, &code);
+  if (!c) return code;
+  // Stand-alone work logs like the daemon, on stderr, warnings only: stdout is the answer.
+  pullcache::config::LogConfig log;
+  log.level = "warn";
+  pullcache::setupLogging(log);
+  if (name == "stats") return pullcache::cli::stats(*c, json);
+  if (name == "gc") return pullcache::cli::gc(*c, dry_run, json);
+  return pullcache::cli::prefetch(*c, images, all_platforms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "version") == 0) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage();
+  const std::string& cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "version") {
     std::printf("pullcache %s (commit %s)\n", PULLCACHE_VERSION, PULLCACHE_COMMIT);
     return 0;
   }
-  if (argc == 3 && std::strcmp(argv[1], "check-config") == 0) return checkConfig(argv[2]);
-  if (argc == 4 && std::strcmp(argv[1], "serve") == 0 && std::strcmp(argv[2], "--config") == 0)
-    return serve(argv[3]);
-  std::fputs(kUsage, stderr);
-  return 2;
+  if (cmd == "check-config" && rest.size() == 1) return checkConfig(rest[0]);
+  if (cmd == "serve" && rest.size() == 2 && rest[0] == "--config") return serve(rest[1]);
+  if (cmd == "stats" || cmd == "gc" || cmd == "prefetch") return command(cmd, rest);
+  return usage();
 }

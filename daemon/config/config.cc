@@ -162,9 +162,10 @@ Result<double> percentKey(const YAML::Node& node, const std::string& key) {
 }
 
 Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
-  auto keys = checkKeys(node, "cache",
-                        {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark",
-                         "max_age", "eviction_interval", "pin", "tag_ttl"});
+  auto keys =
+      checkKeys(node, "cache",
+                {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark", "max_age",
+                 "eviction_interval", "pin", "prefetch", "prefetch_interval", "tag_ttl"});
   if (!keys) return keys.error();
   if (node["dir"]) {
     auto v = scalar(node["dir"], "cache.dir");
@@ -211,17 +212,23 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
     if (!d) return d.error();
     cache.eviction_interval = d.value();
   }
-  if (node["pin"]) {
-    if (!node["pin"].IsSequence())
-      return keyError("cache.pin", "must be a list of image references");
-    for (std::size_t i = 0; i < node["pin"].size(); ++i) {
-      const std::string where = "cache.pin[" + std::to_string(i) + "]";
-      auto v = scalar(node["pin"][i], where);
+  for (auto [key, list] : {std::pair{"pin", &cache.pin}, std::pair{"prefetch", &cache.prefetch}}) {
+    if (!node[key]) continue;
+    const std::string where = std::string("cache.") + key;
+    if (!node[key].IsSequence()) return keyError(where, "must be a list of image references");
+    for (std::size_t i = 0; i < node[key].size(); ++i) {
+      const std::string item = where + "[" + std::to_string(i) + "]";
+      auto v = scalar(node[key][i], item);
       if (!v) return v.error();
       auto ref = ImageRef::parse(v.value());
-      if (!ref) return keyError(where, ref.error().detail);
-      cache.pin.push_back(ref.value().str());
+      if (!ref) return keyError(item, ref.error().detail);
+      list->push_back(ref.value().str());
     }
+  }
+  if (node["prefetch_interval"]) {
+    auto d = durationKey(node["prefetch_interval"], "cache.prefetch_interval");
+    if (!d) return d.error();
+    cache.prefetch_interval = d.value();
   }
   if (node["tag_ttl"]) {
     auto v = scalar(node["tag_ttl"], "cache.tag_ttl");

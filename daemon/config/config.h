@@ -46,6 +46,10 @@ struct CacheConfig {
   std::chrono::seconds max_age{0};  // blobs not read for this long are evicted; 0: no limit
   std::chrono::milliseconds eviction_interval{60'000};
   std::vector<std::string> pin;  // image references never evicted (validated ImageRefs)
+  // Image references pulled into the cache at start-up and every prefetch_interval (pins are
+  // prefetched too), for this node's platform.
+  std::vector<std::string> prefetch;
+  std::chrono::milliseconds prefetch_interval{6 * 3'600'000};
   std::chrono::milliseconds tag_ttl{60'000};
 };
 

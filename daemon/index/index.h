@@ -60,6 +60,9 @@ class Index {
 
   virtual Result<std::optional<TagRecord>> getTag(const TagKey& key) = 0;
   virtual Result<void> putTag(const TagKey& key, const TagRecord& record) = 0;
+  // Calls fn for every tag entry, in key order (by upstream, repository, tag).
+  virtual Result<void> forEachTag(
+      const std::function<void(const TagKey&, const TagRecord&)>& fn) = 0;
 };
 
 }  // namespace pullcache::index

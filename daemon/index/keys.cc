@@ -76,6 +76,19 @@ std::string tagKey(const TagKey& key) {
   return out;
 }
 
+std::optional<TagKey> tagKeyFromKey(std::string_view key) {
+  if (!key.starts_with(kTagPrefix)) return std::nullopt;
+  key.remove_prefix(kTagPrefix.size());
+  auto first = key.find('\0');
+  if (first == std::string_view::npos) return std::nullopt;
+  auto second = key.find('\0', first + 1);
+  if (second == std::string_view::npos || key.find('\0', second + 1) != std::string_view::npos)
+    return std::nullopt;
+  return TagKey{std::string(key.substr(0, first)),
+                std::string(key.substr(first + 1, second - first - 1)),
+                std::string(key.substr(second + 1))};
+}
+
 std::optional<Digest> digestFromBlobKey(std::string_view key) {
   if (!key.starts_with(kBlobPrefix)) return std::nullopt;
   auto d = Digest::parse(key.substr(kBlobPrefix.size()));

@@ -23,6 +23,8 @@ std::string manifestKey(const Digest& digest);
 std::string tagKey(const TagKey& key);
 // The digest of a blob key, or nullopt if the key is not a valid blob key.
 std::optional<Digest> digestFromBlobKey(std::string_view key);
+// The parts of a tag key, or nullopt if the key is not a valid tag key.
+std::optional<TagKey> tagKeyFromKey(std::string_view key);
 
 std::string encodeBlobMeta(const BlobMeta& meta);
 std::optional<BlobMeta> decodeBlobMeta(std::string_view value);

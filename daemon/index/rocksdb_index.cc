@@ -70,6 +70,21 @@ Result<void> RocksDbIndex::forEachBlob(
   return ok();
 }
 
+Result<void> RocksDbIndex::forEachTag(
+    const std::function<void(const TagKey&, const TagRecord&)>& fn) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  const std::string prefix(keys::kTagPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto key = keys::tagKeyFromKey(std::string_view(it->key().data(), it->key().size()));
+    auto tag = keys::decodeTag(std::string_view(it->value().data(), it->value().size()));
+    if (key && tag) fn(*key, *tag);
+  }
+  if (!it->status().ok()) return dbError(it->status());
+  return ok();
+}
+
 Result<std::optional<ManifestRecord>> RocksDbIndex::getManifest(const Digest& digest) {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), keys::manifestKey(digest), &value);

@@ -24,6 +24,7 @@ class RocksDbIndex final : public Index {
   Result<void> putBlob(const Digest& digest, const BlobMeta& meta) override;
   Result<void> deleteBlob(const Digest& digest) override;
   Result<void> forEachBlob(const std::function<void(const Digest&, const BlobMeta&)>& fn) override;
+  Result<void> forEachTag(const std::function<void(const TagKey&, const TagRecord&)>& fn) override;
   Result<std::optional<ManifestRecord>> getManifest(const Digest& digest) override;
   Result<void> putManifest(const Digest& digest, const ManifestRecord& record,
                            const std::optional<std::pair<TagKey, TagRecord>>& tag) override;

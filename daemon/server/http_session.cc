@@ -168,6 +168,17 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     stream.socket().close(ec);
   });
   beast::flat_buffer buffer(options.max_header_bytes);
+  bool peer_loopback = false;
+  {
+    boost::system::error_code peer_ec;
+    auto peer = stream.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      auto addr = peer.address();
+      peer_loopback = addr.is_loopback() ||
+                      (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
+                       asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback());
+    }
+  }
   bool first = true;
   for (;;) {
     http::request_parser<http::empty_body> parser;
@@ -203,6 +214,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     auto t0 = std::chrono::steady_clock::now();
     const auto& msg = parser.get();
     HttpRequest req;
+    req.peer_loopback = peer_loopback;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     for (const auto& field : msg)

@@ -1,11 +1,16 @@
 #include "daemon/server/registry_endpoint.h"
 
+#include "daemon/server/admin_endpoint.h"
 #include "daemon/server/error_response.h"
 #include "daemon/server/router.h"
 
 namespace pullcache::server {
 
 Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
+  if (admin_ != nullptr && request.target.starts_with(kAdminPrefix)) {
+    auto resp = co_await admin_->handle(std::move(request));
+    co_return resp;
+  }
   const bool head = request.method == "HEAD";
   HttpResponse resp;
   if (request.method != "GET" && request.method != "HEAD") {

@@ -9,11 +9,14 @@ namespace pullcache::server {
 
 class RegistryEndpoint final : public RequestHandler {
  public:
-  explicit RegistryEndpoint(registry::RegistryApi& api) : api_(api) {}
+  // `admin` (may be null) answers /pullcache/... (see admin_endpoint.h).
+  explicit RegistryEndpoint(registry::RegistryApi& api, RequestHandler* admin = nullptr)
+      : api_(api), admin_(admin) {}
   Task<HttpResponse> handle(HttpRequest request) override;
 
  private:
   registry::RegistryApi& api_;
+  RequestHandler* admin_;
 };
 
 // /healthz, /readyz and /metrics on metrics_listen.

@@ -122,7 +122,7 @@ std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
     auto refs = parseManifestRefs(m.value()->body);
     if (!refs) return;
     for (const auto& child : refs.value().children) walk(child.digest, depth + 1);
-    for (const auto& blob : refs.value().blobs) keep.insert(blob.str());
+    for (const auto& blob : refs.value().blobs) keep.insert(blob.digest.str());
   };
   for (const auto& pin : options_.pins) {
     std::optional<Digest> root = pin.digest;

@@ -83,6 +83,7 @@ class Evictor {
   std::unordered_set<std::string> pinnedDigests(std::size_t* missing = nullptr);
   [[nodiscard]] EvictionPolicy resolvePolicy(const DiskUsage& disk) const;
   [[nodiscard]] const EvictorOptions& options() const noexcept { return options_; }
+  [[nodiscard]] Result<DiskUsage> disk() const { return disk_(); }
 
  private:
   static constexpr std::size_t kShards = 16;

@@ -83,29 +83,35 @@ std::string sha256Hex(const std::string& data) {
   return out;
 }
 
-GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
-                              const std::vector<LayerSpec>& layers) {
-  GeneratedImage image;
-  image.layout_dir = dir;
-  image.tag = tag;
-  std::filesystem::create_directories(dir + "/blobs/sha256");
-  writeTextFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+namespace {
+
+struct WrittenManifest {
+  std::string digest;
+  std::size_t size = 0;
+  std::vector<std::string> layer_digests;
+};
+
+WrittenManifest writeImageManifest(const std::string& dir, const std::vector<LayerSpec>& layers,
+                                   const std::string& os, const std::string& architecture,
+                                   const std::string& variant) {
+  WrittenManifest out;
   nlohmann::json manifest_layers = nlohmann::json::array();
   nlohmann::json diff_ids = nlohmann::json::array();
   for (const auto& spec : layers) {
     std::string tar = tarWithFile("data-" + std::to_string(spec.seed) + ".bin",
                                   pseudoRandom(spec.size, spec.seed));
     std::string digest = writeBlob(dir, tar);
-    image.layer_digests.push_back(digest);
+    out.layer_digests.push_back(digest);
     diff_ids.push_back(digest);
     manifest_layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
                                {"digest", digest},
                                {"size", tar.size()}});
   }
-  nlohmann::json config = {{"architecture", "amd64"},
-                           {"os", "linux"},
+  nlohmann::json config = {{"architecture", architecture},
+                           {"os", os},
                            {"config", {{"Cmd", {"/bin/true"}}}},
                            {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  if (!variant.empty()) config["variant"] = variant;
   std::string config_text = config.dump();
   std::string config_digest = writeBlob(dir, config_text);
   nlohmann::json manifest = {{"schemaVersion", 2},
@@ -116,21 +122,71 @@ GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
                                {"size", config_text.size()}}},
                              {"layers", manifest_layers}};
   std::string manifest_text = manifest.dump();
-  image.manifest_digest = writeBlob(dir, manifest_text);
+  out.digest = writeBlob(dir, manifest_text);
+  out.size = manifest_text.size();
+  return out;
+}
+
+void startLayout(const std::string& dir) {
+  std::filesystem::create_directories(dir + "/blobs/sha256");
+  writeTextFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+}
+
+}  // namespace
+
+GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
+                              const std::vector<LayerSpec>& layers) {
+  startLayout(dir);
+  auto m = writeImageManifest(dir, layers, "linux", "amd64", "");
+  GeneratedImage image{dir, tag, m.digest, m.layer_digests};
   nlohmann::json index = {{"schemaVersion", 2},
                           {"manifests",
                            {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                             {"digest", image.manifest_digest},
-                             {"size", manifest_text.size()},
+                             {"digest", m.digest},
+                             {"size", m.size},
                              {"annotations", {{"org.opencontainers.image.ref.name", tag}}}}}}};
   writeTextFile(dir + "/index.json", index.dump());
+  return image;
+}
+
+GeneratedImage writeOciIndexLayout(const std::string& dir, const std::string& tag,
+                                   const std::vector<PlatformSpec>& platforms) {
+  startLayout(dir);
+  GeneratedImage image;
+  image.layout_dir = dir;
+  image.tag = tag;
+  nlohmann::json manifests = nlohmann::json::array();
+  for (const auto& p : platforms) {
+    auto m = writeImageManifest(dir, p.layers, p.os, p.architecture, p.variant);
+    image.layer_digests.insert(image.layer_digests.end(), m.layer_digests.begin(),
+                               m.layer_digests.end());
+    nlohmann::json platform = {{"os", p.os}, {"architecture", p.architecture}};
+    if (!p.variant.empty()) platform["variant"] = p.variant;
+    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                         {"digest", m.digest},
+                         {"size", m.size},
+                         {"platform", platform}});
+  }
+  nlohmann::json image_index = {{"schemaVersion", 2},
+                                {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                {"manifests", manifests}};
+  std::string index_text = image_index.dump();
+  image.manifest_digest = writeBlob(dir, index_text);
+  nlohmann::json layout_index = {
+      {"schemaVersion", 2},
+      {"manifests",
+       {{{"mediaType", "application/vnd.oci.image.index.v1+json"},
+         {"digest", image.manifest_digest},
+         {"size", index_text.size()},
+         {"annotations", {{"org.opencontainers.image.ref.name", tag}}}}}}};
+  writeTextFile(dir + "/index.json", layout_index.dump());
   return image;
 }
 
 int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host,
                    const std::string& repo, std::string* log) {
   auto r = runCommand({"skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
-                       "oci:" + image.layout_dir + ":" + image.tag,
+                       "--multi-arch", "all", "oci:" + image.layout_dir + ":" + image.tag,
                        "docker://" + registry_host + "/" + repo + ":" + image.tag});
   if (log != nullptr) *log = r.output;
   return r.code;

@@ -24,7 +24,20 @@ struct GeneratedImage {
 GeneratedImage writeOciLayout(const std::string& dir, const std::string& tag,
                               const std::vector<LayerSpec>& layers);
 
-// Pushes a layout to a registry with skopeo; returns skopeo's exit code (output in `log`).
+struct PlatformSpec {
+  std::string os = "linux";
+  std::string architecture;
+  std::string variant;
+  std::vector<LayerSpec> layers;
+};
+
+// A multi-platform image: an OCI index with one image manifest per platform, tagged `tag`.
+// layer_digests lists every platform's layers, in order.
+GeneratedImage writeOciIndexLayout(const std::string& dir, const std::string& tag,
+                                   const std::vector<PlatformSpec>& platforms);
+
+// Pushes a layout to a registry with skopeo (every platform of an index); returns skopeo's exit
+// code (output in `log`).
 int pushWithSkopeo(const GeneratedImage& image, const std::string& registry_host,
                    const std::string& repo, std::string* log = nullptr);
 

@@ -56,14 +56,16 @@ TEST(ManifestRefs, ImageManifestListsConfigThenLayers) {
   const std::string c = "sha256:" + std::string(64, 'c');
   const std::string l1 = "sha256:" + std::string(64, '1');
   const std::string l2 = "sha256:" + std::string(64, '2');
-  auto r =
-      parseManifestRefs(R"({"schemaVersion":2,"config":{"digest":")" + c +
-                        R"("},"layers":[{"digest":")" + l1 + R"("},{"digest":")" + l2 + R"("}]})");
+  auto r = parseManifestRefs(R"({"schemaVersion":2,"config":{"digest":")" + c +
+                             R"("},"layers":[{"digest":")" + l1 + R"("},{"digest":")" + l2 +
+                             R"(","size":1234}]})");
   ASSERT_TRUE(r);
   EXPECT_FALSE(r.value().is_index);
   ASSERT_EQ(r.value().blobs.size(), 3u);
-  EXPECT_EQ(r.value().blobs[0].str(), c);
-  EXPECT_EQ(r.value().blobs[2].str(), l2);
+  EXPECT_EQ(r.value().blobs[0].digest.str(), c);
+  EXPECT_EQ(r.value().blobs[2].digest.str(), l2);
+  EXPECT_EQ(r.value().blobs[2].size, 1234u);
+  EXPECT_EQ(r.value().blobs[1].size, 0u);
 }
 
 TEST(ManifestRefs, IndexListsChildrenWithPlatforms) {

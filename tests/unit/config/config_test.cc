@@ -81,6 +81,8 @@ TEST(Config, ErrorsNameTheKey) {
        "cache.eviction_interval"},
       {"upstreams: [{match: a.io}]\ncache: {pin: alpine}\n", "cache.pin"},
       {"upstreams: [{match: a.io}]\ncache: {pin: [alpine, \"Bad/Name\"]}\n", "cache.pin[1]"},
+      {"upstreams: [{match: a.io}]\ncache: {prefetch: [\"a b\"]}\n", "cache.prefetch[0]"},
+      {"upstreams: [{match: a.io}]\ncache: {prefetch_interval: 0s}\n", "cache.prefetch_interval"},
   };
   for (const auto& b : cases) {
     auto c = parseConfig(b.yaml);
@@ -102,6 +104,8 @@ cache:
   max_age: 30d
   eviction_interval: 30s
   pin: [alpine:3.19, "ghcr.io/org/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]
+  prefetch: [public.ecr.aws/eks-distro/kubernetes/pause:3.9]
+  prefetch_interval: 1h
 )");
   ASSERT_TRUE(c) << c.error().detail;
   const auto& cache = c.value().cache;
@@ -114,6 +118,9 @@ cache:
   ASSERT_EQ(cache.pin.size(), 2u);
   EXPECT_EQ(cache.pin[0], "docker.io/library/alpine:3.19");  // normalised
   EXPECT_EQ(cache.pin[1], "ghcr.io/org/app@sha256:" + std::string(64, 'a'));
+  ASSERT_EQ(cache.prefetch.size(), 1u);
+  EXPECT_EQ(cache.prefetch[0], "public.ecr.aws/eks-distro/kubernetes/pause:3.9");
+  EXPECT_EQ(cache.prefetch_interval, std::chrono::hours(1));
 
   auto d = parseConfig(kMinimal);
   ASSERT_TRUE(d);

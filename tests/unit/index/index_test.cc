@@ -35,6 +35,17 @@ TEST(Keys, TagKeysDoNotCollide) {
   EXPECT_NE(keys::tagKey({"h", "r", "t1"}), keys::tagKey({"h", "r", "t"}));
 }
 
+TEST(Keys, TagKeysDecode) {
+  auto k = keys::tagKeyFromKey(keys::tagKey({"ghcr.io", "org/app", "v1.2"}));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->upstream, "ghcr.io");
+  EXPECT_EQ(k->repository, "org/app");
+  EXPECT_EQ(k->tag, "v1.2");
+  EXPECT_FALSE(keys::tagKeyFromKey("b:sha256:00"));
+  EXPECT_FALSE(keys::tagKeyFromKey(std::string("t:host\0repo")));
+  EXPECT_FALSE(keys::tagKeyFromKey(std::string("t:h\0r\0t\0extra", 15)));
+}
+
 TEST(RocksDbIndex, PersistsAcrossReopen) {
   testing::TempDir dir;
   {
@@ -55,6 +66,11 @@ TEST(RocksDbIndex, PersistsAcrossReopen) {
   EXPECT_EQ(seen, std::vector<std::string>{digestOf('a').str()});
   ASSERT_TRUE(idx.deleteBlob(digestOf('a')));
   EXPECT_FALSE(idx.getBlob(digestOf('a')).value());
+  std::vector<std::string> tags;
+  ASSERT_TRUE(idx.forEachTag([&](const TagKey& k, const TagRecord& r) {
+    tags.push_back(k.upstream + "/" + k.repository + ":" + k.tag + "=" + r.digest);
+  }));
+  EXPECT_EQ(tags, std::vector<std::string>{"docker.io/library/alpine:3=" + digestOf('e').str()});
 }
 
 }  // namespace
