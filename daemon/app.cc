@@ -65,6 +65,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
+  fo.passthrough_max_bytes = config_.cache.passthrough_max_bytes;
   fetches_ = std::make_unique<registry::FetchCoordinator>(
       ioc_->get_executor(), pool_, *store_, *index_, *client_, clock_, fo, metrics_.get());
   fetches_->setEvictor(evictor_.get());

@@ -162,10 +162,10 @@ Result<double> percentKey(const YAML::Node& node, const std::string& key) {
 }
 
 Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
-  auto keys =
-      checkKeys(node, "cache",
-                {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark", "max_age",
-                 "eviction_interval", "pin", "prefetch", "prefetch_interval", "tag_ttl"});
+  auto keys = checkKeys(node, "cache",
+                        {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark",
+                         "max_age", "eviction_interval", "passthrough_max_bytes", "pin", "prefetch",
+                         "prefetch_interval", "tag_ttl"});
   if (!keys) return keys.error();
   if (node["dir"]) {
     auto v = scalar(node["dir"], "cache.dir");
@@ -224,6 +224,13 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
       if (!ref) return keyError(item, ref.error().detail);
       list->push_back(ref.value().str());
     }
+  }
+  if (node["passthrough_max_bytes"]) {
+    auto v = scalar(node["passthrough_max_bytes"], "cache.passthrough_max_bytes");
+    if (!v) return v.error();
+    auto b = parseBytes(v.value());
+    if (!b) return keyError("cache.passthrough_max_bytes", b.error().detail);
+    cache.passthrough_max_bytes = b.value();
   }
   if (node["prefetch_interval"]) {
     auto d = durationKey(node["prefetch_interval"], "cache.prefetch_interval");

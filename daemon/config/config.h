@@ -45,6 +45,9 @@ struct CacheConfig {
   double low_watermark = 0.8;   // ...and frees down to this one
   std::chrono::seconds max_age{0};  // blobs not read for this long are evicted; 0: no limit
   std::chrono::milliseconds eviction_interval{60'000};
+  // When the cache directory cannot take a blob (disk full, I/O error), blobs up to this size are
+  // fetched into memory and served uncached; larger ones fail before their first byte.
+  std::uint64_t passthrough_max_bytes = 512ull << 20;
   std::vector<std::string> pin;  // image references never evicted (validated ImageRefs)
   // Image references pulled into the cache at start-up and every prefetch_interval (pins are
   // prefetched too), for this node's platform.

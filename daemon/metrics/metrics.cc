@@ -390,6 +390,10 @@ std::string Metrics::scrape() const {
        static_cast<double>(cache_evictions.value())},
       {"pullcache_cache_evicted_bytes_total", "Bytes evicted to keep the budget.",
        MetricType::Counter, static_cast<double>(cache_evicted_bytes.value())},
+      {"pullcache_cache_write_errors_total",
+       "Failed writes to the cache directory (ENOSPC, EIO); those blobs were served from memory "
+       "and not cached.",
+       MetricType::Counter, static_cast<double>(cache_write_errors.value())},
   };
   for (const auto& p : plain) {
     auto f = family(p.name, p.help, p.type);

@@ -121,6 +121,7 @@ class Metrics {
   Gauge cache_capacity_bytes;
   Counter cache_evictions;
   Counter cache_evicted_bytes;
+  Counter cache_write_errors;
 
   // The text exposition (Prometheus 0.0.4 format), process_* metrics included.
   [[nodiscard]] std::string scrape() const;

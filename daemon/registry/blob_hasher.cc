@@ -13,10 +13,9 @@ constexpr std::size_t kReadBytes = 256u << 10;
 
 }  // namespace
 
-BlobHasher::BlobHasher(asio::thread_pool& pool, int read_fd, DigestAlgorithm algorithm)
-    : pool_(pool), fd_(::dup(read_fd)), hasher_(algorithm) {
-  if (!fd_.valid()) error_ = systemError(errno, "dup staging file descriptor");
-}
+BlobHasher::BlobHasher(asio::thread_pool& pool, std::shared_ptr<SwitchableFd> read_fd,
+                       DigestAlgorithm algorithm)
+    : pool_(pool), fd_(std::move(read_fd)), hasher_(algorithm) {}
 
 void BlobHasher::advance(std::uint64_t written) {
   std::lock_guard lock(mu_);
@@ -44,7 +43,7 @@ void BlobHasher::runSlice() {
   std::uint64_t pos = from;
   while (pos < to) {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kReadBytes, to - pos));
-    ssize_t n = ::pread(fd_.get(), buf.get(), want, static_cast<off_t>(pos));
+    ssize_t n = ::pread(fd_->get(), buf.get(), want, static_cast<off_t>(pos));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       failure = n < 0 ? systemError(errno, "read staging file")

@@ -16,13 +16,15 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "daemon/registry/switchable_fd.h"
 
 namespace pullcache::registry {
 
 class BlobHasher : public std::enable_shared_from_this<BlobHasher> {
  public:
-  // Reads the file through its own duplicate of `read_fd` (so it never outlives it).
-  BlobHasher(asio::thread_pool& pool, int read_fd, DigestAlgorithm algorithm);
+  // Reads through `read_fd`'s current descriptor, shared with the blob's readers.
+  BlobHasher(asio::thread_pool& pool, std::shared_ptr<SwitchableFd> read_fd,
+             DigestAlgorithm algorithm);
 
   // The file now holds `written` bytes. Called by the writer; never blocks on hashing.
   void advance(std::uint64_t written);
@@ -34,7 +36,7 @@ class BlobHasher : public std::enable_shared_from_this<BlobHasher> {
   void wakeLocked(std::vector<std::shared_ptr<asio::steady_timer>>& out);
 
   asio::thread_pool& pool_;
-  const UniqueFd fd_;
+  const std::shared_ptr<SwitchableFd> fd_;
   Hasher hasher_;  // used by one slice at a time (scheduled_ guarantees it)
   std::mutex mu_;
   std::uint64_t written_ = 0;                // guarded by mu_

@@ -1,6 +1,8 @@
 #include "daemon/registry/fetch_coordinator.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 
 #include <charconv>
 
@@ -43,9 +45,16 @@ class StoredBlob final : public BlobSource {
 // file and publishes progress to the readers and to the hasher (which runs on the pool).
 class BlobWriter final : public upstream::BodySink {
  public:
+  // `fd`: the staging file. `in_memory`: it is already a memory file (the disk refused even
+  // to create one); `memory_limit`: the largest blob that may be held in memory.
   BlobWriter(std::shared_ptr<InflightBlob> entry, int fd, std::shared_ptr<BlobHasher> hasher,
-             store::Evictor* evictor)
-      : entry_(std::move(entry)), fd_(fd), hasher_(std::move(hasher)), evictor_(evictor) {}
+             store::Evictor* evictor, bool in_memory, std::uint64_t memory_limit)
+      : entry_(std::move(entry)),
+        fd_(fd),
+        hasher_(std::move(hasher)),
+        evictor_(evictor),
+        in_memory_(in_memory),
+        memory_limit_(memory_limit) {}
 
   void beginAttempt(std::uint64_t offset) {
     attempt_offset_ = offset;
@@ -65,11 +74,21 @@ class BlobWriter final : public upstream::BodySink {
       auto length = parseU64(headers.get("content-length"));
       size_known_ = length.has_value();
       size_ = length.value_or(0);
-      entry_->setStreaming(size_, size_known_);
-      if (evictor_ != nullptr && size_known_) {  // room is made while the blob downloads
+      if (!in_memory_ && size_known_ && evictor_ != nullptr) {
+        // Decide before the first body byte: a blob the disk cannot take goes to memory (or,
+        // too large for that, fails now, so the client falls back to the registry cleanly).
+        auto disk = evictor_->disk();
+        if (disk && disk.value().free_bytes < size_ &&
+            !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
+          return false;
+        }
+      }
+      if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
+      if (evictor_ != nullptr && size_known_ && !in_memory_) {  // room is made while it downloads
         evictor_->reserve(size_);
         reserved_ = size_;
       }
+      entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
     } else {
       // Resumption: the upstream must continue exactly where we stopped.
       std::string_view cr = headers.get("content-range");
@@ -87,9 +106,14 @@ class BlobWriter final : public upstream::BodySink {
   bool onData(const char* data, std::size_t size) override {
     if (size_known_ && written_ + size > size_)
       return reject(Errc::kUpstreamBadResponse, "upstream sent more bytes than Content-Length");
+    if (in_memory_ && written_ + size > memory_limit_) return rejectTooLargeForMemory();
     if (auto w = writeAll(fd_, data, size); !w) {
-      error_ = w.error();
-      return false;
+      // The disk refused (ENOSPC, EIO, ...): go on in memory, serve, do not cache.
+      if (in_memory_ || !moveToMemory(w.error())) return false;
+      if (auto again = writeAll(fd_, data, size); !again) {
+        error_ = again.error();
+        return false;
+      }
     }
     written_ += size;
     // Progress is published in steps, not per network read: every step wakes other threads.
@@ -115,6 +139,9 @@ class BlobWriter final : public upstream::BodySink {
   [[nodiscard]] bool sizeKnown() const { return size_known_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
   [[nodiscard]] std::uint64_t reserved() const { return reserved_; }
+  // The bytes are in memory, not on disk: serve them, never commit them.
+  [[nodiscard]] bool inMemory() const { return in_memory_; }
+  [[nodiscard]] const std::optional<Error>& diskError() const { return disk_error_; }
 
  private:
   bool reject(Errc code, std::string detail) {
@@ -122,10 +149,54 @@ class BlobWriter final : public upstream::BodySink {
     return false;
   }
 
+  bool rejectTooLargeForMemory() {
+    return reject(Errc::kStoreFull, "the cache directory cannot take this blob (" +
+                                        (disk_error_ ? disk_error_->message() : "") +
+                                        ") and it is larger than cache.passthrough_max_bytes");
+  }
+
+  // Copies what was written so far into a memory file and switches the writer, the readers and
+  // the hasher to it (same leading bytes, so a read in flight on the old file stays right).
+  bool moveToMemory(const Error& cause) {
+    disk_error_ = cause;
+    if ((size_known_ && size_ > memory_limit_) || written_ > memory_limit_)
+      return rejectTooLargeForMemory();
+    UniqueFd mem(::memfd_create("pullcache-blob", MFD_CLOEXEC));
+    if (!mem.valid()) {
+      error_ = systemError(errno, "memfd_create");
+      return false;
+    }
+    off_t from = 0;
+    while (static_cast<std::uint64_t>(from) < written_) {
+      ssize_t n = ::sendfile(mem.get(), entry_->fd(), &from,
+                             static_cast<std::size_t>(written_ - static_cast<std::uint64_t>(from)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = n < 0 ? systemError(errno, "copy staging file to memory")
+                       : Error{Errc::kStoreIo, "staging file is short"};
+        return false;
+      }
+    }
+    UniqueFd reader(::dup(mem.get()));  // readers use explicit offsets: a shared offset is fine
+    if (!reader.valid()) {
+      error_ = systemError(errno, "dup memory file");
+      return false;
+    }
+    entry_->readFd()->replace(std::move(reader));
+    fd_ = mem.get();
+    memory_fd_ = std::move(mem);
+    in_memory_ = true;
+    return true;
+  }
+
   std::shared_ptr<InflightBlob> entry_;
   int fd_;
   std::shared_ptr<BlobHasher> hasher_;
   store::Evictor* evictor_;
+  bool in_memory_;
+  std::uint64_t memory_limit_;
+  UniqueFd memory_fd_;  // when the disk failed
+  std::optional<Error> disk_error_;
   std::uint64_t reserved_ = 0;  // bytes reserved with the evictor
   std::uint64_t attempt_offset_ = 0;
   bool started_ = false;
@@ -217,9 +288,16 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   std::shared_ptr<store::StagingFile> staging;
   if (!entry) {
     auto created = store_.createStaging(digest);
-    if (!created) co_return created.error();
+    if (!created) {
+      // The disk refuses even an empty file: fetch into memory (served, not cached).
+      noteDiskError(created.error());
+      UniqueFd mem(::memfd_create("pullcache-blob", MFD_CLOEXEC));
+      if (!mem.valid()) co_return created.error();
+      created = store::StagingFile{"", std::move(mem)};
+    }
     staging = std::make_shared<store::StagingFile>(std::move(created).value());
-    UniqueFd read_fd(::open(staging->path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd read_fd(staging->path.empty() ? ::dup(staging->fd.get())
+                                           : ::open(staging->path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!read_fd.valid()) {
       store_.discard(*staging);
       co_return systemError(errno, "open staging file");
@@ -257,8 +335,9 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                                       std::string repository,
                                       std::shared_ptr<store::StagingFile> staging) {
   const Digest digest = entry->digest();
-  auto hasher = std::make_shared<BlobHasher>(pool_, entry->fd(), digest.algorithm());
-  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher, evictor_);
+  auto hasher = std::make_shared<BlobHasher>(pool_, entry->readFd(), digest.algorithm());
+  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher, evictor_,
+                                             staging->path.empty(), options_.passthrough_max_bytes);
   std::optional<Error> failure;
   std::uint64_t offset = 0;
   int resumes = 0;
@@ -306,6 +385,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   if (failure && failure->code == Errc::kDigestMismatch && upstream->metrics != nullptr) {
     upstream->metrics->verify_failures.inc();
   }
+  if (writer->diskError()) noteDiskError(*writer->diskError());
   if (failure) {
     logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host,
                    repository, ms, failure->message());
@@ -317,6 +397,17 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   }
   const std::uint64_t size = writer->written();
   entry->setVerified(size);  // readers may send the last bytes now
+  if (writer->inMemory()) {
+    // Served from memory to every reader; nothing to keep. The memory goes with the last one.
+    logger()->info(
+        "served {} ({} bytes) from {}/{} without caching it (the cache directory "
+        "failed) in {} ms",
+        digest.str(), size, upstream->host, repository, ms);
+    store_.discard(*staging);
+    if (evictor_ != nullptr) evictor_->released(writer->reserved());
+    finishFetch(digest);
+    co_return;
+  }
   index::BlobMeta meta{size, clock_.unixSeconds(), clock_.unixSeconds()};
   std::function<Result<void>()> commit = [this, staging, digest, meta]() -> Result<void> {
     if (auto c = store_.commit(*staging, digest); !c) return c;
@@ -338,6 +429,21 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                    repository, ms);
   }
   finishFetch(digest);
+}
+
+void FetchCoordinator::noteDiskError(const Error& error) {
+  if (metrics_ != nullptr) metrics_->cache_write_errors.inc();
+  if (evictor_ != nullptr) evictor_->wakeNow();  // free space, if there is anything to free
+  // Logged at most once a minute: a full disk fails every fetch.
+  const std::int64_t now = clock_.unixSeconds();
+  std::int64_t last = last_disk_error_log_.load();
+  const std::uint64_t count = disk_errors_.fetch_add(1) + 1;
+  if (now - last >= 60 && last_disk_error_log_.compare_exchange_strong(last, now)) {
+    logger()->error(
+        "cannot write to the cache directory: {} ({} write errors so far); blobs are served "
+        "from memory up to {} bytes each and not cached",
+        error.message(), count, options_.passthrough_max_bytes);
+  }
 }
 
 void FetchCoordinator::finishFetch(const Digest& digest) {

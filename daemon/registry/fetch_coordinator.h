@@ -7,7 +7,9 @@
 // pullcache buffer anything in memory, and a fast one never waits for the whole blob). The last
 // byte is released only after the digest is verified; on a mismatch every reader fails (the
 // session closes the connection short) and nothing is kept. A dropped upstream connection is
-// resumed with a Range request from the current offset.
+// resumed with a Range request from the current offset. When the cache directory fails (disk
+// full, I/O error), the fetch goes on in a memory file: every reader is still served, and the
+// blob is not cached.
 
 #include <atomic>
 #include <chrono>
@@ -42,6 +44,9 @@ struct FetchOptions {
   std::chrono::milliseconds stall_timeout{
       30'000};          // readers give up when a fetch makes no progress
   int max_resumes = 3;  // Range resumptions after a dropped connection
+  // When the cache directory fails (ENOSPC, EIO), blobs up to this size are fetched into memory
+  // and served without being cached; larger ones fail (before any body byte, if they can).
+  std::uint64_t passthrough_max_bytes = 512ull << 20;
 };
 
 class FetchCoordinator {
@@ -74,6 +79,7 @@ class FetchCoordinator {
                       std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
                       std::shared_ptr<store::StagingFile> staging);
   void finishFetch(const Digest& digest);
+  void noteDiskError(const Error& error);  // counts, logs once a minute, wakes the evictor
 
   asio::io_context::executor_type executor_;
   asio::thread_pool& pool_;
@@ -88,6 +94,8 @@ class FetchCoordinator {
   std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
       inflight_;  // by digest; guarded by mu_
   std::atomic<std::uint64_t> fetches_started_{0};
+  std::atomic<std::uint64_t> disk_errors_{0};
+  std::atomic<std::int64_t> last_disk_error_log_{0};
 };
 
 }  // namespace pullcache::registry

@@ -15,6 +15,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/http_message.h"
+#include "daemon/registry/switchable_fd.h"
 
 namespace pullcache::registry {
 
@@ -23,10 +24,15 @@ class InflightBlob final : public BlobSource {
   enum class State { kConnecting, kStreaming, kVerified, kFailed };
 
   InflightBlob(Digest digest, UniqueFd read_fd, std::chrono::milliseconds stall_timeout)
-      : digest_(std::move(digest)), read_fd_(std::move(read_fd)), stall_timeout_(stall_timeout) {}
+      : digest_(std::move(digest)),
+        read_fd_(std::make_shared<SwitchableFd>(std::move(read_fd))),
+        stall_timeout_(stall_timeout) {}
 
   [[nodiscard]] const Digest& digest() const noexcept { return digest_; }
-  [[nodiscard]] int fd() const noexcept override { return read_fd_.get(); }
+  // The current descriptor: readers must fetch it again for every read (it may be switched).
+  [[nodiscard]] int fd() const noexcept override { return read_fd_->get(); }
+  // Shared with the hasher; the writer switches it when the staging file moves to memory.
+  [[nodiscard]] const std::shared_ptr<SwitchableFd>& readFd() const noexcept { return read_fd_; }
   Task<Result<std::uint64_t>> readable(std::uint64_t offset) override;
 
   // Readers: wait until the upstream's headers arrived (size known, or known to be unknown).
@@ -59,7 +65,7 @@ class InflightBlob final : public BlobSource {
   void wakeAll(std::unique_lock<std::mutex>& lock);
 
   const Digest digest_;
-  const UniqueFd read_fd_;
+  const std::shared_ptr<SwitchableFd> read_fd_;
   const std::chrono::milliseconds stall_timeout_;
   mutable std::mutex mu_;
   State state_ = State::kConnecting;             // guarded by mu_

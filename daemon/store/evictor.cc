@@ -95,6 +95,10 @@ void Evictor::committed(std::uint64_t size, std::uint64_t reserved) {
 
 void Evictor::wakeIfOver() {
   if (approx_bytes_.load() + reserved_bytes_.load() <= high_bytes_.load()) return;
+  wakeNow();
+}
+
+void Evictor::wakeNow() {
   {
     std::lock_guard lock(mu_);
     wake_ = true;

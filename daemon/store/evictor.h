@@ -76,6 +76,7 @@ class Evictor {
   // committed() or released(), so room is made while the blob downloads, not after.
   void reserve(std::uint64_t size);
   void released(std::uint64_t reserved);  // the fetch failed
+  void wakeNow();                         // a pass as soon as possible (a write failed)
   // The fetch's blob is in the cache (`reserved`: what reserve() was given, 0 if nothing).
   void committed(std::uint64_t size, std::uint64_t reserved);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
+#include <tuple>
 
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
@@ -133,6 +135,86 @@ TEST_F(CacheLifecycleTest, BudgetHoldsPinnedSurvivesLeastRecentlyUsedGoes) {
   pull("life/a");
   EXPECT_TRUE(allCached("life/a")) << pc_->log();
   EXPECT_TRUE(allCached("life/pinned"));
+}
+
+// The cache directory on a 4 MiB tmpfs: a blob the disk cannot take is served from memory
+// (never cached, never partial), one too large for memory fails before its first byte, and a
+// blob that fits is still cached.
+class DiskFullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mount_ = dir_.sub("pc/cache");
+    std::filesystem::create_directories(mount_);
+    auto m = runCommand({"mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount_});
+    if (m.code != 0) GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << m.output;
+    mounted_ = true;
+    registry_ = std::make_unique<RegistryServer>(dir_.sub("registry"));
+    registry_->start();
+    for (auto [repo, size, seed] :
+         {std::tuple{"full/mid", 12 * kMiB, 51ull}, std::tuple{"full/huge", 24 * kMiB, 52ull},
+          std::tuple{"full/small", 1 * kMiB, 53ull}}) {
+      auto image = writeOciLayout(dir_.sub(std::string("layout-") + repo), "v1", {{size, seed}});
+      std::string log;
+      ASSERT_EQ(pushWithSkopeo(image, registry_->host(), repo, &log), 0) << log;
+      remote_[repo] = inspectRemote(registry_->host(), repo, "v1");
+    }
+  }
+  void TearDown() override {
+    pc_.reset();
+    if (mounted_) runCommand({"umount", mount_});
+  }
+
+  TempDir dir_;
+  std::string mount_;
+  bool mounted_ = false;
+  std::unique_ptr<RegistryServer> registry_;
+  std::unique_ptr<PullcacheServer> pc_;
+  std::map<std::string, RemoteImage> remote_;
+};
+
+TEST_F(DiskFullTest, PullsPassThroughWhenTheDiskCannotTakeTheBlob) {
+  PullcacheOptions options;
+  options.cache_yaml = "  min_free_bytes: 0\n  max_bytes: 1GiB\n  passthrough_max_bytes: 16MiB\n";
+  pc_ = std::make_unique<PullcacheServer>(dir_.sub("pc"), registry_->host(), options);
+  pc_->start();
+
+  // 12 MiB on a 4 MiB filesystem: served from memory, whole and verified by skopeo, not cached.
+  auto mid = skopeoPull(*pc_, "full/mid:v1", dir_.sub("out-mid"));
+  ASSERT_EQ(mid.code, 0) << mid.output << pc_->log();
+  const std::string mid_layer = remote_["full/mid"].layer_digests[0];
+  EXPECT_FALSE(std::filesystem::exists(pc_->blobFile(mid_layer)));
+  EXPECT_TRUE(std::filesystem::is_empty(mount_ + "/tmp"));
+  EXPECT_GE(scrapeMetrics(*pc_)["pullcache_cache_write_errors_total"], 1);
+  // Twice, concurrently: both readers get the whole blob.
+  const std::string url = pc_->url("/v2/full/mid/blobs/" + mid_layer + "?ns=" + registry_->host());
+  std::vector<HttpResult> results(2);
+  {
+    std::vector<std::thread> clients;
+    for (auto& r : results) clients.emplace_back([&r, &url] { r = httpGet(url); });
+    for (auto& t : clients) t.join();
+  }
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ("sha256:" + sha256Hex(r.body), mid_layer);
+  }
+
+  // 24 MiB: too large for memory as well: an error before the first body byte (containerd
+  // then falls back to the registry itself).
+  const std::string huge_layer = remote_["full/huge"].layer_digests[0];
+  auto huge = httpGet(pc_->url("/v2/full/huge/blobs/" + huge_layer + "?ns=" + registry_->host()));
+  EXPECT_EQ(huge.status, 503);
+  EXPECT_NE(huge.body.find("UNAVAILABLE"), std::string::npos) << huge.body;
+
+  // What fits is still cached, and the daemon is healthy.
+  ASSERT_EQ(skopeoPull(*pc_, "full/small:v1", dir_.sub("out-small")).code, 0);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return std::filesystem::exists(pc_->blobFile(remote_["full/small"].layer_digests[0]));
+      },
+      std::chrono::seconds(10)))
+      << pc_->log();
+  EXPECT_EQ(httpGet(pc_->healthUrl("/readyz")).status, 200);
+  EXPECT_EQ(pc_->stop(), 0);
 }
 
 }  // namespace

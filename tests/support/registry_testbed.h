@@ -20,8 +20,11 @@ struct RegistryTestbed {
   static constexpr const char* kHost = "reg.test";
   static constexpr const char* kUpstreamUrl = "http://upstream.test";
 
+  // `store_dir`: where blob files go (default: a "cache" dir in the testbed's temp dir).
   explicit RegistryTestbed(registry::FetchOptions fetch_options = {},
-                           std::chrono::milliseconds tag_ttl = std::chrono::seconds(60)) {
+                           std::chrono::milliseconds tag_ttl = std::chrono::seconds(60),
+                           std::string store_dir = "")
+      : store_dir_(store_dir.empty() ? dir.sub("cache") : std::move(store_dir)) {
     config::Config cfg;
     cfg.upstreams.push_back({.match = kHost, .url = kUpstreamUrl});
     router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock, &metrics);
@@ -33,12 +36,13 @@ struct RegistryTestbed {
   ~RegistryTestbed() { pool.join(); }
 
   TempDir dir;
+  std::string store_dir_;
   asio::io_context ioc;
   asio::thread_pool pool{2};
   ManualClock clock;
   metrics::Metrics metrics{"test", "test"};
-  store::BlobStore store{dir.sub("cache")};
-  index::RocksDbIndex index{dir.sub("cache/index")};
+  store::BlobStore store{store_dir_};
+  index::RocksDbIndex index{dir.sub("index")};
   FakeUpstreamClient http{ioc.get_executor()};
   upstream::RegistryClient client{http, std::chrono::seconds(5)};
   std::unique_ptr<upstream::UpstreamRouter> router;

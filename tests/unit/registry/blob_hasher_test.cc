@@ -25,7 +25,8 @@ TEST_F(BlobHasherTest, FollowsAWriterAndMatchesAOneShotHash) {
   std::string path = dir_.sub("blob");
   UniqueFd w(::open(path.c_str(), O_WRONLY | O_CREAT, 0644));
   UniqueFd r(::open(path.c_str(), O_RDONLY));
-  auto hasher = std::make_shared<BlobHasher>(pool_, r.get(), DigestAlgorithm::kSha256);
+  auto hasher = std::make_shared<BlobHasher>(
+      pool_, std::make_shared<SwitchableFd>(UniqueFd(::dup(r.get()))), DigestAlgorithm::kSha256);
   std::uint64_t written = 0;
   for (std::size_t chunk : {1u, 100000u, 3u << 20, 5u << 20}) {  // odd sizes, slices overlap writes
     ASSERT_TRUE(writeAll(w.get(), content.data() + written, chunk));
@@ -44,7 +45,8 @@ TEST_F(BlobHasherTest, EmptyBlob) {
   std::string path = dir_.sub("empty");
   UniqueFd w(::open(path.c_str(), O_WRONLY | O_CREAT, 0644));
   UniqueFd r(::open(path.c_str(), O_RDONLY));
-  auto hasher = std::make_shared<BlobHasher>(pool_, r.get(), DigestAlgorithm::kSha256);
+  auto hasher = std::make_shared<BlobHasher>(
+      pool_, std::make_shared<SwitchableFd>(UniqueFd(::dup(r.get()))), DigestAlgorithm::kSha256);
   auto digest = testing::runCoro(ioc_, hasher->finish(0));
   ASSERT_TRUE(digest);
   EXPECT_EQ(digest.value(), sha256Of(""));
@@ -55,7 +57,8 @@ TEST_F(BlobHasherTest, AFileShorterThanAnnouncedIsAnError) {
   UniqueFd w(::open(path.c_str(), O_WRONLY | O_CREAT, 0644));
   ASSERT_TRUE(writeAll(w.get(), "abc", 3));
   UniqueFd r(::open(path.c_str(), O_RDONLY));
-  auto hasher = std::make_shared<BlobHasher>(pool_, r.get(), DigestAlgorithm::kSha256);
+  auto hasher = std::make_shared<BlobHasher>(
+      pool_, std::make_shared<SwitchableFd>(UniqueFd(::dup(r.get()))), DigestAlgorithm::kSha256);
   hasher->advance(10);  // claims more than the file holds
   auto digest = testing::runCoro(ioc_, hasher->finish(10));
   ASSERT_FALSE(digest);

@@ -8,6 +8,7 @@
 #include "daemon/config/config.h"
 #include "daemon/index/rocksdb_index.h"
 #include "tests/support/fake_upstream_client.h"
+#include "tests/support/process.h"
 #include "tests/support/registry_testbed.h"
 #include "tests/support/run_coro.h"
 #include "tests/support/temp_dir.h"
@@ -35,6 +36,19 @@ Task<Result<std::string>> readAll(std::shared_ptr<BlobSource> src, std::uint64_t
     out += chunk;
   }
   co_return out;
+}
+
+// One reader against a testbed: open, then read everything (a coroutine function, see below).
+Task<void> readOnce(testing::RegistryTestbed* bed, Digest digest, Result<std::string>* result,
+                    int* done) {
+  auto up = bed->router->resolve(kHost).value();
+  auto opened = co_await bed->fetches->open(up, "lib/app", digest);
+  if (!opened) {
+    *result = opened.error();
+  } else {
+    *result = co_await readAll(opened.value().source, opened.value().size);
+  }
+  ++*done;
 }
 
 class FetchCoordinatorTest : public ::testing::Test {
@@ -180,6 +194,57 @@ TEST_F(FetchCoordinatorTest, UpstreamNotFoundIsAnErrorBeforeAnyByte) {
   }
   EXPECT_EQ(http_.calls(url(digest.str())), 1);
   EXPECT_EQ(coordinator_->inflightCount(), 0u);
+}
+
+// The cache directory fills up in the middle of a blob (the free-space check at its start
+// passed): the fetch moves to memory, every reader still gets the whole blob, nothing is kept.
+TEST(FetchCoordinatorDiskFull, AWriteErrorMidBlobMovesTheFetchToMemory) {
+  testing::TempDir mount_dir;
+  auto mounted =
+      testing::runCommand({"mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount_dir.path()});
+  if (mounted.code != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs (needs root): " << mounted.output;
+  struct Unmount {
+    std::string path;
+    ~Unmount() { testing::runCommand({"umount", path}); }
+  } unmount{mount_dir.path()};
+  {
+    testing::RegistryTestbed bed(FetchOptions{std::chrono::seconds(5), 3, 8u << 20},
+                                 std::chrono::seconds(60), mount_dir.path());
+    // An evictor that believes the disk is empty, so the fetch starts on disk.
+    store::Evictor evictor(
+        bed.store, bed.index, bed.clock, store::EvictorOptions{},
+        [] {
+          return Result<store::DiskUsage>(store::DiskUsage{1ull << 40, 1ull << 40});
+        },
+        &bed.metrics);
+    bed.fetches->setEvictor(&evictor);
+    std::string body = content(3 << 20, 'd');  // three times the filesystem
+    Digest digest = sha256Of(body);
+    bed.http.script(
+        "http://upstream.test/v2/lib/app/blobs/" + digest.str(),
+        {.body = body, .chunk = 64 * 1024, .chunk_delay = std::chrono::milliseconds(1)});
+    std::vector<Result<std::string>> results(4, Error{});
+    int done = 0;
+    for (auto& r : results) {
+      asio::co_spawn(asio::make_strand(bed.ioc), readOnce(&bed, digest, &r, &done), asio::detached);
+    }
+    bed.ioc.restart();
+    while (done < 4) bed.ioc.run_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 200 && bed.fetches->inflightCount() > 0; ++i) {
+      bed.ioc.restart();
+      bed.ioc.run_for(std::chrono::milliseconds(10));
+    }
+    for (const auto& r : results) {
+      ASSERT_TRUE(r) << r.error().message();
+      EXPECT_TRUE(r.value() == body);
+    }
+    EXPECT_FALSE(bed.index.getBlob(digest).value());
+    EXPECT_FALSE(std::filesystem::exists(bed.store.blobPath(digest)));
+    EXPECT_TRUE(std::filesystem::is_empty(mount_dir.sub("tmp")));
+    EXPECT_GE(bed.metrics.cache_write_errors.value(), 1u);
+    bed.fetches->setEvictor(nullptr);
+  }
 }
 
 }  // namespace
