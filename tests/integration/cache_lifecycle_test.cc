@@ -217,5 +217,64 @@ TEST_F(DiskFullTest, PullsPassThroughWhenTheDiskCannotTakeTheBlob) {
   EXPECT_EQ(pc_->stop(), 0);
 }
 
+// kill -9 in the middle of several concurrent cold pulls, restart, pull again: no staging file
+// survives, every cached file hashes to its name, the index and the files agree, and every
+// image pulls whole.
+TEST(CrashTest, Kill9DuringConcurrentColdPullsLosesNothingAndKeepsNothingWrong) {
+  TempDir dir;
+  RegistryServer registry(dir.sub("registry"));
+  registry.start();
+  std::vector<std::string> repos = {"crash/a", "crash/b", "crash/c"};
+  for (std::size_t i = 0; i < repos.size(); ++i) {
+    auto image = writeOciLayout(dir.sub("layout" + std::to_string(i)), "v1",
+                                {{24 * kMiB, 70 + i}, {16 * kMiB, 80 + i}});
+    std::string log;
+    ASSERT_EQ(pushWithSkopeo(image, registry.host(), repos[i], &log), 0) << log;
+  }
+  PullcacheServer pc(dir.sub("pc"), registry.host());
+  pc.start();
+  const std::string tmp = pc.cacheDir() + "/tmp";
+  std::vector<std::unique_ptr<Process>> pulls;
+  for (std::size_t i = 0; i < repos.size(); ++i) {
+    pulls.push_back(std::make_unique<Process>(
+        std::vector<std::string>{
+            "skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+            "docker://127.0.0.1:" + std::to_string(pc.port()) + "/" + repos[i] + ":v1",
+            "oci:" + dir.sub("cold" + std::to_string(i)) + ":v1"},
+        dir.sub("cold" + std::to_string(i) + ".log")));
+  }
+  // Kill as soon as blobs are being written.
+  ASSERT_TRUE(waitFor([&] { return !std::filesystem::is_empty(tmp); }, std::chrono::seconds(30),
+                      std::chrono::milliseconds(1)))
+      << pc.log();
+  pc.kill9();
+  for (auto& p : pulls) p->wait(std::chrono::seconds(30));
+
+  pc.start();  // reconciles
+  EXPECT_TRUE(std::filesystem::is_empty(tmp));
+  EXPECT_NE(pc.log().find("staging files"), std::string::npos);
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(pc.cacheDir() + "/blobs")) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    EXPECT_EQ(sha256Hex(readTextFile(e.path())), e.path().filename().string())
+        << "a cached file does not match its digest";
+  }
+  EXPECT_EQ(scrapeMetrics(pc)["pullcache_cache_blobs"], static_cast<double>(files));
+
+  for (std::size_t i = 0; i < repos.size(); ++i) {
+    auto r = skopeoPull(pc, repos[i] + ":v1", dir.sub("again" + std::to_string(i)));
+    EXPECT_EQ(r.code, 0) << r.output << pc.log();
+  }
+  ASSERT_TRUE(waitFor([&] { return scrapeMetrics(pc)["pullcache_cache_blobs"] == 9; },
+                      std::chrono::seconds(20)))
+      << pc.log();
+  for (const auto& e : std::filesystem::recursive_directory_iterator(pc.cacheDir() + "/blobs")) {
+    if (e.is_regular_file()) {
+      EXPECT_EQ(sha256Hex(readTextFile(e.path())), e.path().filename().string());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pullcache::testing

@@ -44,7 +44,8 @@ CommandResult runCommand(const std::vector<std::string>& argv,
 
 // Polls `condition` until it holds or the deadline passes (no sleeping for synchronisation:
 // this is waiting on a condition with a deadline).
-bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds poll = std::chrono::milliseconds(20));
 
 // A TCP port that was free a moment ago on 127.0.0.1.
 int freePort();
