@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test unit integration demo asan tsan clean
+.PHONY: all setup build run test unit integration demo bench-startup asan tsan clean
 
 all: build
 
@@ -37,6 +37,10 @@ integration: build
 # through pullcache (the second from a fresh containerd root with the upstream stopped).
 demo: build
 	./scripts/demo.sh $(BUILD_DIR)
+
+# Start-up with 100,000 cached blobs: reconciliation alone and daemon start to /readyz.
+bench-startup: build
+	$(BUILD_DIR)/bench/startup_bench $(BUILD_DIR)/daemon/pullcache 100000 3
 
 asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DPULLCACHE_SANITIZER=address,undefined
