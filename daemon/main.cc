@@ -8,6 +8,7 @@
 
 #include "daemon/app.h"
 #include "daemon/cli/cache_commands.h"
+#include "daemon/cli/containerd_hosts.h"
 #include "daemon/config/config.h"
 #include "daemon/logging.h"
 
@@ -19,6 +20,9 @@ constexpr const char* kUsage =
     "       pullcache stats --config FILE [--json]\n"
     "       pullcache gc --config FILE [--dry-run] [--json]\n"
     "       pullcache prefetch --config FILE [--all-platforms] IMAGE...\n"
+    "       pullcache containerd-config --config FILE [--certs-dir DIR] [--containerd-config "
+    "FILE]\n"
+    "                 [--mirror-url URL] [--dial-timeout D] [--all] [--remove]\n"
     "       pullcache version\n"
     "stats, gc and prefetch talk to the daemon on the config's listen address; stats and gc\n"
     "open the cache directory themselves when no daemon runs.\n";
@@ -61,16 +65,32 @@ int serve(const std::string& path) {
   }
 }
 
-// stats | gc | prefetch: `--config FILE` anywhere, flags, then (prefetch) image references.
+// stats | gc | prefetch | containerd-config: `--config FILE` anywhere, flags, then (prefetch)
+// image references.
 int command(const std::string& name, const std::vector<std::string>& args) {
   std::string config_path;
   bool json = false, dry_run = false, all_platforms = false;
   std::vector<std::string> images;
+  pullcache::cli::ContainerdConfigOptions hosts;
+  const bool containerd = name == "containerd-config";
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--config" && i + 1 < args.size()) {
+    const bool has_value = i + 1 < args.size();
+    if (a == "--config" && has_value) {
       config_path = args[++i];
-    } else if (a == "--json" && name != "prefetch") {
+    } else if (containerd && a == "--certs-dir" && has_value) {
+      hosts.certs_dir = args[++i];
+    } else if (containerd && a == "--containerd-config" && has_value) {
+      hosts.containerd_config = args[++i];
+    } else if (containerd && a == "--mirror-url" && has_value) {
+      hosts.mirror_url = args[++i];
+    } else if (containerd && a == "--dial-timeout" && has_value) {
+      hosts.dial_timeout = args[++i];
+    } else if (containerd && a == "--all") {
+      hosts.all = true;
+    } else if (containerd && a == "--remove") {
+      hosts.remove = true;
+    } else if (a == "--json" && (name == "stats" || name == "gc")) {
       json = true;
     } else if (a == "--dry-run" && name == "gc") {
       dry_run = true;
@@ -91,6 +111,7 @@ int command(const std::string& name, const std::vector<std::string>& args) {
   pullcache::config::LogConfig log;
   log.level = "warn";
   pullcache::setupLogging(log);
+  if (containerd) return pullcache::cli::containerdConfig(*c, hosts);
   if (name == "stats") return pullcache::cli::stats(*c, json);
   if (name == "gc") return pullcache::cli::gc(*c, dry_run, json);
   return pullcache::cli::prefetch(*c, images, all_platforms);
@@ -109,6 +130,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "check-config" && rest.size() == 1) return checkConfig(rest[0]);
   if (cmd == "serve" && rest.size() == 2 && rest[0] == "--config") return serve(rest[1]);
-  if (cmd == "stats" || cmd == "gc" || cmd == "prefetch") return command(cmd, rest);
+  if (cmd == "stats" || cmd == "gc" || cmd == "prefetch" || cmd == "containerd-config")
+    return command(cmd, rest);
   return usage();
 }

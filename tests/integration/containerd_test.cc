@@ -114,5 +114,52 @@ TEST_F(ContainerdTest, SkopeoCopiesThroughPullcacheWithoutNs) {
   EXPECT_EQ(again.code, 0) << again.output << pullcache_->log();
 }
 
+// `pullcache containerd-config` writes the certs.d a real containerd then pulls through,
+// merged with a hosts.toml the node already had (its entry kept, after ours), and --remove puts
+// the node's file back exactly.
+TEST_F(ContainerdTest, ContainerdConfigWritesHostsThatContainerdUses) {
+  const std::string certs = dir_.sub("certs.d");
+  const std::string theirs = "server = \"http://" + registry_->host() +
+                             "\"\n\n[host.\"http://127.0.0.1:9\"]\n  capabilities = [\"pull\"]\n";
+  writeTextFile(certs + "/" + registry_->host() + "/hosts.toml", theirs);
+  writeTextFile(
+      dir_.sub("containerd.toml"),
+      "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"" + certs +
+          "\"\n");
+  auto install =
+      runCommand({pullcacheBinary(), "containerd-config", "--config", pullcache_->configPath(),
+                  "--certs-dir", certs, "--containerd-config", dir_.sub("containerd.toml")});
+  ASSERT_EQ(install.code, 0) << install.output;
+  EXPECT_EQ(install.output.find("WARNING"), std::string::npos) << install.output;
+  const std::string written = readTextFile(certs + "/" + registry_->host() + "/hosts.toml");
+  EXPECT_LT(written.find(pullcache_->url("")), written.find("127.0.0.1:9")) << written;
+
+  Containerd node(dir_.sub("node"));
+  node.start();
+  auto pull = node.pull(registry_->host() + "/team/a:v1", certs);
+  ASSERT_EQ(pull.code, 0) << pull.output << pullcache_->log();
+  // The blobs came through pullcache.
+  auto m = scrapeMetrics(*pullcache_);
+  EXPECT_GE(m["pullcache_cache_requests_total{kind=\"blob\",result=\"miss\"}"], 4);
+
+  // Rerun: unchanged. Then remove: the node's own file is back, byte for byte.
+  auto again =
+      runCommand({pullcacheBinary(), "containerd-config", "--config", pullcache_->configPath(),
+                  "--certs-dir", certs, "--containerd-config", dir_.sub("containerd.toml")});
+  EXPECT_NE(again.output.find("unchanged"), std::string::npos) << again.output;
+  auto remove = runCommand({pullcacheBinary(), "containerd-config", "--config",
+                            pullcache_->configPath(), "--certs-dir", certs, "--remove"});
+  ASSERT_EQ(remove.code, 0) << remove.output;
+  EXPECT_EQ(readTextFile(certs + "/" + registry_->host() + "/hosts.toml"), theirs);
+
+  // Without config_path, the command says containerd will not use it.
+  writeTextFile(dir_.sub("plain.toml"), "version = 2\n");
+  auto warn =
+      runCommand({pullcacheBinary(), "containerd-config", "--config", pullcache_->configPath(),
+                  "--certs-dir", certs, "--containerd-config", dir_.sub("plain.toml")});
+  EXPECT_EQ(warn.code, 0);
+  EXPECT_NE(warn.output.find("WARNING"), std::string::npos) << warn.output;
+}
+
 }  // namespace
 }  // namespace pullcache::testing
