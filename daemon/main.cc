@@ -22,7 +22,7 @@ constexpr const char* kUsage =
     "       pullcache prefetch --config FILE [--all-platforms] IMAGE...\n"
     "       pullcache containerd-config --config FILE [--certs-dir DIR] [--containerd-config "
     "FILE]\n"
-    "                 [--mirror-url URL] [--dial-timeout D] [--all] [--remove]\n"
+    "                 [--host-root DIR] [--mirror-url URL] [--dial-timeout D] [--all] [--remove]\n"
     "       pullcache version\n"
     "stats, gc and prefetch talk to the daemon on the config's listen address; stats and gc\n"
     "open the cache directory themselves when no daemon runs.\n";
@@ -78,6 +78,8 @@ int command(const std::string& name, const std::vector<std::string>& args) {
     const bool has_value = i + 1 < args.size();
     if (a == "--config" && has_value) {
       config_path = args[++i];
+    } else if (containerd && a == "--host-root" && has_value) {
+      hosts.host_root = args[++i];
     } else if (containerd && a == "--certs-dir" && has_value) {
       hosts.certs_dir = args[++i];
     } else if (containerd && a == "--containerd-config" && has_value) {

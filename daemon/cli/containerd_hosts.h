@@ -58,6 +58,9 @@ std::string checkContainerdConfigPath(const std::string& containerd_config,
                                       const std::string& certs_dir);
 
 struct ContainerdConfigOptions {
+  // Where the host's file system is mounted (a container: "/host"); the paths below are host
+  // paths, as containerd's config.toml names them.
+  std::string host_root;
   std::string certs_dir = "/etc/containerd/certs.d";
   std::string containerd_config = "/etc/containerd/config.toml";
   std::string mirror_url;  // empty: the config's listen address (wildcards -> loopback)

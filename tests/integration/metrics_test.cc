@@ -101,7 +101,7 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
   writeTextFile(dir_.sub("prometheus.yml"),
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                 "rule_files:\n  - " PULLCACHE_SOURCE_DIR
-                "/deploy/prometheus/pullcache-alerts.yaml\n"
+                "/helm/pullcache/files/prometheus-alerts.yaml\n"
                 "scrape_configs:\n  - job_name: pullcache\n    static_configs:\n      - targets: "
                 "['127.0.0.1:" +
                     pc_->healthUrl("").substr(17) + "']\n");
@@ -155,7 +155,7 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
   // Every dashboard query runs (Grafana's variables replaced by what Grafana would send), and
   // the hit-ratio panels show the cache hits just made.
   auto text =
-      readFile(std::string(PULLCACHE_SOURCE_DIR) + "/deploy/grafana/pullcache.json", 1 << 20);
+      readFile(std::string(PULLCACHE_SOURCE_DIR) + "/helm/pullcache/files/grafana-dashboard.json", 1 << 20);
   ASSERT_TRUE(text);
   auto dashboard = nlohmann::json::parse(text.value());
   auto substitute = [](std::string expr) {

@@ -13,7 +13,7 @@
 namespace pullcache::metrics {
 namespace {
 
-const std::string kDeploy = std::string(PULLCACHE_SOURCE_DIR) + "/deploy";
+const std::string kFiles = std::string(PULLCACHE_SOURCE_DIR) + "/helm/pullcache/files";
 
 // Series names a scrape can contain: every family, plus _bucket/_sum/_count for histograms.
 std::set<std::string> exportedSeriesNames() {
@@ -56,7 +56,7 @@ void collectTargets(const nlohmann::json& panels, std::vector<nlohmann::json>* o
 }
 
 TEST(Dashboard, ParsesAndNamesOnlyExportedMetrics) {
-  auto text = readFile(kDeploy + "/grafana/pullcache.json", 1 << 20);
+  auto text = readFile(kFiles + "/grafana-dashboard.json", 1 << 20);
   ASSERT_TRUE(text) << text.error().detail;
   auto dashboard = nlohmann::json::parse(text.value(), nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(dashboard.is_discarded()) << "dashboard JSON does not parse";
@@ -99,7 +99,7 @@ TEST(Dashboard, ParsesAndNamesOnlyExportedMetrics) {
 }
 
 TEST(AlertRules, NameOnlyExportedMetrics) {
-  auto text = readFile(kDeploy + "/prometheus/pullcache-alerts.yaml", 1 << 20);
+  auto text = readFile(kFiles + "/prometheus-alerts.yaml", 1 << 20);
   ASSERT_TRUE(text) << text.error().detail;
   const auto exported = exportedSeriesNames();
   auto names = metricNamesIn(text.value());

@@ -1,0 +1,158 @@
+// The Helm chart with the real helm binary: lint --strict (default and every option on), the
+// rendered objects (DaemonSet shape, the daemon config, optional monitoring objects), and bad
+// values refused by values.schema.json at install time.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "daemon/config/config.h"
+#include "tests/support/process.h"
+
+namespace pullcache::testing {
+namespace {
+
+const std::string kChart = std::string(PULLCACHE_SOURCE_DIR) + "/helm/pullcache";
+const std::string kAllOn =
+    "serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true";
+
+CommandResult helm(std::vector<std::string> args) {
+  args.insert(args.begin(), "helm");
+  return runCommand(args);
+}
+
+// kind -> documents of that kind, from `helm template` output.
+std::multimap<std::string, YAML::Node> render(const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"template", "node-cache", kChart, "--namespace", "kube-system"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = helm(args);
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::multimap<std::string, YAML::Node> out;
+  for (const auto& doc : YAML::LoadAll(r.output)) {
+    if (doc.IsMap() && doc["kind"]) out.emplace(doc["kind"].as<std::string>(), doc);
+  }
+  return out;
+}
+
+YAML::Node findContainer(const YAML::Node& list, const std::string& name) {
+  for (const auto& c : list) {
+    if (c["name"].as<std::string>() == name) return c;
+  }
+  return YAML::Node();
+}
+
+TEST(HelmChart, LintsStrictWithDefaultsAndWithEveryOptionOn) {
+  auto plain = helm({"lint", "--strict", kChart});
+  EXPECT_EQ(plain.code, 0) << plain.output;
+  auto all = helm({"lint", "--strict", kChart, "--set", kAllOn});
+  EXPECT_EQ(all.code, 0) << all.output;
+}
+
+TEST(HelmChart, DaemonSetRunsOnEveryNodeOnLoopbackWithProbesAndNoCapabilities) {
+  auto objects = render();
+  ASSERT_EQ(objects.count("DaemonSet"), 1u);
+  auto ds = objects.find("DaemonSet")->second;
+  auto spec = ds["spec"]["template"]["spec"];
+  EXPECT_TRUE(spec["hostNetwork"].as<bool>());
+  EXPECT_EQ(spec["dnsPolicy"].as<std::string>(), "ClusterFirstWithHostNet");
+  EXPECT_EQ(spec["priorityClassName"].as<std::string>(), "system-node-critical");
+  EXPECT_EQ(spec["tolerations"][0]["operator"].as<std::string>(), "Exists");
+  EXPECT_EQ(ds["spec"]["updateStrategy"]["type"].as<std::string>(), "RollingUpdate");
+
+  auto main = findContainer(spec["containers"], "pullcache");
+  ASSERT_TRUE(main.IsMap());
+  EXPECT_EQ(main["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
+  EXPECT_EQ(main["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
+  auto sc = main["securityContext"];
+  EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>());
+  EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>());
+  EXPECT_EQ(sc["capabilities"]["drop"][0].as<std::string>(), "ALL");
+  EXPECT_FALSE(sc["capabilities"]["add"]);
+  // Uninstall restores the node's containerd files.
+  auto pre_stop = main["lifecycle"]["preStop"]["exec"]["command"];
+  ASSERT_TRUE(pre_stop.IsSequence());
+  EXPECT_EQ(pre_stop[1].as<std::string>(), "containerd-config");
+  EXPECT_EQ(pre_stop[pre_stop.size() - 1].as<std::string>(), "--remove");
+
+  auto init = findContainer(spec["initContainers"], "containerd-config");
+  ASSERT_TRUE(init.IsMap());
+  std::string init_args;
+  for (const auto& a : init["args"]) init_args += a.as<std::string>() + " ";
+  EXPECT_NE(init_args.find("--mirror-url http://127.0.0.1:5000"), std::string::npos) << init_args;
+  EXPECT_NE(init_args.find("--certs-dir /etc/containerd/certs.d"), std::string::npos);
+
+  bool cache_volume = false;
+  for (const auto& v : spec["volumes"]) {
+    if (v["name"].as<std::string>() != "cache") continue;
+    cache_volume = true;
+    EXPECT_EQ(v["hostPath"]["path"].as<std::string>(), "/var/lib/pullcache");
+    EXPECT_EQ(v["hostPath"]["type"].as<std::string>(), "DirectoryOrCreate");
+  }
+  EXPECT_TRUE(cache_volume);
+  EXPECT_EQ(objects.count("PodMonitor"), 0u);  // off by default
+  EXPECT_EQ(objects.count("PrometheusRule"), 0u);
+}
+
+TEST(HelmChart, RenderedDaemonConfigIsValidAndBindsTheRegistryToLoopback) {
+  auto objects = render({"--set", "config.cache.maxBytes=40GiB", "--set-json",
+                         R"(config.cache.pin=["docker.io/library/busybox:1.36"])"});
+  std::string config_text;
+  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
+    if (it->second["data"]["config.yaml"])
+      config_text = it->second["data"]["config.yaml"].as<std::string>();
+  }
+  ASSERT_FALSE(config_text.empty());
+  auto c = config::parseConfig(config_text);  // the daemon's own validation
+  ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
+  EXPECT_EQ(c.value().listen.host, "127.0.0.1");
+  EXPECT_EQ(c.value().listen.port, 5000);
+  EXPECT_EQ(c.value().metrics_listen.port, 9095);
+  EXPECT_EQ(std::get<std::uint64_t>(c.value().cache.max_bytes), 40ull << 30);
+  ASSERT_EQ(c.value().cache.pin.size(), 1u);
+  EXPECT_EQ(c.value().upstreams.size(), 5u);
+  EXPECT_EQ(c.value().log.format, "json");
+}
+
+TEST(HelmChart, OptionalMonitoringObjectsCarryTheRulesAndTheDashboard) {
+  auto objects = render({"--set", kAllOn});
+  ASSERT_EQ(objects.count("PodMonitor"), 1u);
+  auto pm = objects.find("PodMonitor")->second;
+  EXPECT_EQ(pm["spec"]["podMetricsEndpoints"][0]["port"].as<std::string>(), "metrics");
+  ASSERT_EQ(objects.count("PrometheusRule"), 1u);
+  auto rules = objects.find("PrometheusRule")->second["spec"]["groups"][0]["rules"];
+  EXPECT_EQ(rules.size(), 7u);
+  // Prometheus templates in annotations reach the cluster unrendered by Helm.
+  EXPECT_NE(rules[0]["annotations"]["summary"].as<std::string>().find("{{ $labels.instance }}"),
+            std::string::npos);
+  bool dashboard = false;
+  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
+    const auto& cm = it->second;
+    if (!cm["data"]["pullcache.json"]) continue;
+    dashboard = true;
+    EXPECT_EQ(cm["metadata"]["labels"]["grafana_dashboard"].as<std::string>(), "1");
+    auto j = nlohmann::json::parse(cm["data"]["pullcache.json"].as<std::string>(), nullptr, false);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["uid"], "pullcache");
+  }
+  EXPECT_TRUE(dashboard);
+}
+
+TEST(HelmChart, BadValuesFailAtInstallTime) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"config.cache.maxBytes=lots", "config.cache.maxBytes"},
+      {"registryPort=80", "registryPort"},
+      {"config.log.format=xml", "config.log.format"},
+      {"config.upstreams[0].auth=magic", "config.upstreams.0.auth"},
+      {"containerd.certsDir=relative", "containerd.certsDir"},
+      {"colour=red", "colour"},
+  };
+  for (const auto& [set, key] : cases) {
+    auto r = helm({"template", "x", kChart, "--set", set});
+    EXPECT_NE(r.code, 0) << set;
+    EXPECT_NE(r.output.find(key), std::string::npos) << set << ": " << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace pullcache::testing
