@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test unit integration demo bench-startup asan tsan clean
+.PHONY: all setup build run test unit integration demo bench-startup deploy-manifests asan tsan clean
 
 all: build
 
@@ -41,6 +41,10 @@ demo: build
 # Start-up with 100,000 cached blobs: reconciliation alone and daemon start to /readyz.
 bench-startup: build
 	$(BUILD_DIR)/bench/startup_bench $(BUILD_DIR)/daemon/pullcache 100000 3
+
+# deploy/kustomize/pullcache.yaml from the chart's defaults (a test keeps them in step).
+deploy-manifests:
+	helm template pullcache helm/pullcache --namespace kube-system > deploy/kustomize/pullcache.yaml
 
 asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DPULLCACHE_SANITIZER=address,undefined

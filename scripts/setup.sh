@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libcurl4-openssl-dev libssl-dev librocksdb-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against
-  docker-registry containerd skopeo prometheus curl ca-certificates iproute2
+  docker-registry containerd runc skopeo umoci prometheus curl ca-certificates iproute2
   # helm and kubectl come from the npm registry (Debian packages neither), see below
   unzip
 )

@@ -161,5 +161,37 @@ TEST_F(ContainerdTest, ContainerdConfigWritesHostsThatContainerdUses) {
   EXPECT_NE(warn.output.find("WARNING"), std::string::npos) << warn.output;
 }
 
+// The runtime image scripts/build-image.sh assembles (no container engine here): pushed to the
+// upstream, pulled through pullcache by containerd, and its binary runs in a container.
+TEST_F(ContainerdTest, TheProjectImagePullsThroughPullcacheAndRuns) {
+  const std::string layout = dir_.sub("image");
+  auto built = runCommand({std::string(PULLCACHE_SOURCE_DIR) + "/scripts/build-image.sh",
+                           pullcacheBinary(), layout, "test"});
+  ASSERT_EQ(built.code, 0) << built.output;
+  auto pushed = runCommand({"skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+                            "oci:" + layout + ":test",
+                            "docker://" + registry_->host() + "/pullcache/pullcache:test"});
+  ASSERT_EQ(pushed.code, 0) << pushed.output;
+
+  Containerd node(dir_.sub("node"));
+  node.start();
+  const std::string ref = registry_->host() + "/pullcache/pullcache:test";
+  auto pull = node.pull(ref, hosts_dir_);
+  ASSERT_EQ(pull.code, 0) << pull.output;
+  EXPECT_GE(
+      scrapeMetrics(*pullcache_)["pullcache_image_pulls_total{upstream=\"" + registry_->host() +
+                                 "\",repository=\"pullcache/pullcache\"}"],
+      1);
+  auto run = runCommand({"ctr", "-a", node.socket(), "run", "--rm", ref, "pullcache-version",
+                         "/usr/bin/pullcache", "version"},
+                        std::chrono::seconds(60));
+  if (run.code != 0 && (run.output.find("runc") != std::string::npos ||
+                        run.output.find("operation not permitted") != std::string::npos)) {
+    GTEST_SKIP() << "this machine does not allow ctr run: " << run.output;
+  }
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("pullcache 0.1.0"), std::string::npos) << run.output;
+}
+
 }  // namespace
 }  // namespace pullcache::testing

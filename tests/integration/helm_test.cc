@@ -9,6 +9,7 @@
 
 #include "daemon/config/config.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace pullcache::testing {
 namespace {
@@ -152,6 +153,20 @@ TEST(HelmChart, BadValuesFailAtInstallTime) {
     EXPECT_NE(r.code, 0) << set;
     EXPECT_NE(r.output.find(key), std::string::npos) << set << ": " << r.output;
   }
+}
+
+TEST(HelmChart, PlainManifestsMatchTheChartAndBuildWithKustomize) {
+  auto rendered = helm({"template", "pullcache", kChart, "--namespace", "kube-system"});
+  ASSERT_EQ(rendered.code, 0) << rendered.output;
+  const std::string deploy = std::string(PULLCACHE_SOURCE_DIR) + "/deploy";
+  EXPECT_EQ(readTextFile(deploy + "/kustomize/pullcache.yaml"), rendered.output)
+      << "deploy/kustomize/pullcache.yaml is stale: run `make deploy-manifests`";
+  auto kustomized = runCommand({"kubectl", "kustomize", deploy + "/kustomize"});
+  ASSERT_EQ(kustomized.code, 0) << kustomized.output;
+  EXPECT_NE(kustomized.output.find("kind: DaemonSet"), std::string::npos);
+  // The EKS example values pass the schema and render a valid daemon config.
+  auto eks = helm({"lint", "--strict", kChart, "-f", deploy + "/eks-values.yaml"});
+  EXPECT_EQ(eks.code, 0) << eks.output;
 }
 
 }  // namespace
