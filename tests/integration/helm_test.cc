@@ -169,5 +169,25 @@ TEST(HelmChart, PlainManifestsMatchTheChartAndBuildWithKustomize) {
   EXPECT_EQ(eks.code, 0) << eks.output;
 }
 
+// Every rendered object, with every option on, against the Kubernetes API schemas
+// (kubernetes-models, and the Prometheus Operator's for PodMonitor and PrometheusRule).
+TEST(HelmChart, RenderedObjectsValidateAgainstTheKubernetesSchemas) {
+  const std::string validator =
+      std::string(PULLCACHE_SOURCE_DIR) + "/tests/k8s-validate/validate.mjs";
+  for (const std::string& set : std::vector<std::string>{"", "--set " + kAllOn}) {
+    auto r = runCommand(
+        {"sh", "-c", "helm template node-cache " + kChart + " " + set + " | node " + validator});
+    EXPECT_EQ(r.code, 0) << set << ": " << r.output;
+    EXPECT_NE(r.output.find("objects valid"), std::string::npos) << r.output;
+  }
+  // The validator does catch a wrong object.
+  auto bad =
+      runCommand({"sh", "-c",
+                  "helm template x " + kChart +
+                      " | sed 's/hostNetwork: true/hostNetwork: \"yes\"/' | node " + validator});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("hostNetwork must be boolean"), std::string::npos) << bad.output;
+}
+
 }  // namespace
 }  // namespace pullcache::testing
