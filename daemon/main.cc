@@ -15,7 +15,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: pullcache serve --config FILE\n"
+    "usage: pullcache serve --config FILE [--metrics-listen IP:PORT]\n"
     "       pullcache check-config FILE\n"
     "       pullcache stats --config FILE [--json]\n"
     "       pullcache gc --config FILE [--dry-run] [--json]\n"
@@ -51,10 +51,19 @@ int checkConfig(const std::string& path) {
   return 0;
 }
 
-int serve(const std::string& path) {
+// `metrics_listen_override`: the DaemonSet passes the node's IP (known only at run time).
+int serve(const std::string& path, const std::string& metrics_listen_override) {
   int code = 0;
   auto c = load(path, &code);
   if (!c) return code;
+  if (!metrics_listen_override.empty()) {
+    auto e = pullcache::config::parseEndpoint(metrics_listen_override);
+    if (!e) {
+      std::fprintf(stderr, "pullcache: --metrics-listen: %s\n", e.error().detail.c_str());
+      return 3;
+    }
+    c->metrics_listen = e.value();
+  }
   pullcache::setupLogging(c->log);
   try {
     pullcache::App app(std::move(*c));
@@ -131,7 +140,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "check-config" && rest.size() == 1) return checkConfig(rest[0]);
-  if (cmd == "serve" && rest.size() == 2 && rest[0] == "--config") return serve(rest[1]);
+  if (cmd == "serve" && rest.size() == 2 && rest[0] == "--config") return serve(rest[1], "");
+  if (cmd == "serve" && rest.size() == 4 && rest[0] == "--config" && rest[2] == "--metrics-listen")
+    return serve(rest[1], rest[3]);
   if (cmd == "stats" || cmd == "gc" || cmd == "prefetch" || cmd == "containerd-config")
     return command(cmd, rest);
   return usage();

@@ -36,6 +36,28 @@ TEST(Cli, CheckConfigNamesTheBadKey) {
   EXPECT_EQ(serve.code, 3);
 }
 
+TEST(Cli, MetricsListenOverride) {
+  TempDir dir;
+  const int port = freePort();
+  const int metrics = freePort();
+  writeTextFile(dir.sub("c.yaml"), "listen: 127.0.0.1:" + std::to_string(port) +
+                                       "\nmetrics_listen: 127.0.0.1:1\ncache: {dir: " +
+                                       dir.sub("cache") + "}\nupstreams:\n  - match: docker.io\n");
+  Process serve({pullcacheBinary(), "serve", "--config", dir.sub("c.yaml"), "--metrics-listen",
+                 "127.0.0.1:" + std::to_string(metrics)},
+                dir.sub("serve.log"));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return httpGet("http://127.0.0.1:" + std::to_string(metrics) + "/healthz").status == 200;
+      },
+      std::chrono::seconds(10)))
+      << serve.log();
+  auto bad = runCommand({pullcacheBinary(), "serve", "--config", dir.sub("c.yaml"),
+                         "--metrics-listen", "node-ip:9095"});
+  EXPECT_EQ(bad.code, 3);
+  EXPECT_NE(bad.output.find("--metrics-listen"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, SecretsNeverReachTheLog) {
   TempDir dir;
   RegistryServer registry(dir.sub("registry"));

@@ -65,6 +65,12 @@ TEST(HelmChart, DaemonSetRunsOnEveryNodeOnLoopbackWithProbesAndNoCapabilities) {
   ASSERT_TRUE(main.IsMap());
   EXPECT_EQ(main["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
   EXPECT_EQ(main["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
+  // Metrics on the node IP only.
+  std::string main_args;
+  for (const auto& a : main["args"]) main_args += a.as<std::string>() + " ";
+  EXPECT_NE(main_args.find("--metrics-listen $(NODE_IP):9095"), std::string::npos) << main_args;
+  EXPECT_EQ(main["env"][0]["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>(),
+            "status.hostIP");
   auto sc = main["securityContext"];
   EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>());
   EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>());
