@@ -44,17 +44,9 @@ App::App(config::Config config) : config_(std::move(config)) {
   metrics_->cache_blobs.set(static_cast<double>(report.value().blobs));
   metrics_->cache_size_bytes.set(static_cast<double>(report.value().bytes));
 
-  store::EvictorOptions eo;
-  eo.max_bytes = config_.cache.max_bytes;
-  eo.min_free_bytes = config_.cache.min_free_bytes;
-  eo.high_watermark = config_.cache.high_watermark;
-  eo.low_watermark = config_.cache.low_watermark;
-  eo.max_age = config_.cache.max_age;
-  eo.interval = config_.cache.eviction_interval;
-  for (const auto& pin : config_.cache.pin) eo.pins.push_back(ImageRef::parse(pin).value());
-  evictor_ =
-      std::make_unique<store::Evictor>(*store_, *index_, clock_, std::move(eo),
-                                       store::statvfsProbe(config_.cache.dir), metrics_.get());
+  evictor_ = std::make_unique<store::Evictor>(
+      *store_, *index_, clock_, store::evictorOptionsFrom(config_.cache),
+      store::statvfsProbe(config_.cache.dir), metrics_.get());
 
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;

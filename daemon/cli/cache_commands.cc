@@ -48,14 +48,8 @@ std::optional<Answer> askDaemon(const std::string& url, bool post) {
 struct LocalCache {
   explicit LocalCache(const config::Config& config)
       : store(config.cache.dir), index(config.cache.dir + "/index") {
-    store::EvictorOptions o;
-    o.max_bytes = config.cache.max_bytes;
-    o.min_free_bytes = config.cache.min_free_bytes;
-    o.high_watermark = config.cache.high_watermark;
-    o.low_watermark = config.cache.low_watermark;
-    o.max_age = config.cache.max_age;
-    for (const auto& p : config.cache.pin) o.pins.push_back(ImageRef::parse(p).value());
-    evictor = std::make_unique<store::Evictor>(store, index, clock, std::move(o),
+    evictor = std::make_unique<store::Evictor>(store, index, clock,
+                                               store::evictorOptionsFrom(config.cache),
                                                store::statvfsProbe(config.cache.dir));
   }
   SystemClock clock;

@@ -55,34 +55,36 @@ Result<void> RocksDbIndex::deleteBlob(const Digest& digest) {
   return ok();
 }
 
-Result<void> RocksDbIndex::forEachBlob(
-    const std::function<void(const Digest&, const BlobMeta&)>& fn) {
+Result<void> RocksDbIndex::scanPrefix(
+    std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& fn) {
   rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
+  ro.fill_cache = false;  // a full scan must not evict the point-lookup working set
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  const std::string prefix(keys::kBlobPrefix);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto digest = keys::digestFromBlobKey(std::string_view(it->key().data(), it->key().size()));
-    auto meta = keys::decodeBlobMeta(std::string_view(it->value().data(), it->value().size()));
-    if (digest && meta) fn(*digest, *meta);
+  const rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    fn(std::string_view(it->key().data(), it->key().size()),
+       std::string_view(it->value().data(), it->value().size()));
   }
   if (!it->status().ok()) return dbError(it->status());
   return ok();
 }
 
+Result<void> RocksDbIndex::forEachBlob(
+    const std::function<void(const Digest&, const BlobMeta&)>& fn) {
+  return scanPrefix(keys::kBlobPrefix, [&](std::string_view key, std::string_view value) {
+    auto digest = keys::digestFromBlobKey(key);
+    auto meta = keys::decodeBlobMeta(value);
+    if (digest && meta) fn(*digest, *meta);
+  });
+}
+
 Result<void> RocksDbIndex::forEachTag(
     const std::function<void(const TagKey&, const TagRecord&)>& fn) {
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  const std::string prefix(keys::kTagPrefix);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto key = keys::tagKeyFromKey(std::string_view(it->key().data(), it->key().size()));
-    auto tag = keys::decodeTag(std::string_view(it->value().data(), it->value().size()));
-    if (key && tag) fn(*key, *tag);
-  }
-  if (!it->status().ok()) return dbError(it->status());
-  return ok();
+  return scanPrefix(keys::kTagPrefix, [&](std::string_view key, std::string_view value) {
+    auto tag_key = keys::tagKeyFromKey(key);
+    auto tag = keys::decodeTag(value);
+    if (tag_key && tag) fn(*tag_key, *tag);
+  });
 }
 
 Result<std::optional<ManifestRecord>> RocksDbIndex::getManifest(const Digest& digest) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "daemon/index/index.h"
 
@@ -32,6 +33,10 @@ class RocksDbIndex final : public Index {
   Result<void> putTag(const TagKey& key, const TagRecord& record) override;
 
  private:
+  // Calls fn(key, value) for every key starting with `prefix`, in key order.
+  Result<void> scanPrefix(std::string_view prefix,
+                          const std::function<void(std::string_view, std::string_view)>& fn);
+
   std::unique_ptr<rocksdb::DB> db_;
 };
 

@@ -6,26 +6,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "common/manifest_refs.h"
+#include "daemon/index/image_walk.h"
 
 namespace pullcache::store {
-namespace {
-
-constexpr int kMaxManifestDepth = 2;
-
-// Every blob digest an image (manifest or index) refers to, through nested manifests.
-void collectBlobs(index::Index& index, const Digest& manifest, int depth,
-                  std::unordered_set<std::string>& out) {
-  if (depth > kMaxManifestDepth) return;
-  auto m = index.getManifest(manifest);
-  if (!m || !m.value()) return;
-  auto refs = parseManifestRefs(m.value()->body);
-  if (!refs) return;
-  for (const auto& child : refs.value().children) collectBlobs(index, child.digest, depth + 1, out);
-  for (const auto& blob : refs.value().blobs) out.insert(blob.digest.str());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<CacheStats> collectStats(index::Index& index, Evictor& evictor, std::size_t top_n) {
   CacheStats stats;
@@ -46,7 +30,7 @@ Result<CacheStats> collectStats(index::Index& index, Evictor& evictor, std::size
     ++stats.tags;
     auto& repo = repos[{key.upstream, key.repository}];
     ++repo.tags;
-    if (auto d = Digest::parse(record.digest)) collectBlobs(index, d.value(), 0, repo.blobs);
+    if (auto d = Digest::parse(record.digest)) index::collectImage(index, d.value(), repo.blobs);
   });
   if (!tags) return tags.error();
   for (auto& [key, repo] : repos) {

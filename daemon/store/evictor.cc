@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "common/log.h"
-#include "common/manifest_refs.h"
+#include "daemon/index/image_walk.h"
 
 namespace pullcache::store {
 namespace {
@@ -23,10 +23,20 @@ std::uint64_t resolveSize(const SizeSpec& spec, std::uint64_t total) {
 
 // In-memory access times newer than the index's by this much are written back in a pass.
 constexpr std::int64_t kWriteBackSeconds = 60;
-// Manifests nest at most index → image manifest; deeper nesting is not followed.
-constexpr int kMaxManifestDepth = 2;
 
 }  // namespace
+
+EvictorOptions evictorOptionsFrom(const config::CacheConfig& cache) {
+  EvictorOptions o;
+  o.max_bytes = cache.max_bytes;
+  o.min_free_bytes = cache.min_free_bytes;
+  o.high_watermark = cache.high_watermark;
+  o.low_watermark = cache.low_watermark;
+  o.max_age = cache.max_age;
+  o.interval = cache.eviction_interval;
+  for (const auto& pin : cache.pin) o.pins.push_back(ImageRef::parse(pin).value());
+  return o;
+}
 
 DiskProbe statvfsProbe(std::string dir) {
   return [dir = std::move(dir)]() -> Result<DiskUsage> {
@@ -119,15 +129,6 @@ EvictionPolicy Evictor::resolvePolicy(const DiskUsage& disk) const {
 std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
   std::unordered_set<std::string> keep;
   std::size_t not_cached = 0;
-  std::function<void(const Digest&, int)> walk = [&](const Digest& d, int depth) {
-    if (!keep.insert(d.str()).second || depth > kMaxManifestDepth) return;
-    auto m = index_.getManifest(d);
-    if (!m || !m.value()) return;  // a blob, or a manifest not cached (yet)
-    auto refs = parseManifestRefs(m.value()->body);
-    if (!refs) return;
-    for (const auto& child : refs.value().children) walk(child.digest, depth + 1);
-    for (const auto& blob : refs.value().blobs) keep.insert(blob.digest.str());
-  };
   for (const auto& pin : options_.pins) {
     std::optional<Digest> root = pin.digest;
     if (!root) {
@@ -142,7 +143,7 @@ std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
     }
     auto m = index_.getManifest(*root);
     if (!m || !m.value()) ++not_cached;
-    walk(*root, 0);
+    index::collectImage(index_, *root, keep);
   }
   if (missing != nullptr) *missing = not_cached;
   return keep;

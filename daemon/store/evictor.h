@@ -25,6 +25,7 @@
 #include "common/error.h"
 #include "common/image_ref.h"
 #include "common/units.h"
+#include "daemon/config/config.h"
 #include "daemon/index/index.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/store/blob_store.h"
@@ -41,6 +42,9 @@ struct EvictorOptions {
   std::chrono::milliseconds interval{60'000};
   std::vector<ImageRef> pins;
 };
+
+// The options cache.* in the daemon's config asks for (pins already validated there).
+EvictorOptions evictorOptionsFrom(const config::CacheConfig& cache);
 
 // The filesystem under the cache: total and available bytes (statvfs). Injectable for tests.
 struct DiskUsage {
