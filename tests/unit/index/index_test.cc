@@ -42,8 +42,10 @@ TEST(Keys, TagKeysDecode) {
   EXPECT_EQ(k->repository, "org/app");
   EXPECT_EQ(k->tag, "v1.2");
   EXPECT_FALSE(keys::tagKeyFromKey("b:sha256:00"));
-  EXPECT_FALSE(keys::tagKeyFromKey(std::string("t:host\0repo")));
-  EXPECT_FALSE(keys::tagKeyFromKey(std::string("t:h\0r\0t\0extra", 15)));
+  using namespace std::string_literals;                    // keys hold '\0' separators
+  EXPECT_FALSE(keys::tagKeyFromKey("t:host\0repo"s));      // no tag part
+  EXPECT_FALSE(keys::tagKeyFromKey("t:h\0r\0t\0extra"s));  // one part too many
+  EXPECT_TRUE(keys::tagKeyFromKey("t:h\0r\0t"s));
 }
 
 TEST(RocksDbIndex, PersistsAcrossReopen) {
