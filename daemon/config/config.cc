@@ -186,15 +186,12 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
   }
   if (const auto* b = std::get_if<std::uint64_t>(&cache.max_bytes); b && *b == 0)
     return keyError("cache.max_bytes", "must be more than 0");
-  if (node["high_watermark"]) {
-    auto p = percentKey(node["high_watermark"], "cache.high_watermark");
+  for (auto [key, field] : {std::pair{"high_watermark", &cache.high_watermark},
+                            std::pair{"low_watermark", &cache.low_watermark}}) {
+    if (!node[key]) continue;
+    auto p = percentKey(node[key], std::string("cache.") + key);
     if (!p) return p.error();
-    cache.high_watermark = p.value();
-  }
-  if (node["low_watermark"]) {
-    auto p = percentKey(node["low_watermark"], "cache.low_watermark");
-    if (!p) return p.error();
-    cache.low_watermark = p.value();
+    *field = p.value();
   }
   if (cache.low_watermark >= cache.high_watermark)
     return keyError("cache.low_watermark", "must be below cache.high_watermark");

@@ -12,7 +12,8 @@
 namespace pullcache::index {
 
 // Adds `root` and everything it refers to to `out` (digest strings). Manifests not in the
-// index, and nesting deeper than index -> image manifest, end the walk there.
-void collectImage(Index& index, const Digest& root, std::unordered_set<std::string>& out);
+// index, and nesting deeper than index -> image manifest, end the walk there. Returns whether
+// `root` itself is a cached manifest.
+bool collectImage(Index& index, const Digest& root, std::unordered_set<std::string>& out);
 
 }  // namespace pullcache::index

@@ -141,9 +141,7 @@ std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
       ++not_cached;
       continue;
     }
-    auto m = index_.getManifest(*root);
-    if (!m || !m.value()) ++not_cached;
-    index::collectImage(index_, *root, keep);
+    if (!index::collectImage(index_, *root, keep)) ++not_cached;
   }
   if (missing != nullptr) *missing = not_cached;
   return keep;
