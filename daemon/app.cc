@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
@@ -18,6 +20,7 @@
 #include "daemon/store/evictor.h"
 #include "daemon/store/reconcile.h"
 #include "daemon/upstream/curl_client.h"
+#include "daemon/upstream/redirect.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
@@ -80,6 +83,11 @@ App::App(config::Config config) : config_(std::move(config)) {
       so, "health");
 }
 
+static Task<void> prewarmEcrToken(std::shared_ptr<const upstream::Upstream> upstream) {
+  auto token = co_await upstream->auth->authorization(upstream::urlHost(upstream->base_url), "");
+  (void)token;  // a failure is logged (once) by the token source
+}
+
 App::~App() {
   // Order matters: nothing may post to the loop any more (curl thread, blocking pool), the
   // acceptors go while their io_context lives, then the io_context destroys the coroutine
@@ -101,7 +109,8 @@ void App::requestStop() {
     ready_ = false;
     registry_listener_->stop();
     health_listener_->stop();
-    curl_->stop();  // in-flight upstream transfers fail; their waiters are released
+    router_->stop();  // ECR token refreshers
+    curl_->stop();    // in-flight upstream transfers fail; their waiters are released
     // Give sessions a moment to finish writing what they can, then stop the loop.
     auto timer = std::make_shared<asio::steady_timer>(*ioc_, std::chrono::milliseconds(200));
     timer->async_wait([this, timer](auto) { ioc_->stop(); });
@@ -121,6 +130,13 @@ int App::run() {
   health_listener_->start();
   evictor_->start();  // its first pass runs now: a budget lowered since the last run applies
   ready_ = true;
+  // ECR tokens for the registries the config names are fetched now (and kept fresh from then
+  // on), so the first pull does not wait for one and a broken credential set-up shows at once.
+  for (const auto& host : router_->literalHosts()) {
+    auto up = router_->resolve(host);
+    if (up && up.value()->auth->name() == "ecr")
+      asio::co_spawn(*ioc_, prewarmEcrToken(up.value()), asio::detached);
+  }
   {
     // Pins first (they are kept, so they should be there), then the prefetch list.
     std::vector<ImageRef> images;

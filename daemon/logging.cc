@@ -39,7 +39,7 @@ void setupLogging(const config::LogConfig& log) {
   auto root = std::make_shared<spdlog::logger>("pullcache", sink);
   root->set_level(level);
   spdlog::set_default_logger(root);
-  for (const char* name : {"fetch", "manifest", "app", "evict", "prefetch"}) {
+  for (const char* name : {"fetch", "manifest", "app", "evict", "prefetch", "aws"}) {
     spdlog::drop(name);
     auto l = std::make_shared<spdlog::logger>(name, sink);
     l->set_level(level);

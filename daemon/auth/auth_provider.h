@@ -28,6 +28,10 @@ class AuthProvider {
   virtual Task<Result<std::string>> onChallenge(std::string host, std::string repository,
                                                 std::string www_authenticate,
                                                 std::string rejected) = 0;
+
+  // Whether a 403 from the upstream's own host may mean "credentials expired" (ECR answers an
+  // expired token with 403): then onChallenge is asked once, with an empty challenge.
+  [[nodiscard]] virtual bool refreshOnForbidden() const noexcept { return false; }
 };
 
 }  // namespace pullcache::auth

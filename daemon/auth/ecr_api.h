@@ -24,6 +24,9 @@ struct EcrRegistry {
   [[nodiscard]] std::string apiHost() const;
 };
 
+// "us-east-1", "cn-north-1", "us-gov-west-1": the shape of an AWS region name.
+bool validAwsRegion(std::string_view region);
+
 // <account>.dkr.ecr.<region>.amazonaws.com, .amazonaws.com.cn, <account>.dkr.ecr-fips.<region>...,
 // and dual-stack <account>.dkr-ecr[-fips].<region>.on.aws. nullopt for any other host.
 std::optional<EcrRegistry> parseEcrHost(std::string_view host);
@@ -37,6 +40,7 @@ SigV4Request getAuthorizationTokenRequest(const std::string& api_host);
 struct EcrToken {
   Secret basic;  // authorizationToken: base64("AWS:<password>"), sent as "Basic <token>"
   std::chrono::system_clock::time_point expires_at;
+  std::chrono::system_clock::time_point obtained_at;  // set by the caller that fetched it
 };
 
 // Parses the JSON answer; checks the token decodes to "AWS:<password>".

@@ -11,6 +11,7 @@
 #include "common/host_glob.h"
 #include "common/image_ref.h"
 #include "common/reference.h"
+#include "daemon/auth/ecr_api.h"
 
 namespace pullcache::config {
 namespace {
@@ -87,6 +88,7 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     auto a = scalar(node["auth"], where + ".auth");
     if (!a) return a.error();
     auth = a.value();
+    u.auth_explicit = true;
   }
   if (auth == "anonymous" || auth == "none")
     u.auth = AuthMode::kAnonymous;
@@ -137,9 +139,13 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     return keyError(where + ".auth",
                     "credentials are given but auth is '" + auth + "' (use basic or token)");
   }
-  if (u.auth == AuthMode::kEcr) {
-    return keyError(where + ".auth", "'ecr' is not implemented in this version yet");
+  const bool literal = u.match.find_first_of("*[") == std::string::npos;
+  if (u.auth == AuthMode::kEcr && literal && !auth::parseEcrHost(u.match)) {
+    return keyError(where + ".auth",
+                    "'ecr' needs an ECR registry host in match (<account>.dkr.ecr.<region>."
+                    "amazonaws.com), not '" + u.match + "'");
   }
+  if (!u.auth_explicit && literal && auth::parseEcrHost(u.match)) u.auth = AuthMode::kEcr;
   return u;
 }
 
@@ -294,7 +300,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
   if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
   auto keys = checkKeys(root, "",
                         {"listen", "metrics_listen", "threads", "cache", "upstreams",
-                         "default_upstream", "upstream_timeouts", "log"});
+                         "default_upstream", "upstream_timeouts", "log", "aws"});
   if (!keys) return keys.error();
   try {
     for (const char* key : {"listen", "metrics_listen"}) {
@@ -359,6 +365,27 @@ Result<Config> parseConfig(const std::string& yaml_text) {
         auto d = durationKey(t["request"], "upstream_timeouts.request");
         if (!d) return d.error();
         c.upstream_timeouts.request = d.value();
+      }
+    }
+    if (root["aws"]) {
+      const auto& a = root["aws"];
+      if (auto k = checkKeys(a, "aws", {"region", "ecr_endpoint", "sts_endpoint"}); !k)
+        return k.error();
+      if (a["region"]) {
+        auto v = scalar(a["region"], "aws.region");
+        if (!v) return v.error();
+        if (!auth::validAwsRegion(v.value()))
+          return keyError("aws.region", "'" + v.value() + "' is not an AWS region name");
+        c.aws.region = v.value();
+      }
+      for (auto [key, out] : {std::pair{"ecr_endpoint", &c.aws.ecr_endpoint},
+                              std::pair{"sts_endpoint", &c.aws.sts_endpoint}}) {
+        if (!a[key]) continue;
+        auto v = scalar(a[key], std::string("aws.") + key);
+        if (!v) return v.error();
+        if (auto u = validateUrl(v.value(), std::string("aws.") + key); !u) return u.error();
+        *out = v.value();
+        while (!out->empty() && out->back() == '/') out->pop_back();
       }
     }
     if (root["log"]) {

@@ -23,13 +23,14 @@ enum class AuthMode {
   kAnonymous,  // no credentials; Bearer challenges are answered with anonymous tokens
   kBasic,  // static credentials sent as Basic, and used at the token realm on a Bearer challenge
   kToken,  // static credentials used only at the token realm (never sent to the registry itself)
-  kEcr,    // AWS ECR (not implemented yet)
+  kEcr,    // AWS ECR: GetAuthorizationToken with the AWS credential chain (the default for ECR hosts)
 };
 
 struct UpstreamConfig {
   std::string match;  // glob on the registry host ('*' matches within one DNS label)
   std::string url;    // scheme://host[:port]; empty: https://<registry host>
   AuthMode auth = AuthMode::kAnonymous;
+  bool auth_explicit = false;  // `auth` was given; otherwise ECR hosts get kEcr
   std::string username;
   Secret password;
   std::string docker_config;  // docker config.json or Kubernetes .dockerconfigjson file
@@ -62,6 +63,13 @@ struct UpstreamTimeouts {
   std::chrono::milliseconds request{60'000};  // whole request, for small (non-blob) responses
 };
 
+// AWS settings for ECR upstreams; the AWS_* environment variables apply where these are unset.
+struct AwsConfig {
+  std::string region;        // for STS (web identity); default AWS_REGION, AWS_DEFAULT_REGION, IMDS
+  std::string ecr_endpoint;  // GetAuthorizationToken endpoint (interface VPC endpoint), all regions
+  std::string sts_endpoint;  // AssumeRoleWithWebIdentity endpoint
+};
+
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error, off
   std::string format = "text";  // text | json
@@ -75,6 +83,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   std::string default_upstream;  // registry host used when a request has no ?ns=
   UpstreamTimeouts upstream_timeouts;
+  AwsConfig aws;
   LogConfig log;
 };
 

@@ -11,7 +11,7 @@
 #include "daemon/index/index.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/route.h"
-#include "daemon/registry/single_flight.h"
+#include "common/single_flight.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 

@@ -212,6 +212,11 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (r.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (r.method == "POST" || r.method == "PUT") {
+    // The body lives in t->request, which outlives the transfer.
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+    if (r.method == "PUT") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
   } else if (r.method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
   }
@@ -221,6 +226,9 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   }
   if (!r.headers.has("accept"))
     t->header_list = curl_slist_append(t->header_list, "Accept:");  // no default */*
+  if (!r.headers.has("content-type") && (r.method == "POST" || r.method == "PUT"))
+    t->header_list = curl_slist_append(t->header_list, "Content-Type:");  // no form default
+  t->header_list = curl_slist_append(t->header_list, "Expect:");  // no 100-continue round trip
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &onHeaderLine);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());

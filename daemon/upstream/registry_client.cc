@@ -69,8 +69,10 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
   // regional registry (registry.k8s.io -> *.pkg.dev) a token from its own challenge.
   std::map<std::string, std::string> challenged;  // host -> header obtained for this request
   std::string url = request.url;
+  const std::string origin_host = urlHost(url);
   request.follow_redirects = false;
   int hops = 0;
+  bool refetched = false;
   for (;;) {
     const std::string host = urlHost(url);
     std::string sent;
@@ -114,7 +116,27 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       url = std::move(next).value();
       continue;
     }
+    if (status == 403 && hops > 0 && host != origin_host && !refetched) {
+      // A redirect target refused: most likely an expired pre-signed URL (S3 answers 403
+      // "Request has expired"). Ask the registry for a fresh one, once.
+      refetched = true;
+      url = request.url;
+      hops = 0;
+      continue;
+    }
     std::string challenge(resp.value().headers.get("www-authenticate"));
+    const bool expired_credentials = status == 403 && host == origin_host &&
+                                     upstream->auth->refreshOnForbidden() &&
+                                     !challenged.contains(host);
+    if (expired_credentials) {
+      auto next = co_await upstream->auth->onChallenge(host, repository, challenge, sent);
+      if (!next) {
+        if (next.error().code == Errc::kDenied) co_return resp;  // a real refusal: DENIED
+        co_return next.error();
+      }
+      challenged[host] = std::move(next).value();
+      continue;
+    }
     if (status != 401 || challenge.empty() || challenged.contains(host)) co_return resp;
     auto next = co_await upstream->auth->onChallenge(host, repository, challenge, sent);
     if (!next) co_return next.error();

@@ -17,9 +17,10 @@
 namespace pullcache::upstream {
 
 struct Request {
-  std::string method = "GET";  // GET or HEAD
+  std::string method = "GET";  // GET or HEAD to registries; POST/PUT for the AWS credential APIs
   std::string url;
   Headers headers;
+  std::string body;  // request body (POST/PUT); sent with Content-Length
   std::uint64_t max_body = 4u << 20;  // buffered responses: larger bodies fail with kTooLarge
   bool follow_redirects = true;
   std::chrono::milliseconds timeout{0};  // whole request; 0 = only the stall timeout applies

@@ -19,16 +19,62 @@ std::string Upstream::upstreamName(const std::string& name) const {
 }
 
 UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http,
-                               const Clock& clock, metrics::Metrics* metrics)
+                               const Clock& clock, metrics::Metrics* metrics, auth::EnvLookup env)
     : entries_(config.upstreams),
       default_upstream_(config.default_upstream),
       request_timeout_(config.upstream_timeouts.request),
       http_(http),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      aws_(config.aws),
+      env_(env ? std::move(env) : auth::processEnv()) {}
 
-std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConfig& entry,
-                                                      const std::string& host) {
+UpstreamRouter::~UpstreamRouter() { stop(); }
+
+void UpstreamRouter::stop() {
+  std::lock_guard lock(mu_);
+  for (auto& [key, source] : ecr_sources_) source->stop();
+}
+
+std::vector<std::string> UpstreamRouter::literalHosts() const {
+  std::vector<std::string> hosts;
+  for (const auto& e : entries_)
+    if (e.match.find_first_of("*[") == std::string::npos) hosts.push_back(e.match);
+  return hosts;
+}
+
+auth::AwsCredentialChain& UpstreamRouter::awsChain() {
+  std::call_once(chain_once_, [this] {
+    auth::ChainOptions o;
+    o.env = env_;
+    o.settings = {aws_.region, aws_.ecr_endpoint, aws_.sts_endpoint};
+    o.request_timeout = request_timeout_;
+    chain_ = std::make_unique<auth::AwsCredentialChain>(auth::defaultProviders(o, http_, clock_),
+                                                        clock_);
+  });
+  return *chain_;
+}
+
+// Called with mu_ held.
+std::shared_ptr<auth::EcrTokenSource> UpstreamRouter::ecrSource(
+    const auth::EcrRegistry& registry) {
+  std::string endpoint = auth::resolveEndpoint(aws_.ecr_endpoint, env_, "ECR");
+  if (endpoint.empty()) endpoint = "https://" + registry.apiHost();
+  std::string key = registry.region + " " + endpoint;
+  auto& slot = ecr_sources_[key];
+  if (!slot) {
+    auth::EcrTokenSource::Options o;
+    o.region = registry.region;
+    o.api_endpoint = endpoint;
+    o.request_timeout = request_timeout_;
+    slot = std::make_shared<auth::EcrTokenSource>(std::move(o), awsChain(), http_, clock_);
+  }
+  return slot;
+}
+
+// Called with mu_ held.
+Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::UpstreamConfig& entry,
+                                                              const std::string& host) {
   auto up = std::make_shared<Upstream>();
   up->host = host;
   up->docker_hub = host == "docker.io";
@@ -38,8 +84,24 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
     up->base_url = "https://registry-1.docker.io";
   else
     up->base_url = "https://" + host;
+  config::AuthMode mode = entry.auth;
+  auto ecr = auth::parseEcrHost(host);
+  if (!entry.auth_explicit && ecr) mode = config::AuthMode::kEcr;
+  if (mode == config::AuthMode::kEcr) {
+    if (!ecr) {
+      return fail(Errc::kNameUnknown,
+                  "registry " + host + " is not an ECR registry host (the upstream says auth: ecr)");
+    }
+    auto source = ecrSource(*ecr);
+    if (metrics_ != nullptr) {
+      up->metrics = &metrics_->upstream(host, "ecr");
+      source->addMetrics(up->metrics);
+    }
+    up->auth = std::make_shared<auth::EcrAuth>(urlHost(up->base_url), std::move(source));
+    return std::shared_ptr<const Upstream>(std::move(up));
+  }
   auth::RegistryAuth::Options o;
-  switch (entry.auth) {
+  switch (mode) {
     case config::AuthMode::kBasic:
       o.mode = auth::RegistryAuth::Mode::kBasic;
       break;
@@ -61,7 +123,7 @@ std::shared_ptr<const Upstream> UpstreamRouter::build(const config::UpstreamConf
     o.metrics = up->metrics;
   }
   up->auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
-  return up;
+  return std::shared_ptr<const Upstream>(std::move(up));
 }
 
 Result<std::shared_ptr<const Upstream>> UpstreamRouter::resolve(std::string_view ns) {
@@ -77,7 +139,8 @@ Result<std::shared_ptr<const Upstream>> UpstreamRouter::resolve(std::string_view
       return fail(Errc::kTooManyRequests, "too many distinct registry hosts");
     }
     auto up = build(entry, host);
-    resolved_.emplace(host, up);
+    if (!up) return up.error();
+    resolved_.emplace(host, up.value());
     return up;
   }
   return fail(Errc::kNameUnknown, "registry " + host + " is not mirrored by this pullcache");

@@ -11,6 +11,8 @@
 
 #include "common/clock.h"
 #include "daemon/auth/auth_provider.h"
+#include "daemon/auth/aws_credentials.h"
+#include "daemon/auth/ecr_auth.h"
 #include "daemon/config/config.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/upstream/upstream_client.h"
@@ -31,15 +33,25 @@ struct Upstream {
 
 class UpstreamRouter {
  public:
+  // `env`: where the AWS credential chain reads its variables (the process environment unless
+  // a test injects one).
   UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock,
-                 metrics::Metrics* metrics = nullptr);
+                 metrics::Metrics* metrics = nullptr, auth::EnvLookup env = {});
+  ~UpstreamRouter();
 
   // ns empty: the default upstream (kNameUnknown if none is configured).
   Result<std::shared_ptr<const Upstream>> resolve(std::string_view ns);
+  // Registry hosts of upstream entries that name one host (no glob), in config order.
+  [[nodiscard]] std::vector<std::string> literalHosts() const;
+  // The AWS credential chain shared by every ECR upstream (created on first use).
+  auth::AwsCredentialChain& awsChain();
+  // Stops the ECR token refreshers.
+  void stop();
 
  private:
-  std::shared_ptr<const Upstream> build(const config::UpstreamConfig& entry,
-                                        const std::string& host);
+  Result<std::shared_ptr<const Upstream>> build(const config::UpstreamConfig& entry,
+                                                const std::string& host);
+  std::shared_ptr<auth::EcrTokenSource> ecrSource(const auth::EcrRegistry& registry);
 
   std::vector<config::UpstreamConfig> entries_;
   std::string default_upstream_;
@@ -47,7 +59,13 @@ class UpstreamRouter {
   UpstreamClient& http_;
   const Clock& clock_;
   metrics::Metrics* metrics_;
+  config::AwsConfig aws_;
+  auth::EnvLookup env_;
+  std::once_flag chain_once_;
+  std::unique_ptr<auth::AwsCredentialChain> chain_;
   std::mutex mu_;
+  // One ECR token per (region, API endpoint), shared by the upstreams of that region.
+  std::map<std::string, std::shared_ptr<auth::EcrTokenSource>> ecr_sources_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<const Upstream>, std::less<>> resolved_;  // guarded by mu_
 };
 

@@ -91,8 +91,11 @@ PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host,
       "metrics_listen: 127.0.0.1:" + std::to_string(health_port_) + "\n" +
       "cache:\n  dir: " + cache_dir_ + "\n  tag_ttl: " + options_.tag_ttl + "\n" +
       options_.cache_yaml + "upstream_timeouts:\n  connect: 2s\n  stall: 10s\n  request: 20s\n" +
-      "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" + upstream_host_ +
-      "\n" + "default_upstream: \"" + upstream_host_ + "\"\n" + options_.extra_yaml;
+      (options_.upstreams_yaml.empty()
+           ? "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" +
+                 upstream_host_ + "\n" + "default_upstream: \"" + upstream_host_ + "\"\n"
+           : options_.upstreams_yaml) +
+      options_.extra_yaml;
   writeTextFile(configPath(), yaml);
 }
 
@@ -106,7 +109,7 @@ std::string PullcacheServer::blobFile(const std::string& digest) const {
 void PullcacheServer::start() {
   process_ = std::make_unique<Process>(
       std::vector<std::string>{pullcacheBinary(), "serve", "--config", configPath()},
-      dir_ + "/pullcache.log");
+      dir_ + "/pullcache.log", options_.env);
   if (!waitFor([&] { return httpGet(healthUrl("/readyz")).status == 200; },
                std::chrono::seconds(20))) {
     throw std::runtime_error("pullcache did not become ready: " + process_->log());

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -40,6 +41,10 @@ struct PullcacheOptions {
   // Lines added to the cache: section. The default turns the free-space floor off: the tests
   // must not depend on how full this machine's disk is.
   std::string cache_yaml = "  min_free_bytes: 0\n";
+  // Replaces the generated upstreams: list and default_upstream (full YAML, top level).
+  std::string upstreams_yaml;
+  // Environment for the daemon, on top of the test's own ("NAME=value").
+  std::vector<std::string> env;
 };
 
 class PullcacheServer {
@@ -61,6 +66,7 @@ class PullcacheServer {
   [[nodiscard]] std::string blobFile(const std::string& digest) const;
   [[nodiscard]] std::string log() const { return process_ ? process_->log() : std::string(); }
   [[nodiscard]] std::string configPath() const { return dir_ + "/pullcache.yaml"; }
+  [[nodiscard]] const std::vector<std::string>& env() const { return options_.env; }
 
  private:
   std::string dir_;

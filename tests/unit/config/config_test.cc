@@ -83,6 +83,11 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\ncache: {pin: [alpine, \"Bad/Name\"]}\n", "cache.pin[1]"},
       {"upstreams: [{match: a.io}]\ncache: {prefetch: [\"a b\"]}\n", "cache.prefetch[0]"},
       {"upstreams: [{match: a.io}]\ncache: {prefetch_interval: 0s}\n", "cache.prefetch_interval"},
+      {"upstreams: [{match: a.io, auth: ecr}]\n", "upstreams[0].auth"},
+      {"upstreams: [{match: a.io}]\naws: {region: Mars}\n", "aws.region"},
+      {"upstreams: [{match: a.io}]\naws: {ecr_endpoint: vpce.example}\n", "aws.ecr_endpoint"},
+      {"upstreams: [{match: a.io}]\naws: {sts_endpoint: \"https://x/p\"}\n", "aws.sts_endpoint"},
+      {"upstreams: [{match: a.io}]\naws: {profile: x}\n", "aws.profile"},
   };
   for (const auto& b : cases) {
     auto c = parseConfig(b.yaml);
@@ -129,6 +134,30 @@ cache:
   EXPECT_DOUBLE_EQ(d.value().cache.low_watermark, 0.8);
   EXPECT_EQ(d.value().cache.max_age.count(), 0);
   EXPECT_TRUE(d.value().cache.pin.empty());
+}
+
+TEST(Config, EcrHostsDefaultToEcrAuthAndAwsEndpointsAreRead) {
+  auto c = parseConfig(R"(
+upstreams:
+  - match: 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+  - match: 210987654321.dkr.ecr.eu-west-1.amazonaws.com
+    auth: anonymous
+  - match: "*.dkr.ecr.*.amazonaws.com"
+  - match: public.ecr.aws
+aws:
+  region: eu-west-1
+  ecr_endpoint: https://vpce-0abc.api.ecr.eu-west-1.vpce.amazonaws.com/
+  sts_endpoint: https://sts.eu-west-1.amazonaws.com
+)");
+  ASSERT_TRUE(c) << c.error().message();
+  const auto& u = c.value().upstreams;
+  EXPECT_EQ(u[0].auth, AuthMode::kEcr);
+  EXPECT_EQ(u[1].auth, AuthMode::kAnonymous) << "an explicit auth wins";
+  EXPECT_EQ(u[2].auth, AuthMode::kAnonymous) << "globs are decided per host, when resolved";
+  EXPECT_FALSE(u[2].auth_explicit);
+  EXPECT_EQ(u[3].auth, AuthMode::kAnonymous) << "public ECR needs no AWS credentials";
+  EXPECT_EQ(c.value().aws.region, "eu-west-1");
+  EXPECT_EQ(c.value().aws.ecr_endpoint, "https://vpce-0abc.api.ecr.eu-west-1.vpce.amazonaws.com");
 }
 
 TEST(Config, SyntaxErrorIsReported) {

@@ -19,7 +19,7 @@
 
 #include "common/asio.h"
 
-namespace pullcache::registry {
+namespace pullcache {
 
 template <typename T>
 class SingleFlight {
@@ -79,4 +79,4 @@ class SingleFlight {
   std::map<std::string, std::shared_ptr<Call>> calls_;  // guarded by mu_
 };
 
-}  // namespace pullcache::registry
+}  // namespace pullcache
