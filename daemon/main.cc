@@ -9,6 +9,7 @@
 #include "daemon/app.h"
 #include "daemon/cli/cache_commands.h"
 #include "daemon/cli/containerd_hosts.h"
+#include "daemon/cli/doctor.h"
 #include "daemon/config/config.h"
 #include "daemon/logging.h"
 
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "       pullcache containerd-config --config FILE [--certs-dir DIR] [--containerd-config "
     "FILE]\n"
     "                 [--host-root DIR] [--mirror-url URL] [--dial-timeout D] [--all] [--remove]\n"
+    "       pullcache doctor --config FILE [--image REF]...\n"
     "       pullcache version\n"
     "stats, gc and prefetch talk to the daemon on the config's listen address; stats and gc\n"
     "open the cache directory themselves when no daemon runs.\n";
@@ -143,6 +145,24 @@ int main(int argc, char** argv) {
   if (cmd == "serve" && rest.size() == 2 && rest[0] == "--config") return serve(rest[1], "");
   if (cmd == "serve" && rest.size() == 4 && rest[0] == "--config" && rest[2] == "--metrics-listen")
     return serve(rest[1], rest[3]);
+  if (cmd == "doctor") {
+    std::string config;
+    std::vector<std::string> images;
+    for (std::size_t i = 0; i + 1 < rest.size(); i += 2) {
+      if (rest[i] == "--config") {
+        config = rest[i + 1];
+      } else if (rest[i] == "--image") {
+        images.push_back(rest[i + 1]);
+      } else {
+        return usage();
+      }
+    }
+    if (config.empty() || rest.size() % 2 != 0) return usage();
+    pullcache::config::LogConfig log;
+    log.level = "off";  // the report is the output
+    pullcache::setupLogging(log);
+    return pullcache::cli::doctor(config, images);
+  }
   if (cmd == "stats" || cmd == "gc" || cmd == "prefetch" || cmd == "containerd-config")
     return command(cmd, rest);
   return usage();

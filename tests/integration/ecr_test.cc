@@ -358,5 +358,62 @@ TEST_F(EcrTest, ContainerdPullsFromTheEcrHostNameAcrossATokenExpiry) {
   EXPECT_EQ(c.registry_expired_token, 0) << "pullcache renewed the token before it expired";
 }
 
+TEST_F(EcrTest, DoctorWalksEveryLinkWithoutPrintingASecret) {
+  startAws();
+  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
+  auto env = baseEnv();
+  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
+  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  PullcacheOptions o;
+  o.upstreams_yaml = "upstreams:\n  - match: \"" + aws_->registryHost() + "\"\n    url: " +
+                     aws_->registry().url() + "\n";
+  PullcacheServer pc(dir_.sub("pc"), aws_->registryHost(), o);  // config only: no daemon
+  auto r = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath(), "--image",
+                       aws_->registryHost() + "/team/app:v1"},
+                      std::chrono::seconds(60), env);
+  EXPECT_EQ(r.code, 0) << r.output;
+  for (const std::string& line :
+       {std::string("ok    config"), std::string("ok    cache dir"),
+        std::string("warn  daemon           not answering"),
+        std::string("ok    aws credentials  environment: access key AKIAPULL..."),
+        "ok    ecr token        " + aws_->registryHost() + ": valid until ",
+        "ok    registry         " + aws_->registryHost() + " (" + aws_->registry().url() +
+            "): /v2/ HTTP 200",
+        "ok    layer download   " + aws_->registryHost() + "/team/app:v1: layer sha256:",
+        "via " + aws_->s3().hostPort(), std::string("all checks passed")}) {
+    EXPECT_NE(r.output.find(line), std::string::npos) << "missing: " << line << "\n" << r.output;
+  }
+  EXPECT_EQ(r.output.find(kStaticSecret), std::string::npos);
+  EXPECT_EQ(aws_->counters().s3_with_authorization, 0);
+}
+
+TEST_F(EcrTest, DoctorStopsAtTheFirstBrokenLink) {
+  startAws();
+  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
+  aws_->denyEcr(true);
+  auto env = baseEnv();
+  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
+  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  PullcacheOptions o;
+  o.upstreams_yaml = "upstreams:\n  - match: \"" + aws_->registryHost() + "\"\n    url: " +
+                     aws_->registry().url() + "\n";
+  PullcacheServer pc(dir_.sub("pc"), aws_->registryHost(), o);
+  auto r = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath()},
+                      std::chrono::seconds(60), env);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL  ecr token"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("AccessDeniedException"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("registry "), std::string::npos) << "checks stop at the first failure";
+  // With no credentials anywhere, the first broken link is the credential chain itself.
+  auto none = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath()},
+                         std::chrono::seconds(60), baseEnv());
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.output.find("FAIL  aws credentials  no AWS credentials found"), std::string::npos)
+      << none.output;
+  auto bad = runCommand({pullcacheBinary(), "doctor", "--config", dir_.sub("missing.yaml")});
+  EXPECT_EQ(bad.code, 3);
+  EXPECT_NE(bad.output.find("FAIL  config"), std::string::npos) << bad.output;
+}
+
 }  // namespace
 }  // namespace pullcache::testing
