@@ -1,5 +1,6 @@
 // SigV4 against AWS's published vectors: the Signature Version 4 test suite (get-vanilla,
-// post-vanilla, get-vanilla-query-order-key-case) and the S3 documentation's GET Object example.
+// post-vanilla, get-vanilla-query-order-key-case, post-x-www-form-urlencoded, get-utf8,
+// get-unreserved, get-vanilla-with-session-token) and the S3 documentation's GET Object example.
 #include "common/sigv4.h"
 
 #include <gtest/gtest.h>
@@ -37,6 +38,63 @@ TEST(SigV4, PostVanilla) {
   SigV4Request r{"POST", "example.amazonaws.com", "/", "", {}, ""};
   auto s = signV4(r, kSuiteCreds, "us-east-1", "service", kSuiteTime);
   EXPECT_EQ(s.signature, "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+}
+
+// The remaining suite vectors the ECR and STS calls depend on: query ordering, a form body,
+// percent-encoded and unreserved paths, and a session token.
+TEST(SigV4, SuiteVectors) {
+  struct Vector {
+    const char* name;
+    SigV4Request request;
+    const char* signed_headers;
+    const char* signature;
+  };
+  const Vector vectors[] = {
+      {"get-vanilla-query-order-key-case",
+       {"GET", "example.amazonaws.com", "/", "Param2=value2&Param1=value1", {}, ""},
+       "host;x-amz-date",
+       "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"},
+      {"post-x-www-form-urlencoded",
+       {"POST",
+        "example.amazonaws.com",
+        "/",
+        "",
+        {{"Content-Type", "application/x-www-form-urlencoded"}},
+        "Param1=value1"},
+       "content-type;host;x-amz-date",
+       "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
+      {"get-utf8 (path U+1234, URI-encoded by the caller)",
+       {"GET", "example.amazonaws.com", "/%E1%88%B4", "", {}, ""},
+       "host;x-amz-date",
+       "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"},
+      {"get-unreserved",
+       {"GET",
+        "example.amazonaws.com",
+        "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        "",
+        {},
+        ""},
+       "host;x-amz-date",
+       "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"},
+  };
+  for (const auto& v : vectors) {
+    auto s = signV4(v.request, kSuiteCreds, "us-east-1", "service", kSuiteTime);
+    EXPECT_EQ(s.authorization,
+              std::string("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                          "aws4_request, SignedHeaders=") +
+                  v.signed_headers + ", Signature=" + v.signature)
+        << v.name;
+  }
+  const AwsCredentials with_token{
+      "AKIDEXAMPLE", Secret("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+      Secret("6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267")};
+  auto s = signV4({"GET", "example.amazonaws.com", "/", "", {}, ""}, with_token, "us-east-1",
+                  "service", kSuiteTime);
+  EXPECT_EQ(s.authorization,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+            "SignedHeaders=host;x-amz-date;x-amz-security-token, "
+            "Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8")
+      << "get-vanilla-with-session-token";
 }
 
 TEST(SigV4, S3GetObjectExampleFromTheDocumentation) {
