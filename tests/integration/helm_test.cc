@@ -151,6 +151,8 @@ TEST(HelmChart, BadValuesFailAtInstallTime) {
       {"registryPort=80", "registryPort"},
       {"config.log.format=xml", "config.log.format"},
       {"config.upstreams[0].auth=magic", "config.upstreams.0.auth"},
+      {"config.aws.region=Mars", "config.aws.region"},
+      {"config.aws.ecrEndpoint=vpce.example", "config.aws.ecrEndpoint"},
       {"containerd.certsDir=relative", "containerd.certsDir"},
       {"colour=red", "colour"},
   };
@@ -170,9 +172,44 @@ TEST(HelmChart, PlainManifestsMatchTheChartAndBuildWithKustomize) {
   auto kustomized = runCommand({"kubectl", "kustomize", deploy + "/kustomize"});
   ASSERT_EQ(kustomized.code, 0) << kustomized.output;
   EXPECT_NE(kustomized.output.find("kind: DaemonSet"), std::string::npos);
-  // The EKS example values pass the schema and render a valid daemon config.
+  // The EKS example values pass the schema and render a valid daemon config with its private
+  // ECR registry on auth: ecr.
   auto eks = helm({"lint", "--strict", kChart, "-f", deploy + "/eks-values.yaml"});
   EXPECT_EQ(eks.code, 0) << eks.output;
+  auto objects = render({"-f", deploy + "/eks-values.yaml"});
+  std::string config_text;
+  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
+    if (it->second["data"]["config.yaml"])
+      config_text = it->second["data"]["config.yaml"].as<std::string>();
+  }
+  auto c = config::parseConfig(config_text);
+  ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
+  EXPECT_EQ(c.value().upstreams[0].auth, config::AuthMode::kEcr);
+  EXPECT_EQ(c.value().aws.region, "eu-west-1");
+}
+
+TEST(HelmChart, AwsEndpointsReachTheDaemonConfig) {
+  auto objects = render({"--set", "config.aws.ecrEndpoint=https://vpce-1.api.ecr.eu-west-1.vpce.amazonaws.com",
+                         "--set", "config.aws.stsEndpoint=https://vpce-2.sts.eu-west-1.vpce.amazonaws.com",
+                         "--set", "config.defaultUpstream=",
+                         "--set-json",
+                         R"(config.upstreams=[{"match":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","auth":"ecr"}])"});
+  std::string config_text;
+  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
+    if (it->second["data"]["config.yaml"])
+      config_text = it->second["data"]["config.yaml"].as<std::string>();
+  }
+  auto c = config::parseConfig(config_text);
+  ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
+  EXPECT_EQ(c.value().aws.ecr_endpoint, "https://vpce-1.api.ecr.eu-west-1.vpce.amazonaws.com");
+  EXPECT_EQ(c.value().aws.sts_endpoint, "https://vpce-2.sts.eu-west-1.vpce.amazonaws.com");
+  EXPECT_TRUE(c.value().aws.region.empty());
+  // Defaults render no aws: section at all.
+  auto plain = render();
+  for (auto [it, end] = plain.equal_range("ConfigMap"); it != end; ++it) {
+    if (it->second["data"]["config.yaml"])
+      EXPECT_EQ(it->second["data"]["config.yaml"].as<std::string>().find("aws:"), std::string::npos);
+  }
 }
 
 // Every rendered object, with every option on, against the Kubernetes API schemas
