@@ -12,6 +12,8 @@ packages=(
   docker-registry containerd runc skopeo umoci prometheus curl ca-certificates iproute2
   # helm and kubectl come from the npm registry (Debian packages neither), see below
   unzip
+  # the benchmark's peers and load generator (bench/run.sh)
+  nginx-light wrk
 )
 
 SUDO=""
@@ -33,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # libboost1.81-dev conflicts with the default 1.74 headers; apt removes those if present.
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The Debian packages start these services; pullcache's tests run their own instances.
-  for svc in docker-registry containerd prometheus; do
+  for svc in docker-registry containerd prometheus nginx; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
       $SUDO systemctl stop "$svc" || true
     fi

@@ -207,8 +207,9 @@ TEST(HelmChart, AwsEndpointsReachTheDaemonConfig) {
   // Defaults render no aws: section at all.
   auto plain = render();
   for (auto [it, end] = plain.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"])
+    if (it->second["data"]["config.yaml"]) {
       EXPECT_EQ(it->second["data"]["config.yaml"].as<std::string>().find("aws:"), std::string::npos);
+    }
   }
 }
 

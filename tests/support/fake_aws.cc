@@ -389,14 +389,14 @@ MiniResponse FakeAws::handleS3(const MiniRequest& req) {
   const std::string range = req.header("range");
   if (range.starts_with("bytes=") && range.find(',') == std::string::npos) {
     auto dash = range.find('-');
-    std::size_t first = std::stoull(range.substr(6, dash - 6));
-    std::size_t last = dash + 1 < range.size() ? std::stoull(range.substr(dash + 1)) : r.body.size() - 1;
-    last = std::min(last, r.body.size() - 1);
-    if (first > last) return xmlError(416, "InvalidRange", "The requested range is not satisfiable");
+    std::size_t from = std::stoull(range.substr(6, dash - 6));
+    std::size_t to = dash + 1 < range.size() ? std::stoull(range.substr(dash + 1)) : r.body.size() - 1;
+    to = std::min(to, r.body.size() - 1);
+    if (from > to) return xmlError(416, "InvalidRange", "The requested range is not satisfiable");
     r.status = 206;
-    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                                std::to_string(last) + "/" + std::to_string(r.body.size()));
-    r.body = r.body.substr(first, last - first + 1);
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from) + "-" +
+                                                std::to_string(to) + "/" + std::to_string(r.body.size()));
+    r.body = r.body.substr(from, to - from + 1);
   }
   return r;
 }
