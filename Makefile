@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test unit integration demo bench-startup deploy-manifests asan tsan clean
+.PHONY: all setup build run test unit integration demo bench bench-startup deploy-manifests asan tsan clean
 
 all: build
 
@@ -37,6 +37,11 @@ integration: build
 # through pullcache (the second from a fresh containerd root with the upstream stopped).
 demo: build
 	./scripts/demo.sh $(BUILD_DIR)
+
+# pullcache vs distribution proxy, nginx proxy_cache and nginx sendfile (root: netns, tc).
+# Writes build/bench-out/results.md; BENCHMARKS.md holds the latest full run.
+bench: build
+	BUILD_DIR=$(BUILD_DIR) ./bench/run.sh --out $(BUILD_DIR)/bench-out
 
 # Start-up with 100,000 cached blobs: reconciliation alone and daemon start to /readyz.
 bench-startup: build
