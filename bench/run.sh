@@ -11,7 +11,9 @@
 # Scenarios (issue "Benchmarks"): warm blob throughput (wrk, 8 connections), warm manifest GET
 # (wrk, 32 connections, requests/s and p99), cold herd (N clients at once on an uncached
 # blob: wall time and bytes that crossed the upstream link), peak RSS during the warm blob and
-# cold herd runs. Each scenario runs A B C A B C ... for several rounds; the table reports the
+# cold herd runs, `ctr images pull` of a 4-layer image cold (each system's cache emptied) and
+# warm (a fresh containerd root) through each system and straight from the upstream, and
+# pullcache's per-request cost with 1k, 10k and 100k blobs in its cache. Each scenario runs A B C A B C ... for several rounds; the table reports the
 # median and the ratio to pullcache. Raw numbers go to raw.tsv.
 #
 # usage: bench/run.sh [--quick] [--out DIR]      (root: network namespace, tc)
@@ -174,8 +176,11 @@ upstreams: [{match: "$UP", url: "http://$UP"}]
 default_upstream: "$UP"
 log: {level: warn}
 EOF
-"$PULLCACHE" serve --config "$WORK/pc.yml" >"$WORK/pc.log" 2>&1 &
-PC_PID=$!; PIDS+=($PC_PID)
+start_pullcache() {
+  "$PULLCACHE" serve --config "$WORK/pc.yml" >>"$WORK/pc.log" 2>&1 &
+  PC_PID=$!; PIDS+=($PC_PID)
+}
+start_pullcache
 
 DIST_PORT=$(free_port)
 cat >"$WORK/dist.yml" <<EOF
@@ -185,8 +190,11 @@ storage: {filesystem: {rootdirectory: $WORK/dist}}
 http: {addr: "127.0.0.1:$DIST_PORT"}
 proxy: {remoteurl: "http://$UP"}
 EOF
-docker-registry serve "$WORK/dist.yml" >"$WORK/dist.log" 2>&1 &
-DIST_PID=$!; PIDS+=($DIST_PID)
+start_distribution() {
+  docker-registry serve "$WORK/dist.yml" >>"$WORK/dist.log" 2>&1 &
+  DIST_PID=$!; PIDS+=($DIST_PID)
+}
+start_distribution
 
 NGP_PORT=$(free_port); NGS_PORT=$(free_port)
 mkdir -p "$WORK/nginx-proxy" "$WORK/nginx-static" "$WORK/nginx-cache" "$WORK/static"
@@ -347,6 +355,107 @@ for r in $(seq 1 "$ROUNDS"); do
     record "$s" "rss-cold-herd" "$r" "$(peak_rss_mib "$s")" "MiB"
   done
 done
+
+# ---- 4. cold and 5. warm image pull with containerd ------------------------------------------
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+empty_cache() {  # system: stop it, drop everything it cached, start it again
+  case $1 in
+    pullcache)
+      stop_pid "$PC_PID"; rm -rf "$WORK/pc/cache"; start_pullcache
+      wait_http "http://127.0.0.1:$PC_HEALTH/readyz" ;;
+    distribution)
+      stop_pid "$DIST_PID"; rm -rf "$WORK/dist"; start_distribution
+      wait_http "http://127.0.0.1:$DIST_PORT/v2/" ;;
+    nginx-proxy)
+      nginx -c "$WORK/nginx-proxy/nginx.conf" -p "$WORK/nginx-proxy" -s stop
+      for _ in $(seq 1 100); do [ -f "$WORK/nginx-proxy/nginx.pid" ] || break; sleep 0.05; done
+      rm -rf "$WORK/nginx-cache"; mkdir -p "$WORK/nginx-cache"
+      nginx -c "$WORK/nginx-proxy/nginx.conf" -p "$WORK/nginx-proxy"
+      wait_http "http://127.0.0.1:$NGP_PORT/v2/" || true ;;
+  esac
+}
+ctr_pull_seconds() {  # mirror URL ("" = straight from the upstream) -> seconds for ctr images pull
+  local d mirror=$1 cpid t0 t1
+  d=$(mktemp -d "$WORK/ctrd.XXXXXX")
+  mkdir -p "$d/hosts/$UP"
+  printf 'server = "http://%s"\n' "$UP" >"$d/hosts/$UP/hosts.toml"
+  if [ -n "$mirror" ]; then
+    printf '\n[host."%s"]\n  capabilities = ["pull", "resolve"]\n' "$mirror" >>"$d/hosts/$UP/hosts.toml"
+  fi
+  cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$d/containerd.sock"
+[debug]
+  level = "warn"
+EOF
+  containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 &
+  cpid=$!
+  for _ in $(seq 1 200); do ctr -a "$d/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.05; done
+  t0=$(now_s)
+  if ! ctr -a "$d/containerd.sock" images pull --plain-http --hosts-dir "$d/hosts" \
+      "$UP/bench/big:v1" >"$d/pull.log" 2>&1; then
+    echo "bench: ctr pull through '${mirror:-upstream}' failed: $(tail -3 "$d/pull.log")" >&2
+    t0=0
+  fi
+  t1=$(now_s)
+  stop_pid "$cpid"
+  grep -o " $d[^ ]*" /proc/mounts | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$d" 2>/dev/null || true
+  awk -v a="$t0" -v b="$t1" 'BEGIN{ if (a == 0) print "nan"; else printf "%.3f", b-a }'
+}
+if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v ctr >/dev/null; then
+  LAYER_MIB=$([ "$QUICK" = 1 ] && echo 8 || echo 150)
+  "$MAKE_IMAGE" "$WORK/big" v1 "$LAYER_MIB:21" "$LAYER_MIB:22" "$LAYER_MIB:23" "$LAYER_MIB:24" >/dev/null
+  in_ns skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$WORK/big:v1" \
+    "docker://$UP/bench/big:v1" >/dev/null
+  rm -rf "$WORK/big"
+  for r in $(seq 1 "$ROUNDS"); do
+    record "upstream-direct" "ctr-pull-cold" "$r" "$(ctr_pull_seconds "")" "s"
+    for s in $SYSTEMS; do
+      empty_cache "$s"
+      mirror=$(base_url "$s")
+      record "$s" "ctr-pull-cold" "$r" "$(ctr_pull_seconds "$mirror")" "s"
+      [ "$s" = pullcache ] && sleep 1  # let the last blob's commit land (served already)
+      record "$s" "ctr-pull-warm" "$r" "$(ctr_pull_seconds "$mirror")" "s"
+    done
+  done
+else
+  echo "bench: containerd scenarios skipped (need root, containerd and ctr)" >&2
+fi
+
+# ---- 7. cost growth: pullcache with 1k, 10k, 100k cached blobs ---------------------------------
+STARTUP_BENCH=$BUILD/bench/startup_bench
+if [ -x "$STARTUP_BENCH" ]; then
+  stop_pid "$PC_PID"
+  GROWTH=$([ "$QUICK" = 1 ] && echo "1000 10000" || echo "1000 10000 100000")
+  head -c $((4 << 20)) /dev/urandom >"$WORK/blobs/small"
+  for n in $GROWTH; do
+    rm -rf "$WORK/pc/cache"
+    "$STARTUP_BENCH" --populate "$WORK/pc/cache" "$n"
+    start_pullcache
+    wait_http "http://127.0.0.1:$PC_HEALTH/readyz"
+    url="$(base_url pullcache)/v2/bench/app/manifests/$MANIFEST$(ns_query pullcache)"
+    curl -sf -o /dev/null -H "Accept: $MANIFEST_TYPE" "$url"
+    wrk -t2 -c32 -d"$DURATION" --latency -H "Accept: $MANIFEST_TYPE" "$url" >"$WORK/wrk.out" 2>&1
+    record "pullcache" "growth-$n-manifest-get" 1 "$(wrk_field "$WORK/wrk.out" rps)" "req/s"
+    record "pullcache" "growth-$n-manifest-get-p99" 1 "$(wrk_field "$WORK/wrk.out" p99)" "ms"
+    head -c 16 /dev/urandom >>"$WORK/blobs/small"  # a new digest each time: a cold fetch
+    digest=$(push_blob bench/blob "$WORK/blobs/small")
+    t0=$(now_s); curl -sf -o /dev/null "$(blob_url pullcache "$digest")"; t1=$(now_s)
+    record "pullcache" "growth-$n-cold-4MiB" 1 "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')" "s"
+    for _ in $(seq 1 50); do
+      [ -f "$WORK/pc/cache/blobs/sha256/${digest:7:2}/${digest#sha256:}" ] && break; sleep 0.05
+    done
+    t0=$(now_s); curl -sf -o /dev/null "$(blob_url pullcache "$digest")"; t1=$(now_s)
+    record "pullcache" "growth-$n-warm-4MiB" 1 "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')" "s"
+    record "pullcache" "growth-$n-rss" 1 "$(awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$PC_PID/status")" "MiB"
+    stop_pid "$PC_PID"
+  done
+fi
 
 # ---- the table ----------------------------------------------------------------------------------
 MD=$OUT/results.md

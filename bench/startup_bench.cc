@@ -4,6 +4,7 @@
 // times. Also measures the reconciliation alone in-process. Prints one JSON object.
 //
 //   startup_bench PULLCACHE_BINARY [BLOBS=100000] [RUNS=3]
+//   startup_bench --populate CACHE_DIR BLOBS     (only fills a cache dir; bench/run.sh uses it)
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,8 +53,14 @@ void populate(const std::string& dir, std::size_t blobs) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: startup_bench PULLCACHE_BINARY [BLOBS] [RUNS]\n");
+    std::fprintf(stderr,
+                 "usage: startup_bench PULLCACHE_BINARY [BLOBS] [RUNS]\n"
+                 "       startup_bench --populate CACHE_DIR BLOBS\n");
     return 2;
+  }
+  if (std::string(argv[1]) == "--populate" && argc == 4) {
+    populate(argv[2], std::stoul(argv[3]));
+    return 0;
   }
   const std::string binary = argv[1];
   const std::size_t blobs = argc > 2 ? std::stoul(argv[2]) : 100'000;
