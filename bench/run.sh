@@ -9,7 +9,7 @@
 # crosses a "remote" link; without netns support it falls back to loopback and says so.
 #
 # Scenarios (issue "Benchmarks"): warm blob throughput (wrk, 8 connections), warm manifest GET
-# (wrk, 32 connections, requests/s and p99), cold herd (N clients at once on an uncached
+# (wrk) and HEAD (bench/http_load), 32 connections, requests/s and p99, cold herd (N clients at once on an uncached
 # blob: wall time and bytes that crossed the upstream link), peak RSS during the warm blob and
 # cold herd runs, `ctr images pull` of a 4-layer image cold (each system's cache emptied) and
 # warm (a fresh containerd root) through each system and straight from the upstream, and
@@ -24,6 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
 PULLCACHE=$BUILD/daemon/pullcache
 MAKE_IMAGE=$BUILD/tests/make_test_image
+HTTP_LOAD=$BUILD/bench/http_load
 QUICK=0
 OUT=""
 while [ $# -gt 0 ]; do
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for tool in "$PULLCACHE" "$MAKE_IMAGE"; do
+for tool in "$PULLCACHE" "$MAKE_IMAGE" "$HTTP_LOAD"; do
   [ -x "$tool" ] || { echo "bench: $tool not built (make build)" >&2; exit 1; }
 done
 for cmd in docker-registry nginx wrk curl skopeo; do
@@ -312,14 +313,18 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# ---- 2. warm manifest GET ------------------------------------------------------------------------
-# (HEAD is not measured: wrk waits for a HEAD response's Content-Length worth of body.)
+# ---- 2. warm manifest GET (wrk) and HEAD (bench/http_load: wrk waits for a HEAD's body) --------
 for r in $(seq 1 "$ROUNDS"); do
   for s in $SYSTEMS; do
     url="$(base_url "$s")/v2/bench/app/manifests/$MANIFEST$(ns_query "$s")"
     wrk -t2 -c32 -d"$DURATION" --latency -H "Accept: $MANIFEST_TYPE" "$url" >"$WORK/wrk.out" 2>&1
     record "$s" "manifest-get" "$r" "$(wrk_field "$WORK/wrk.out" rps)" "req/s"
     record "$s" "manifest-get-p99" "$r" "$(wrk_field "$WORK/wrk.out" p99)" "ms"
+    read -r rps p99 errors < <("$HTTP_LOAD" --method HEAD --connections 32 \
+      --seconds "${DURATION%s}" --header "Accept: $MANIFEST_TYPE" "$url")
+    record "$s" "manifest-head" "$r" "$rps" "req/s"
+    record "$s" "manifest-head-p99" "$r" "$p99" "ms"
+    [ "$errors" = 0 ] || echo "bench: $errors HEAD errors against $s" >&2
   done
 done
 
