@@ -5,6 +5,7 @@
 #include "common/base64.h"
 #include "common/url.h"
 #include "daemon/auth/challenge.h"
+#include "daemon/upstream/redirect.h"
 
 namespace pullcache::auth {
 namespace {
@@ -116,6 +117,7 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string host, std::string
   req.url += "scope=" + urlEncode(scope);
   req.timeout = options_.request_timeout;
   req.max_body = 1u << 20;
+  req.allow_non_public = options_.allow_non_public_realm || upstream::urlHost(realm) == options_.own_host;
   req.headers.add("Accept", "application/json");
   // Credentials go to the realm only when the challenge came from the upstream's own host.
   auto creds = credentials(host);

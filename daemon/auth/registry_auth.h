@@ -32,6 +32,7 @@ class RegistryAuth final : public AuthProvider {
     std::string docker_config;  // path; read at each token fetch so rotated secrets are picked up
     bool allow_http_realm =
         false;  // only when the registry itself is plain http (tests, local mirrors)
+    bool allow_non_public_realm = false;  // a realm on another host may be a private address
     std::chrono::milliseconds request_timeout{30'000};
     metrics::UpstreamMetrics* metrics = nullptr;
   };

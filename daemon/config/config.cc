@@ -65,7 +65,8 @@ Result<void> validateUrl(const std::string& url, const std::string& key) {
 Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
   auto keys =
       checkKeys(node, where,
-                {"match", "url", "auth", "username", "password", "password_file", "docker_config"});
+                {"match", "url", "auth", "username", "password", "password_file", "docker_config",
+                 "allow_private_redirects"});
   if (!keys) return keys.error();
   UpstreamConfig u;
   if (!node["match"]) return keyError(where + ".match", "is required");
@@ -125,6 +126,13 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     auto v = scalar(node["docker_config"], where + ".docker_config");
     if (!v) return v.error();
     u.docker_config = v.value();
+  }
+  if (node["allow_private_redirects"]) {
+    auto v = scalar(node["allow_private_redirects"], where + ".allow_private_redirects");
+    if (!v) return v.error();
+    if (v.value() != "true" && v.value() != "false")
+      return keyError(where + ".allow_private_redirects", "must be true or false");
+    u.allow_private_redirects = v.value() == "true";
   }
   bool has_static = !u.username.empty() || !u.password.empty();
   if (has_static && !u.docker_config.empty())

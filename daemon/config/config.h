@@ -34,6 +34,9 @@ struct UpstreamConfig {
   std::string username;
   Secret password;
   std::string docker_config;  // docker config.json or Kubernetes .dockerconfigjson file
+  // Whether its redirects and token realms may lead to loopback, link-local or private
+  // addresses. Default: only when the upstream itself is on such an address.
+  bool allow_private_redirects = false;
 };
 
 struct CacheConfig {

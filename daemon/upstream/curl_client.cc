@@ -1,12 +1,18 @@
 #include "daemon/upstream/curl_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <charconv>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
+
+#include "common/ip_class.h"
 
 namespace pullcache::upstream {
 
@@ -51,6 +57,7 @@ struct CurlClient::Transfer {
   bool to_sink = false;  // final response is 2xx and there is a sink
   bool aborted = false;  // a callback asked to stop
   Error abort_error;
+  std::optional<Error> blocked;  // a non-public address was refused at connect time
   char errbuf[CURL_ERROR_SIZE] = {};
 
   ~Transfer() {
@@ -135,6 +142,27 @@ std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userda
   return len;
 }
 
+// Refuses non-public addresses for requests that may only reach public ones.
+curl_socket_t openSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
+  auto* t = static_cast<CurlClient::Transfer*>(clientp);
+  if (purpose == CURLSOCKTYPE_IPCXN && isNonPublicAddress(&address->addr)) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (address->family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address->addr)->sin_addr, ip,
+                  sizeof ip);
+    } else if (address->family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_addr, ip,
+                  sizeof ip);
+    }
+    t->blocked = Error{Errc::kUpstreamBadResponse,
+                       std::string("refused to connect to the non-public address ") + ip +
+                           " (a redirect or token realm of an upstream on a public address; "
+                           "allow_private_redirects permits it)"};
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype, address->protocol);
+}
+
 }  // namespace
 
 CurlClient::CurlClient(asio::any_io_executor default_executor, CurlOptions options)
@@ -209,6 +237,10 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!r.allow_non_public) {
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &openSocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+  }
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (r.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -291,6 +323,8 @@ void CurlClient::finish(Transfer* t, int curl_code) {
   auto code = static_cast<CURLcode>(curl_code);
   if (t->aborted) {
     result = t->abort_error;
+  } else if (code != CURLE_OK && t->blocked) {
+    result = *t->blocked;
   } else if (code == CURLE_OK) {
     char* url = nullptr;
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);

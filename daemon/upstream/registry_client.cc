@@ -85,6 +85,8 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     }
     Request r = request;
     r.url = url;
+    // The configured host may be anywhere; where it sends us must be public unless allowed.
+    r.allow_non_public = host == origin_host || upstream->private_redirects_ok;
     if (!sent.empty()) r.headers.set("Authorization", sent);
     Result<Response> resp = Error{};
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,6 +1,7 @@
 #include "daemon/upstream/upstream_router.h"
 
 #include "common/host_glob.h"
+#include "common/ip_class.h"
 #include "common/reference.h"
 #include "daemon/auth/registry_auth.h"
 #include "daemon/upstream/redirect.h"
@@ -84,6 +85,15 @@ Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::Upst
     up->base_url = "https://registry-1.docker.io";
   else
     up->base_url = "https://" + host;
+  {
+    std::string own = urlHost(up->base_url);
+    if (own.starts_with("[")) {
+      own = own.substr(0, own.find(']') + 1);
+    } else {
+      own = own.substr(0, own.find(':'));
+    }
+    up->private_redirects_ok = entry.allow_private_redirects || isNonPublicLiteral(own);
+  }
   config::AuthMode mode = entry.auth;
   auto ecr = auth::parseEcrHost(host);
   if (!entry.auth_explicit && ecr) mode = config::AuthMode::kEcr;
@@ -117,6 +127,7 @@ Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::Upst
   if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
   o.docker_config = entry.docker_config;
   o.allow_http_realm = up->base_url.starts_with("http://");
+  o.allow_non_public_realm = up->private_redirects_ok;
   o.request_timeout = request_timeout_;
   if (metrics_ != nullptr) {
     up->metrics = &metrics_->upstream(host, auth::RegistryAuth::modeName(o.mode));

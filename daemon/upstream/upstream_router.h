@@ -23,6 +23,9 @@ struct Upstream {
   std::string host;         // registry host as clients name it, e.g. "docker.io"
   std::string base_url;     // scheme://host[:port] requests go to
   bool docker_hub = false;  // one-segment names get "library/"
+  // Redirect targets and token realms may be non-public addresses: the upstream itself is on
+  // one (a registry inside the VPC) or the config says so.
+  bool private_redirects_ok = false;
   std::shared_ptr<auth::AuthProvider> auth;
   metrics::UpstreamMetrics* metrics =
       nullptr;  // never null when built by UpstreamRouter with metrics

@@ -73,14 +73,16 @@ std::map<std::string, std::string> parseForm(const std::string& text) {
   return out;
 }
 
-MiniHttpServer::MiniHttpServer(Handler handler) : handler_(std::move(handler)) {
+MiniHttpServer::MiniHttpServer(Handler handler, const std::string& bind_ip)
+    : handler_(std::move(handler)), bind_ip_(bind_ip) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error("socket failed");
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, bind_ip_.c_str(), &addr.sin_addr) != 1)
+    throw std::runtime_error("bad bind address " + bind_ip_);
   addr.sin_port = 0;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(listen_fd_, 64) != 0)

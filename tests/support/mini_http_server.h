@@ -42,13 +42,14 @@ struct MiniResponse {
 class MiniHttpServer {
  public:
   using Handler = std::function<MiniResponse(const MiniRequest&)>;
-  explicit MiniHttpServer(Handler handler);
+  // Listens on `bind_ip` (an IPv4 literal; loopback unless a test added another address).
+  explicit MiniHttpServer(Handler handler, const std::string& bind_ip = "127.0.0.1");
   ~MiniHttpServer();
   MiniHttpServer(const MiniHttpServer&) = delete;
   MiniHttpServer& operator=(const MiniHttpServer&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] std::string hostPort() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string hostPort() const { return bind_ip_ + ":" + std::to_string(port_); }
   [[nodiscard]] std::string url() const { return "http://" + hostPort(); }
   // Requests served so far (all paths).
   [[nodiscard]] int requests() const { return requests_.load(); }
@@ -58,6 +59,7 @@ class MiniHttpServer {
   void serve(int fd);
 
   Handler handler_;
+  std::string bind_ip_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
