@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/sigv4.h"
 #include "common/single_flight.h"
+#include "daemon/auth/aws_answers.h"
 #include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::auth {
@@ -36,34 +37,6 @@ namespace pullcache::auth {
 // Reads an environment variable; empty when unset or empty. Injectable for tests.
 using EnvLookup = std::function<std::string(const std::string&)>;
 EnvLookup processEnv();
-
-struct TimedCredentials {
-  AwsCredentials credentials;
-  std::optional<std::chrono::system_clock::time_point> expiration;  // nullopt: long-term keys
-  std::string provider;  // which provider answered: "environment", "web-identity", ...
-  std::string identity;  // role ARN, profile or IMDS role name: for logs and doctor, not secret
-};
-
-// What an AWS API answered when it refused: "AccessDenied: User ... is not authorized ...".
-struct AwsError {
-  std::string code;
-  std::string message;
-};
-// JSON protocol errors ({"__type": "...#Code", "message": ...}, or the x-amzn-ErrorType header).
-AwsError parseAwsJsonError(std::string_view body, std::string_view error_type_header);
-// Query protocol errors (<ErrorResponse><Error><Code>..</Code><Message>..</Message>).
-AwsError parseAwsXmlError(std::string_view body);
-
-// Pure parsers, exposed for the unit tests.
-// "2026-11-22T07:00:00Z", optional fraction, "Z" or "+00:00".
-std::optional<std::chrono::system_clock::time_point> parseIso8601Utc(std::string_view text);
-// A profile's static keys from an ini-format credentials file; nullopt if the profile is absent.
-Result<std::optional<AwsCredentials>> parseCredentialsFile(std::string_view text,
-                                                           std::string_view profile);
-// The AssumeRoleWithWebIdentity XML answer.
-Result<TimedCredentials> parseAssumeRoleWithWebIdentityResponse(std::string_view xml);
-// The JSON of the container credentials endpoint and of IMDS security-credentials/<role>.
-Result<TimedCredentials> parseCredentialsJson(std::string_view body);
 
 // Where the AWS APIs are: explicit endpoints (config key, then AWS_ENDPOINT_URL_<SERVICE>,
 // then AWS_ENDPOINT_URL) or the regional defaults.

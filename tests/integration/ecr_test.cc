@@ -62,12 +62,29 @@ class EcrTest : public ::testing::Test {
             "AWS_ENDPOINT_URL_STS=" + aws_->sts().url()};
   }
 
-  std::unique_ptr<PullcacheServer> startPullcache(std::vector<std::string> env,
-                                                  std::string extra_upstream_yaml = "") {
+  // The environment provider's long-term keys, known to the fake ECR API.
+  std::vector<std::string> staticKeyEnv() {
+    aws_->addStaticKey(kStaticKeyId, kStaticSecret);
+    auto env = baseEnv();
+    env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
+    env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+    return env;
+  }
+
+  // Config for an upstream on the fake ECR registry host.
+  PullcacheOptions ecrOptions(std::vector<std::string> env, const std::string& match = "") {
     PullcacheOptions o;
     o.env = std::move(env);
-    o.upstreams_yaml = "upstreams:\n  - match: \"" + aws_->registryHost() + "\"\n    url: " +
-                       aws_->registry().url() + "\n" + extra_upstream_yaml;
+    o.upstreams_yaml = "upstreams:\n  - match: \"" +
+                       (match.empty() ? aws_->registryHost() : match) + "\"\n    url: " +
+                       aws_->registry().url() + "\n";
+    return o;
+  }
+
+  std::unique_ptr<PullcacheServer> startPullcache(std::vector<std::string> env,
+                                                  std::string extra_upstream_yaml = "") {
+    PullcacheOptions o = ecrOptions(std::move(env));
+    o.upstreams_yaml += extra_upstream_yaml;
     auto pc = std::make_unique<PullcacheServer>(dir_.sub("pc"), aws_->registryHost(), o);
     pc->start();
     return pc;
@@ -102,10 +119,7 @@ class EcrTest : public ::testing::Test {
 
 TEST_F(EcrTest, EnvironmentKeysSignTheTokenRequestAndLayersComeFromS3WithoutAuthorization) {
   startAws();
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   auto pc = startPullcache(env);
   pullImage(*pc);
   auto c = aws_->counters();
@@ -213,10 +227,7 @@ TEST_F(EcrTest, TokenIsRefreshedBeforeExpiryAndOnceWhenTheRegistryCallsItExpired
   FakeAws::Options o;
   o.token_ttl = std::chrono::seconds(6);
   startAws(o);
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   auto pc = startPullcache(env);
   // Fetched at start-up, then renewed in the background at about half its life, idle or not.
   ASSERT_TRUE(waitFor([&] { return aws_->counters().ecr_token_calls >= 3; },
@@ -242,15 +253,9 @@ TEST_F(EcrTest, TokenIsRefreshedBeforeExpiryAndOnceWhenTheRegistryCallsItExpired
 
 TEST_F(EcrTest, ConcurrentMissesShareOneTokenFetch) {
   startAws();
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   // No start-up fetch: the upstream is a glob, so the first requests race for the token.
-  PullcacheOptions o;
-  o.env = env;
-  o.upstreams_yaml = "upstreams:\n  - match: \"*.dkr.ecr.us-east-1.amazonaws.com\"\n    url: " +
-                     aws_->registry().url() + "\n";
+  auto o = ecrOptions(env, "*.dkr.ecr.us-east-1.amazonaws.com");
   auto pc = std::make_unique<PullcacheServer>(dir_.sub("pc"), aws_->registryHost(), o);
   pc->start();
   std::vector<std::thread> threads;
@@ -269,10 +274,7 @@ TEST_F(EcrTest, ConcurrentMissesShareOneTokenFetch) {
 
 TEST_F(EcrTest, AnExpiredPresignedUrlIsReplacedByANewOneFromTheRegistry) {
   startAws();
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   auto pc = startPullcache(env);
   aws_->expireNextPresignedUrls(1);
   const auto& d = remote_.layer_digests[0];
@@ -289,9 +291,7 @@ TEST_F(EcrTest, AccessDeniedIsA503WithOneClearLogLineAndNoSecret) {
   startAws();
   aws_->addStaticKey(kStaticKeyId, kStaticSecret);
   aws_->denyEcr(true);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   auto pc = startPullcache(env);
   auto m = httpGet(pc->url("/v2/team/app/manifests/v1" + ns()), {kAccept});
   EXPECT_EQ(m.status, 503) << m.body;
@@ -329,10 +329,7 @@ TEST_F(EcrTest, ContainerdPullsFromTheEcrHostNameAcrossATokenExpiry) {
   FakeAws::Options o;
   o.token_ttl = std::chrono::seconds(5);
   startAws(o);
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
+  auto env = staticKeyEnv();
   auto pc = startPullcache(env);
   const std::string hosts = dir_.sub("hosts");
   writeHostsToml(hosts, aws_->registryHost(), pc->url(""));
@@ -360,14 +357,9 @@ TEST_F(EcrTest, ContainerdPullsFromTheEcrHostNameAcrossATokenExpiry) {
 
 TEST_F(EcrTest, DoctorWalksEveryLinkWithoutPrintingASecret) {
   startAws();
-  aws_->addStaticKey(kStaticKeyId, kStaticSecret);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
-  PullcacheOptions o;
-  o.upstreams_yaml = "upstreams:\n  - match: \"" + aws_->registryHost() + "\"\n    url: " +
-                     aws_->registry().url() + "\n";
-  PullcacheServer pc(dir_.sub("pc"), aws_->registryHost(), o);  // config only: no daemon
+  auto env = staticKeyEnv();
+  auto o = ecrOptions({});  // config only: doctor gets the environment below
+  PullcacheServer pc(dir_.sub("pc"), aws_->registryHost(), o);  // no daemon started
   auto r = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath(), "--image",
                        aws_->registryHost() + "/team/app:v1"},
                       std::chrono::seconds(60), env);
@@ -391,12 +383,8 @@ TEST_F(EcrTest, DoctorStopsAtTheFirstBrokenLink) {
   startAws();
   aws_->addStaticKey(kStaticKeyId, kStaticSecret);
   aws_->denyEcr(true);
-  auto env = baseEnv();
-  env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kStaticKeyId);
-  env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kStaticSecret);
-  PullcacheOptions o;
-  o.upstreams_yaml = "upstreams:\n  - match: \"" + aws_->registryHost() + "\"\n    url: " +
-                     aws_->registry().url() + "\n";
+  auto env = staticKeyEnv();
+  auto o = ecrOptions({});  // config only: doctor gets the environment below
   PullcacheServer pc(dir_.sub("pc"), aws_->registryHost(), o);
   auto r = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath()},
                       std::chrono::seconds(60), env);

@@ -36,6 +36,14 @@ std::multimap<std::string, YAML::Node> render(const std::vector<std::string>& ex
   return out;
 }
 
+// The daemon's config.yaml from the rendered ConfigMap (empty if none).
+std::string daemonConfig(const std::multimap<std::string, YAML::Node>& objects) {
+  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
+    if (it->second["data"]["config.yaml"]) return it->second["data"]["config.yaml"].as<std::string>();
+  }
+  return {};
+}
+
 YAML::Node findContainer(const YAML::Node& list, const std::string& name) {
   for (const auto& c : list) {
     if (c["name"].as<std::string>() == name) return c;
@@ -104,11 +112,7 @@ TEST(HelmChart, DaemonSetRunsOnEveryNodeOnLoopbackWithProbesAndNoCapabilities) {
 TEST(HelmChart, RenderedDaemonConfigIsValidAndBindsTheRegistryToLoopback) {
   auto objects = render({"--set", "config.cache.maxBytes=40GiB", "--set-json",
                          R"(config.cache.pin=["docker.io/library/busybox:1.36"])"});
-  std::string config_text;
-  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"])
-      config_text = it->second["data"]["config.yaml"].as<std::string>();
-  }
+  std::string config_text = daemonConfig(objects);
   ASSERT_FALSE(config_text.empty());
   auto c = config::parseConfig(config_text);  // the daemon's own validation
   ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
@@ -177,11 +181,7 @@ TEST(HelmChart, PlainManifestsMatchTheChartAndBuildWithKustomize) {
   auto eks = helm({"lint", "--strict", kChart, "-f", deploy + "/eks-values.yaml"});
   EXPECT_EQ(eks.code, 0) << eks.output;
   auto objects = render({"-f", deploy + "/eks-values.yaml"});
-  std::string config_text;
-  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"])
-      config_text = it->second["data"]["config.yaml"].as<std::string>();
-  }
+  std::string config_text = daemonConfig(objects);
   auto c = config::parseConfig(config_text);
   ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
   EXPECT_EQ(c.value().upstreams[0].auth, config::AuthMode::kEcr);
@@ -194,23 +194,14 @@ TEST(HelmChart, AwsEndpointsReachTheDaemonConfig) {
                          "--set", "config.defaultUpstream=",
                          "--set-json",
                          R"(config.upstreams=[{"match":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","auth":"ecr"}])"});
-  std::string config_text;
-  for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"])
-      config_text = it->second["data"]["config.yaml"].as<std::string>();
-  }
+  std::string config_text = daemonConfig(objects);
   auto c = config::parseConfig(config_text);
   ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;
   EXPECT_EQ(c.value().aws.ecr_endpoint, "https://vpce-1.api.ecr.eu-west-1.vpce.amazonaws.com");
   EXPECT_EQ(c.value().aws.sts_endpoint, "https://vpce-2.sts.eu-west-1.vpce.amazonaws.com");
   EXPECT_TRUE(c.value().aws.region.empty());
   // Defaults render no aws: section at all.
-  auto plain = render();
-  for (auto [it, end] = plain.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"]) {
-      EXPECT_EQ(it->second["data"]["config.yaml"].as<std::string>().find("aws:"), std::string::npos);
-    }
-  }
+  EXPECT_EQ(daemonConfig(render()).find("aws:"), std::string::npos);
 }
 
 // Every rendered object, with every option on, against the Kubernetes API schemas
