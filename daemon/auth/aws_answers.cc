@@ -5,23 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace pullcache::auth {
 namespace {
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
-                        s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string xmlUnescape(std::string_view s) {
   std::string out;
@@ -142,11 +129,11 @@ Result<std::optional<AwsCredentials>> parseCredentialsFile(std::string_view text
   bool found = false;
   AwsCredentials c;
   while (std::getline(in, line)) {
-    std::string t = trim(line);
+    std::string t = trimWhitespace(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t.front() == '[') {
       if (t.back() != ']') return fail(Errc::kConfigInvalid, "malformed section line '" + t + "'");
-      std::string name = trim(std::string_view(t).substr(1, t.size() - 2));
+      std::string name = trimWhitespace(std::string_view(t).substr(1, t.size() - 2));
       in_profile = name == profile;
       found = found || in_profile;
       continue;
@@ -154,8 +141,8 @@ Result<std::optional<AwsCredentials>> parseCredentialsFile(std::string_view text
     if (!in_profile) continue;
     auto eq = t.find('=');
     if (eq == std::string::npos) continue;
-    std::string key = lower(trim(std::string_view(t).substr(0, eq)));
-    std::string value = trim(std::string_view(t).substr(eq + 1));
+    std::string key = asciiLower(trimWhitespace(std::string_view(t).substr(0, eq)));
+    std::string value = trimWhitespace(std::string_view(t).substr(eq + 1));
     if (key == "aws_access_key_id") c.access_key_id = value;
     if (key == "aws_secret_access_key") c.secret_access_key = Secret(value);
     if (key == "aws_session_token") c.session_token = Secret(value);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "common/url.h"
 #include "daemon/upstream/redirect.h"
 
@@ -17,20 +18,6 @@ constexpr const char* kDefaultImdsEndpoint = "http://169.254.169.254";
 constexpr const char* kEcsCredentialsHost = "http://169.254.170.2";
 constexpr std::chrono::minutes kRefreshMargin{5};
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
-                        s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string stripSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
@@ -109,7 +96,7 @@ class WebIdentityProvider final : public CredentialProvider {
     const std::string token_file = env_("AWS_WEB_IDENTITY_TOKEN_FILE");
     // Re-read at every refresh: kubelet rotates the projected service-account token.
     auto token = readSmallFile(token_file);
-    if (!token || trim(*token).empty())
+    if (!token || trimWhitespace(*token).empty())
       co_return providerError(name(), "cannot read the token file " + token_file +
                                           " (AWS_WEB_IDENTITY_TOKEN_FILE)");
     std::string session = env_("AWS_ROLE_SESSION_NAME");
@@ -128,7 +115,7 @@ class WebIdentityProvider final : public CredentialProvider {
     req.headers.add("Accept", "text/xml");
     req.body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + urlEncode(role) +
                "&RoleSessionName=" + urlEncode(session) +
-               "&WebIdentityToken=" + urlEncode(trim(*token));
+               "&WebIdentityToken=" + urlEncode(trimWhitespace(*token));
     auto resp = co_await http_.send(std::move(req));
     if (!resp)
       co_return providerError(name(), "STS at " + endpoint + " unreachable: " + resp.error().detail);
@@ -243,7 +230,7 @@ class ContainerProvider final : public CredentialProvider {
       if (!t)
         co_return providerError(name(), "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " +
                                             token_file);
-      token = trim(*t);
+      token = trimWhitespace(*t);
     } else {
       token = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     }
@@ -271,7 +258,7 @@ class ContainerProvider final : public CredentialProvider {
   std::chrono::milliseconds timeout_;
 };
 
-bool imdsDisabled(const EnvLookup& env) { return lower(env("AWS_EC2_METADATA_DISABLED")) == "true"; }
+bool imdsDisabled(const EnvLookup& env) { return asciiLower(env("AWS_EC2_METADATA_DISABLED")) == "true"; }
 
 std::string imdsEndpoint(const EnvLookup& env) {
   std::string e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
@@ -301,7 +288,7 @@ Task<Result<std::string>> imdsGet(upstream::UpstreamClient& http, std::string en
   get.timeout = timeout;
   get.follow_redirects = false;
   get.max_body = 64 * 1024;
-  get.headers.add("X-aws-ec2-metadata-token", trim(token.value().body));
+  get.headers.add("X-aws-ec2-metadata-token", trimWhitespace(token.value().body));
   auto resp = co_await http.send(std::move(get));
   if (!resp)
     co_return fail(Errc::kUpstreamUnavailable, "IMDS " + path + ": " + resp.error().detail);
@@ -323,7 +310,7 @@ class ImdsProvider final : public CredentialProvider {
     const std::string base = "/latest/meta-data/iam/security-credentials/";
     auto roles = co_await imdsGet(http_, endpoint, base, timeout_);
     if (!roles) co_return providerError(name(), roles.error().detail);
-    std::string role = trim(roles.value().substr(0, roles.value().find('\n')));
+    std::string role = trimWhitespace(roles.value().substr(0, roles.value().find('\n')));
     if (role.empty() || role.find_first_of("/?#%") != std::string::npos)
       co_return providerError(name(), "no IAM role in the instance profile");
     auto body = co_await imdsGet(http_, endpoint, base + role, timeout_);
@@ -384,7 +371,7 @@ Task<std::string> discoverRegion(EnvLookup env, upstream::UpstreamClient& http,
   if (!r.empty() || imdsDisabled(env)) co_return r;
   auto region = co_await imdsGet(http, imdsEndpoint(env), "/latest/meta-data/placement/region",
                                  timeout);
-  co_return region ? trim(region.value()) : std::string();
+  co_return region ? trimWhitespace(region.value()) : std::string();
 }
 
 AwsCredentialChain::AwsCredentialChain(std::vector<std::unique_ptr<CredentialProvider>> providers,
