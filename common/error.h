@@ -8,6 +8,7 @@
 #include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/policy/terminate.hpp>
 #include <boost/outcome/success_failure.hpp>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -55,6 +56,8 @@ inline std::error_code make_error_code(
 struct Error {
   Errc code = Errc::kInternal;
   std::string detail;
+  // Seconds a client should wait before asking again (an upstream's Retry-After); 0: unsaid.
+  std::uint32_t retry_after_s = 0;
 
   // Whether trying the same operation again later can succeed.
   [[nodiscard]] bool retryable() const noexcept;

@@ -54,6 +54,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
   co.stall_timeout = config_.upstream_timeouts.stall;
+  co.max_host_connections = config_.limits.upstream_connections;
   co.user_agent = "pullcache/" PULLCACHE_VERSION;
   curl_ = std::make_unique<upstream::CurlClient>(ioc_->get_executor(), co);
   router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_, metrics_.get());
@@ -66,8 +67,14 @@ App::App(config::Config config) : config_(std::move(config)) {
   fetches_->setEvictor(evictor_.get());
   api_ = std::make_unique<registry::RegistryApi>(
       registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
-                             config_.cache.tag_ttl, metrics_.get()});
+                             config_.cache.tag_ttl, metrics_.get(),
+                             config_.limits.max_manifest_bytes});
   server::SessionOptions so;
+  so.header_timeout = config_.limits.header_timeout;
+  so.idle_timeout = config_.limits.idle_timeout;
+  so.write_timeout = config_.limits.write_timeout;
+  so.max_header_bytes = config_.limits.max_header_bytes;
+  so.max_connections = config_.limits.max_connections;
   so.access_log_format = config_.log.format == "json" ? server::AccessLogFormat::kJson
                                                       : server::AccessLogFormat::kText;
   server::SessionOptions registry_so = so;

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
@@ -175,6 +176,84 @@ Result<double> percentKey(const YAML::Node& node, const std::string& key) {
   return std::get<Percent>(s.value()).value / 100.0;
 }
 
+// An integer within [lo, hi].
+Result<std::uint64_t> integerKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
+                                 std::uint64_t hi) {
+  auto v = scalar(node, key);
+  if (!v) return v.error();
+  std::uint64_t n = 0;
+  const std::string& text = v.value();
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p != text.data() + text.size())
+    return keyError(key, "'" + text + "' is not a whole number");
+  if (n < lo || n > hi)
+    return keyError(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return n;
+}
+
+// A byte size ("16KiB", "4MiB", "4194304") within [lo, hi].
+Result<std::uint64_t> bytesKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
+                               std::uint64_t hi) {
+  auto v = scalar(node, key);
+  if (!v) return v.error();
+  auto b = parseBytes(v.value());
+  if (!b) return keyError(key, b.error().detail);
+  if (b.value() < lo || b.value() > hi)
+    return keyError(key, "must be between " + formatBytes(lo) + " and " + formatBytes(hi));
+  return b.value();
+}
+
+Result<void> parseUpstreamTimeouts(const YAML::Node& node, UpstreamTimeouts& t) {
+  if (auto k = checkKeys(node, "upstream_timeouts", {"connect", "stall", "request"}); !k)
+    return k.error();
+  for (auto [key, field] : {std::pair{"connect", &t.connect}, std::pair{"stall", &t.stall},
+                            std::pair{"request", &t.request}}) {
+    if (!node[key]) continue;
+    auto d = durationKey(node[key], std::string("upstream_timeouts.") + key);
+    if (!d) return d.error();
+    *field = d.value();
+  }
+  return ok();
+}
+
+Result<void> parseLimits(const YAML::Node& node, Limits& limits) {
+  if (auto k = checkKeys(node, "limits",
+                         {"max_connections", "max_header_bytes", "header_timeout", "idle_timeout",
+                          "write_timeout", "max_manifest_bytes", "upstream_connections"});
+      !k)
+    return k.error();
+  if (node["max_connections"]) {
+    auto n = integerKey(node["max_connections"], "limits.max_connections", 1, 1'000'000);
+    if (!n) return n.error();
+    limits.max_connections = n.value();
+  }
+  if (node["upstream_connections"]) {
+    auto n = integerKey(node["upstream_connections"], "limits.upstream_connections", 1, 1024);
+    if (!n) return n.error();
+    limits.upstream_connections = static_cast<long>(n.value());
+  }
+  // Below 1 KiB no real client's headers fit; above 1 MiB a header is an attack, not a request.
+  if (node["max_header_bytes"]) {
+    auto b = bytesKey(node["max_header_bytes"], "limits.max_header_bytes", 1024, 1u << 20);
+    if (!b) return b.error();
+    limits.max_header_bytes = b.value();
+  }
+  if (node["max_manifest_bytes"]) {
+    auto b = bytesKey(node["max_manifest_bytes"], "limits.max_manifest_bytes", 4096, 64u << 20);
+    if (!b) return b.error();
+    limits.max_manifest_bytes = b.value();
+  }
+  for (auto [key, field] : {std::pair{"header_timeout", &limits.header_timeout},
+                            std::pair{"idle_timeout", &limits.idle_timeout},
+                            std::pair{"write_timeout", &limits.write_timeout}}) {
+    if (!node[key]) continue;
+    auto d = durationKey(node[key], std::string("limits.") + key);
+    if (!d) return d.error();
+    *field = d.value();
+  }
+  return ok();
+}
+
 Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
   auto keys = checkKeys(node, "cache",
                         {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark",
@@ -308,7 +387,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
   if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
   auto keys = checkKeys(root, "",
                         {"listen", "metrics_listen", "threads", "cache", "upstreams",
-                         "default_upstream", "upstream_timeouts", "log", "aws"});
+                         "default_upstream", "upstream_timeouts", "limits", "log", "aws"});
   if (!keys) return keys.error();
   try {
     for (const char* key : {"listen", "metrics_listen"}) {
@@ -320,16 +399,9 @@ Result<Config> parseConfig(const std::string& yaml_text) {
       (std::string_view(key) == "listen" ? c.listen : c.metrics_listen) = e.value();
     }
     if (root["threads"]) {
-      auto v = scalar(root["threads"], "threads");
-      if (!v) return v.error();
-      int t = 0;
-      try {
-        t = std::stoi(v.value());
-      } catch (...) {
-        return keyError("threads", "must be an integer");
-      }
-      if (t < 1 || t > 64) return keyError("threads", "must be between 1 and 64");
-      c.threads = t;
+      auto t = integerKey(root["threads"], "threads", 1, 64);
+      if (!t) return t.error();
+      c.threads = static_cast<int>(t.value());
     }
     if (root["cache"]) {
       if (auto r = parseCache(root["cache"], c.cache); !r) return r.error();
@@ -356,24 +428,11 @@ Result<Config> parseConfig(const std::string& yaml_text) {
                         "'" + c.default_upstream + "' matches no upstreams[].match");
     }
     if (root["upstream_timeouts"]) {
-      const auto& t = root["upstream_timeouts"];
-      if (auto k = checkKeys(t, "upstream_timeouts", {"connect", "stall", "request"}); !k)
-        return k.error();
-      if (t["connect"]) {
-        auto d = durationKey(t["connect"], "upstream_timeouts.connect");
-        if (!d) return d.error();
-        c.upstream_timeouts.connect = d.value();
-      }
-      if (t["stall"]) {
-        auto d = durationKey(t["stall"], "upstream_timeouts.stall");
-        if (!d) return d.error();
-        c.upstream_timeouts.stall = d.value();
-      }
-      if (t["request"]) {
-        auto d = durationKey(t["request"], "upstream_timeouts.request");
-        if (!d) return d.error();
-        c.upstream_timeouts.request = d.value();
-      }
+      if (auto r = parseUpstreamTimeouts(root["upstream_timeouts"], c.upstream_timeouts); !r)
+        return r.error();
+    }
+    if (root["limits"]) {
+      if (auto r = parseLimits(root["limits"], c.limits); !r) return r.error();
     }
     if (root["aws"]) {
       const auto& a = root["aws"];

@@ -60,6 +60,17 @@ struct CacheConfig {
   std::chrono::milliseconds tag_ttl{60'000};
 };
 
+// What clients may ask of pullcache and what pullcache asks of upstreams.
+struct Limits {
+  std::size_t max_connections = 4096;          // open client connections; more get 503 and close
+  std::uint64_t max_header_bytes = 16 * 1024;  // request line + headers: 414 / 431 beyond
+  std::chrono::milliseconds header_timeout{10'000};  // a request's headers, from its first byte: 408
+  std::chrono::milliseconds idle_timeout{75'000};    // a keep-alive connection between requests
+  std::chrono::milliseconds write_timeout{60'000};   // no progress writing a response: drop
+  std::uint64_t max_manifest_bytes = 4u << 20;  // as containerd; larger: 502 SIZE_INVALID
+  long upstream_connections = 32;               // per upstream host; further requests queue
+};
+
 struct UpstreamTimeouts {
   std::chrono::milliseconds connect{5'000};
   std::chrono::milliseconds stall{30'000};    // no byte received for this long: the transfer failed
@@ -86,6 +97,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   std::string default_upstream;  // registry host used when a request has no ?ns=
   UpstreamTimeouts upstream_timeouts;
+  Limits limits;
   AwsConfig aws;
   LogConfig log;
 };

@@ -213,6 +213,10 @@ void Metrics::servedBytes(bool from_cache, std::uint64_t n) noexcept {
   served_bytes_[from_cache ? 0 : 1].inc(n);
 }
 
+void Metrics::clientError(ClientError reason) noexcept {
+  client_errors_[static_cast<std::size_t>(reason)].inc();
+}
+
 std::uint64_t Metrics::cacheRequests(Kind kind, Outcome outcome) const noexcept {
   return cache_requests_[static_cast<std::size_t>(kind)][static_cast<std::size_t>(outcome)].value();
 }
@@ -302,6 +306,9 @@ std::string Metrics::scrape() const {
       family("pullcache_blob_verify_failures_total",
              "Blobs from an upstream whose content did not match their digest (never cached).",
              MetricType::Counter);
+  auto retries = family("pullcache_upstream_retries_total",
+                        "Upstream requests sent again after a 5xx answer or a failed connection.",
+                        MetricType::Counter);
   auto refresh = family("pullcache_auth_token_refreshes_total",
                         "Upstream auth token fetches, by result.", MetricType::Counter);
   auto expiry =
@@ -338,6 +345,7 @@ std::string Metrics::scrape() const {
       }
       addValue(up_bytes, {label("upstream", u.host)}, static_cast<double>(u.bytes.value()));
       addValue(verify, {label("upstream", u.host)}, static_cast<double>(u.verify_failures.value()));
+      addValue(retries, {label("upstream", u.host)}, static_cast<double>(u.retries.value()));
       addValue(refresh,
                {label("upstream", u.host), label("provider", u.auth_provider),
                 label("result", "success")},
@@ -353,7 +361,7 @@ std::string Metrics::scrape() const {
       }
     }
   }
-  for (auto* f : {&up_reqs, &up_dur, &up_bytes, &verify, &refresh, &expiry, &ratelimit})
+  for (auto* f : {&up_reqs, &up_dur, &up_bytes, &verify, &retries, &refresh, &expiry, &ratelimit})
     out.push_back(std::move(*f));
 
   auto inflight = family("pullcache_upstream_inflight_fetches",
@@ -380,7 +388,23 @@ std::string Metrics::scrape() const {
     MetricType type;
     double value;
   };
+  auto client_errors = family("pullcache_http_client_errors_total",
+                              "Requests refused before the registry API saw them, by reason.",
+                              MetricType::Counter);
+  static constexpr const char* kClientErrorNames[] = {"header_timeout", "header_too_large",
+                                                      "uri_too_long", "malformed"};
+  for (std::size_t i = 0; i < client_errors_.size(); ++i) {
+    addValue(client_errors, {label("reason", kClientErrorNames[i])},
+             static_cast<double>(client_errors_[i].value()));
+  }
+  out.push_back(std::move(client_errors));
+
   const Plain plain[] = {
+      {"pullcache_http_connections", "Open client connections on the registry port.",
+       MetricType::Gauge, http_connections.value()},
+      {"pullcache_http_connections_rejected_total",
+       "Client connections answered 503 and closed at limits.max_connections.",
+       MetricType::Counter, static_cast<double>(http_connections_rejected.value())},
       {"pullcache_cache_size_bytes", "Bytes of blobs in the cache.", MetricType::Gauge,
        cache_size_bytes.value()},
       {"pullcache_cache_blobs", "Blobs in the cache.", MetricType::Gauge, cache_blobs.value()},

@@ -66,6 +66,8 @@ enum class Route { kBase, kManifest, kBlob, kTags, kReferrers, kOther, kCount };
 enum class Method { kGet, kHead, kOther, kCount };
 enum class Kind { kManifest, kBlob, kCount };
 enum class Outcome { kHit, kMiss, kCoalesced, kStale, kError, kCount };
+// Why a client's request was refused before it reached the registry API.
+enum class ClientError { kHeaderTimeout, kHeaderTooLarge, kUriTooLong, kMalformed, kCount };
 // Upstream request kinds (what was asked of the upstream).
 enum class UpstreamKind { kManifest, kBlob, kTags, kReferrers, kToken, kOther, kCount };
 
@@ -92,6 +94,7 @@ struct UpstreamMetrics {
   std::array<Histogram, static_cast<std::size_t>(UpstreamKind::kCount)> duration;
   Counter bytes;
   Counter verify_failures;
+  Counter retries;  // requests sent again after a 5xx or a failed connection
   std::array<Counter, 2> token_refreshes;  // [0] success, [1] failure
   Gauge token_expiry;                      // unix seconds; 0 = no token
   Gauge ratelimit_remaining;               // -1 = not reported by the upstream
@@ -111,6 +114,7 @@ class Metrics {
   void httpRequest(Route route, Method method, int status, double seconds) noexcept;
   void cacheRequest(Kind kind, Outcome outcome) noexcept;
   void servedBytes(bool from_cache, std::uint64_t n) noexcept;
+  void clientError(ClientError reason) noexcept;
   // Stable for the process's life; hosts past kMaxUpstreams share one "other" series.
   UpstreamMetrics& upstream(const std::string& host, std::string_view auth_provider = "anonymous");
   void imagePull(const UpstreamMetrics& upstream, const std::string& repository);
@@ -122,6 +126,8 @@ class Metrics {
   Counter cache_evictions;
   Counter cache_evicted_bytes;
   Counter cache_write_errors;
+  Gauge http_connections;             // open client connections on the registry port
+  Counter http_connections_rejected;  // refused at limits.max_connections
 
   // The text exposition (Prometheus 0.0.4 format), process_* metrics included.
   [[nodiscard]] std::string scrape() const;
@@ -140,6 +146,7 @@ class Metrics {
              static_cast<std::size_t>(Kind::kCount)>
       cache_requests_;
   std::array<Counter, 2> served_bytes_;  // [0] cache, [1] upstream
+  std::array<Counter, static_cast<std::size_t>(ClientError::kCount)> client_errors_;
 
   mutable std::mutex upstreams_mu_;
   std::deque<UpstreamMetrics> upstreams_;            // guarded by upstreams_mu_ (addresses stable)

@@ -45,7 +45,7 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
                                            std::move(no_headers), 0);
     if (!resp) co_return resp.error();
     if (resp.value().status != 200) {
-      co_return upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown,
+      co_return upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
                                               "blob " + route.reference);
     }
     std::string_view cl = resp.value().headers.get("content-length");

@@ -352,7 +352,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     }
     bool incomplete = !resp || (writer->sizeKnown() && writer->written() < writer->size());
     if (resp && !writer->attemptStarted()) {  // a non-2xx answer
-      failure = upstream::upstreamStatusError(resp.value().status, Errc::kBlobUnknown,
+      failure = upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
                                               "blob " + digest.str());
       break;
     }

@@ -63,11 +63,11 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
   h.add("Accept", std::move(accept));
   std::string path = "manifests/" + reference;
   auto resp =
-      co_await d_.client.request(up, "GET", name, std::move(path), std::move(h), kMaxManifestBytes);
+      co_await d_.client.request(up, "GET", name, std::move(path), std::move(h), d_.max_manifest_bytes);
   if (!resp) co_return resp.error();
   auto& u = resp.value();
   if (u.status != 200)
-    co_return upstream::upstreamStatusError(u.status, Errc::kManifestUnknown,
+    co_return upstream::upstreamStatusError(u, Errc::kManifestUnknown,
                                             "manifest " + name + ":" + reference);
   // The digest is ours to compute: a manifest is kept only under the hash of its bytes.
   Digest computed = sha256Of(u.body);
@@ -183,7 +183,7 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
       co_return r;
     }
     if (check && check.value().status != 200) {
-      co_return upstream::upstreamStatusError(check.value().status, Errc::kManifestUnknown,
+      co_return upstream::upstreamStatusError(check.value(), Errc::kManifestUnknown,
                                               "manifest " + route.name + ":" + key.tag);
     }
     // The tag moved (or the upstream gave no digest on HEAD): fetch it.

@@ -86,12 +86,12 @@ Task<Result<HttpResponse>> RegistryApi::passThrough(Route route, HttpRequest req
     h.add("Accept", std::string(accept));
   auto t0 = std::chrono::steady_clock::now();
   auto resp =
-      co_await d_.client.request(up, "GET", route.name, path, std::move(h), kMaxManifestBytes);
+      co_await d_.client.request(up, "GET", route.name, path, std::move(h), d_.max_manifest_bytes);
   if (!resp) co_return resp.error();
   auto& u = resp.value();
   if (u.status != 200) {
     co_return upstream::upstreamStatusError(
-        u.status, route.kind == RouteKind::kTags ? Errc::kNameUnknown : Errc::kManifestUnknown,
+        u, route.kind == RouteKind::kTags ? Errc::kNameUnknown : Errc::kManifestUnknown,
         std::string(routeKindName(route.kind)) + " of " + route.name);
   }
   HttpResponse r;

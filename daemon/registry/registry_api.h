@@ -26,9 +26,9 @@ struct RegistryDeps {
   const Clock& clock;
   std::chrono::milliseconds tag_ttl;
   metrics::Metrics* metrics = nullptr;
+  // Manifests (and tag lists) larger than this are refused: 502 SIZE_INVALID.
+  std::uint64_t max_manifest_bytes = 4u << 20;  // as containerd
 };
-
-inline constexpr std::uint64_t kMaxManifestBytes = 4u << 20;  // as containerd
 
 class RegistryApi {
  public:

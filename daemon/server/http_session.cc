@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <optional>
 
 #include "common/log.h"
 #include "daemon/server/access_log.h"
@@ -59,6 +60,62 @@ Task<bool> waitWritable(tcp::socket& socket, asio::steady_timer& timer,
   if (result.index() != 0) co_return false;
   auto [ec] = std::get<0>(result);
   co_return !ec;
+}
+
+// Waits until the socket has bytes to read (or the peer closed). False on timeout or error.
+Task<bool> waitReadable(tcp::socket& socket, asio::steady_timer& timer,
+                        std::chrono::milliseconds timeout) {
+  timer.expires_after(timeout);
+  auto result =
+      co_await (socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+                timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (result.index() != 0) co_return false;
+  auto [ec] = std::get<0>(result);
+  co_return !ec;
+}
+
+// A request refused before it reached the handler: the status says which limit it broke.
+struct Refusal {
+  http::status status;
+  const char* message;
+  metrics::ClientError reason;
+};
+
+std::optional<Refusal> refusalFor(const boost::system::error_code& ec,
+                                  const beast::flat_buffer& buffer, bool started) {
+  if (ec == http::error::header_limit) {
+    // Over the limit before the request line ended: the target itself is too long.
+    auto data = buffer.data();
+    std::string_view seen(static_cast<const char*>(data.data()), data.size());
+    if (seen.find('\n') == std::string_view::npos)
+      return Refusal{http::status::uri_too_long, "request line too long",
+                     metrics::ClientError::kUriTooLong};
+    return Refusal{http::status::request_header_fields_too_large,
+                   "request header fields too large", metrics::ClientError::kHeaderTooLarge};
+  }
+  if (ec == beast::error::timeout) {
+    if (!started) return std::nullopt;
+    return Refusal{http::status::request_timeout, "request headers not received in time",
+                   metrics::ClientError::kHeaderTimeout};
+  }
+  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+      ec == http::error::partial_message) {
+    return std::nullopt;  // the client went away
+  }
+  return Refusal{http::status::bad_request, "malformed request", metrics::ClientError::kMalformed};
+}
+
+Task<void> writeRefusal(beast::tcp_stream& stream, Refusal refusal,
+                        std::chrono::milliseconds write_timeout) {
+  http::response<http::string_body> res{refusal.status, 11};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = std::string(refusal.message) + "\n";
+  res.keep_alive(false);
+  res.prepare_payload();
+  stream.expires_after(write_timeout);
+  co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  stream.expires_never();
 }
 
 Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
@@ -168,6 +225,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     stream.socket().close(ec);
   });
   beast::flat_buffer buffer(options.max_header_bytes);
+  asio::steady_timer idle_timer(stream.get_executor());
   bool peer_loopback = false;
   {
     boost::system::error_code peer_ec;
@@ -179,35 +237,28 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
                        asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback());
     }
   }
+  if (options.metrics != nullptr) options.metrics->http_connections.add(1);
   bool first = true;
   for (;;) {
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(options.max_header_bytes);
-    stream.expires_after(first ? options.read_timeout : options.idle_timeout);
+    // Waiting for a request to start is the idle (keep-alive) phase; from its first byte the
+    // whole header must arrive within header_timeout, however slowly it trickles in.
+    if (buffer.size() == 0) {
+      bool readable = co_await waitReadable(stream.socket(), idle_timer,
+                                            first ? options.header_timeout : options.idle_timeout);
+      if (!readable) break;
+    }
     first = false;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    stream.expires_after(options.header_timeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
                                                     asio::as_tuple(asio::use_awaitable));
     stream.expires_never();
     if (ec) {
-      if (ec == http::error::header_limit) {
-        http::response<http::string_body> res{http::status::request_header_fields_too_large, 11};
-        res.set(http::field::content_type, "text/plain");
-        res.body() = "request header fields too large\n";
-        res.keep_alive(false);
-        res.prepare_payload();
-        stream.expires_after(options.write_timeout);
-        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
-                 ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                 ec != asio::error::connection_reset) {
-        // A malformed request: answer 400 and close.
-        http::response<http::string_body> res{http::status::bad_request, 11};
-        res.set(http::field::content_type, "text/plain");
-        res.body() = "bad request\n";
-        res.keep_alive(false);
-        res.prepare_payload();
-        stream.expires_after(options.write_timeout);
-        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      auto refusal = refusalFor(ec, buffer, buffer.size() > 0);
+      if (refusal) {
+        if (options.metrics != nullptr) options.metrics->clientError(refusal->reason);
+        co_await writeRefusal(stream, *refusal, options.write_timeout);
       }
       break;
     }
@@ -239,6 +290,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
               t0);
     if (!outcome.ok || !keep_alive) break;
   }
+  if (options.metrics != nullptr) options.metrics->http_connections.add(-1);
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream.socket().close(ec);

@@ -1,10 +1,32 @@
 #include "daemon/server/listener.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 
 #include "common/log.h"
 
 namespace pullcache::server {
+namespace {
+
+// Over limits.max_connections: answer without a session (no coroutine, no buffers), so an
+// overload costs one send(2). 503 makes containerd go to the next host (the registry itself).
+void refuseConnection(int fd) {
+  static constexpr std::string_view kBody =
+      R"({"errors":[{"code":"UNAVAILABLE","message":"too many connections"}]})";
+  static const std::string kResponse =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "
+      "1\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
+  (void)::send(fd, kResponse.data(), kResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  // Unread request bytes would turn close() into a reset that can destroy the answer in flight.
+  char sink[4096];
+  while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+  }
+}
+
+}  // namespace
 
 std::uint64_t ConnectionSet::add(asio::any_io_executor executor, std::function<void()> closer) {
   std::lock_guard lock(mu_);
@@ -83,8 +105,10 @@ Task<void> Listener::acceptLoop() {
       continue;
     }
     if (connections_->size() >= options_.max_connections) {
+      refuseConnection(socket.native_handle());
       boost::system::error_code ignored;
       socket.close(ignored);
+      if (options_.metrics != nullptr) options_.metrics->http_connections_rejected.inc();
       continue;
     }
     boost::system::error_code ignored;

@@ -21,11 +21,13 @@
 namespace pullcache::server {
 
 struct SessionOptions {
-  std::chrono::milliseconds read_timeout{30'000};   // a request's headers must arrive within this
-  std::chrono::milliseconds idle_timeout{75'000};   // between keep-alive requests
-  std::chrono::milliseconds write_timeout{60'000};  // no write progress for this long: drop
-  std::uint32_t max_header_bytes = 16 * 1024;
-  std::size_t max_connections = 4096;
+  // The defaults and meanings are config::Limits'.
+  std::chrono::milliseconds header_timeout{10'000};  // first byte to end of headers; and the
+                                                     // wait for a new connection's first byte
+  std::chrono::milliseconds idle_timeout{75'000};    // between keep-alive requests
+  std::chrono::milliseconds write_timeout{60'000};   // no write progress for this long: drop
+  std::uint64_t max_header_bytes = 16 * 1024;        // request line + headers
+  std::size_t max_connections = 4096;                // beyond: a canned 503, then close
   metrics::Metrics* metrics = nullptr;  // counts this listener's requests when set
   AccessLogFormat access_log_format = AccessLogFormat::kText;
 };

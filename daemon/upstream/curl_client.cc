@@ -170,7 +170,8 @@ CurlClient::CurlClient(asio::any_io_executor default_executor, CurlOptions optio
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
-  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
+                    options_.max_host_connections);
   thread_ = std::thread([this] { run(); });
 }
 

@@ -19,6 +19,7 @@ struct CurlOptions {
   std::chrono::milliseconds stall_timeout{30'000};
   std::string user_agent = "pullcache";
   long max_redirects = 5;
+  long max_host_connections = 32;  // per host:port; transfers beyond it wait for a free one
 };
 
 class CurlClient final : public UpstreamClient {

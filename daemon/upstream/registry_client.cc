@@ -4,6 +4,7 @@
 #include <map>
 
 #include "daemon/upstream/redirect.h"
+#include "daemon/upstream/retry_policy.h"
 
 namespace pullcache::upstream {
 namespace {
@@ -25,13 +26,45 @@ void recordRateLimit(metrics::UpstreamMetrics& m, const Headers& headers) {
   if (ec == std::errc() && p != v.data()) m.ratelimit_remaining.set(static_cast<double>(n));
 }
 
+// Remembers whether a 2xx body began to reach the real receiver: after that, a failed transfer
+// is not sent again (the receiver would get bytes twice).
+class WatchedSink final : public BodySink {
+ public:
+  explicit WatchedSink(std::shared_ptr<BodySink> inner) : inner_(std::move(inner)) {}
+  bool onHeaders(int status, const Headers& headers) override {
+    started_ = true;
+    return inner_->onHeaders(status, headers);
+  }
+  bool onData(const char* data, std::size_t size) override { return inner_->onData(data, size); }
+  [[nodiscard]] bool started() const { return started_; }
+
+ private:
+  std::shared_ptr<BodySink> inner_;
+  bool started_ = false;
+};
+
+Task<void> sleepFor(std::chrono::milliseconds delay) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(delay);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
 }  // namespace
 
-Error upstreamStatusError(int status, Errc not_found, const std::string& what) {
+Error upstreamStatusError(const Response& response, Errc not_found, const std::string& what) {
+  const int status = response.status;
   std::string detail = "upstream answered HTTP " + std::to_string(status) + " for " + what;
   if (status == 404) return Error{not_found, detail};
   if (status == 401 || status == 403) return Error{Errc::kDenied, detail};
-  if (status == 429) return Error{Errc::kTooManyRequests, detail};
+  if (status == 429) {
+    Error e{Errc::kTooManyRequests, detail};
+    std::string_view v = response.headers.get("retry-after");
+    std::uint32_t secs = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+    if (ec == std::errc() && p == v.data() + v.size() && !v.empty())
+      e.retry_after_s = std::min<std::uint32_t>(secs, 24 * 3600);
+    return e;
+  }
   if (status >= 500) return Error{Errc::kUpstreamUnavailable, detail};
   return Error{Errc::kUpstreamBadResponse, detail};
 }
@@ -73,6 +106,8 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
   request.follow_redirects = false;
   int hops = 0;
   bool refetched = false;
+  int attempts = 0;  // sends of the current hop that failed in a way worth retrying
+  const RetryPolicy retry_policy;
   for (;;) {
     const std::string host = urlHost(url);
     std::string sent;
@@ -90,8 +125,10 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     if (!sent.empty()) r.headers.set("Authorization", sent);
     Result<Response> resp = Error{};
     const auto t0 = std::chrono::steady_clock::now();
+    std::shared_ptr<WatchedSink> watched;
     if (sink) {
-      resp = co_await http_.stream(std::move(r), sink);
+      watched = std::make_shared<WatchedSink>(sink);
+      resp = co_await http_.stream(std::move(r), watched);
     } else {
       resp = co_await http_.send(std::move(r));
     }
@@ -106,7 +143,21 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
         upstream->metrics->transportError(kind, secs);
       }
     }
+    AttemptOutcome outcome;
+    outcome.body_started = watched && watched->started();
+    if (resp) {
+      outcome.status = resp.value().status;
+      outcome.retry_after = resp.value().headers.get("retry-after");
+    } else {
+      outcome.transport_error = resp.error().code;
+    }
+    if (auto delay = retryDelay(retry_policy, ++attempts, outcome)) {
+      if (upstream->metrics != nullptr) upstream->metrics->retries.inc();
+      co_await sleepFor(*delay);
+      continue;
+    }
     if (!resp) co_return resp;
+    attempts = 0;
     const int status = resp.value().status;
     if (isRedirectStatus(status) && resp.value().headers.has("location")) {
       if (++hops > kMaxRedirects) {
@@ -125,6 +176,12 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       url = request.url;
       hops = 0;
       continue;
+    }
+    if (status == 403 && hops > 0 && host != origin_host) {
+      // Refused again with a URL the registry has just issued: the object store or the path to
+      // it is the problem, not this node's credentials.
+      co_return fail(Errc::kUpstreamUnavailable,
+                     "the registry's redirect target " + host + " refused a fresh URL (HTTP 403)");
     }
     std::string challenge(resp.value().headers.get("www-authenticate"));
     const bool expired_credentials = status == 403 && host == origin_host &&

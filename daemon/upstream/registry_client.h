@@ -32,6 +32,7 @@ class RegistryClient {
 };
 
 // Maps a non-2xx upstream status to the error the client should see.
-Error upstreamStatusError(int status, Errc not_found, const std::string& what);
+// A 429's Retry-After (delta-seconds) is passed on to the client.
+Error upstreamStatusError(const Response& response, Errc not_found, const std::string& what);
 
 }  // namespace pullcache::upstream

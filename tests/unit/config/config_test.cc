@@ -88,6 +88,18 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\naws: {ecr_endpoint: vpce.example}\n", "aws.ecr_endpoint"},
       {"upstreams: [{match: a.io}]\naws: {sts_endpoint: \"https://x/p\"}\n", "aws.sts_endpoint"},
       {"upstreams: [{match: a.io}]\naws: {profile: x}\n", "aws.profile"},
+      {"upstreams: [{match: a.io}]\nthreads: 2abc\n", "threads"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_connections: 0}\n", "limits.max_connections"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_connections: -5}\n", "limits.max_connections"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_header_bytes: 100}\n", "limits.max_header_bytes"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_header_bytes: 2GiB}\n", "limits.max_header_bytes"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_manifest_bytes: big}\n",
+       "limits.max_manifest_bytes"},
+      {"upstreams: [{match: a.io}]\nlimits: {header_timeout: 0s}\n", "limits.header_timeout"},
+      {"upstreams: [{match: a.io}]\nlimits: {idle_timeout: soon}\n", "limits.idle_timeout"},
+      {"upstreams: [{match: a.io}]\nlimits: {upstream_connections: 5000}\n",
+       "limits.upstream_connections"},
+      {"upstreams: [{match: a.io}]\nlimits: {max_body_bytes: 1}\n", "limits.max_body_bytes"},
   };
   for (const auto& b : cases) {
     auto c = parseConfig(b.yaml);
@@ -158,6 +170,34 @@ aws:
   EXPECT_EQ(u[3].auth, AuthMode::kAnonymous) << "public ECR needs no AWS credentials";
   EXPECT_EQ(c.value().aws.region, "eu-west-1");
   EXPECT_EQ(c.value().aws.ecr_endpoint, "https://vpce-0abc.api.ecr.eu-west-1.vpce.amazonaws.com");
+}
+
+TEST(Config, LimitsHaveSafeDefaultsAndAreConfigurable) {
+  auto d = parseConfig(kMinimal);
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d.value().limits.max_connections, 4096u);
+  EXPECT_EQ(d.value().limits.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(d.value().limits.header_timeout.count(), 10'000);
+  EXPECT_EQ(d.value().limits.max_manifest_bytes, 4u << 20);  // containerd's own limit
+  EXPECT_EQ(d.value().limits.upstream_connections, 32);
+  auto c = parseConfig(std::string(kMinimal) + R"(limits:
+  max_connections: 100
+  max_header_bytes: 8KiB
+  header_timeout: 2s
+  idle_timeout: 30s
+  write_timeout: 15s
+  max_manifest_bytes: 1MiB
+  upstream_connections: 4
+)");
+  ASSERT_TRUE(c) << c.error().message();
+  const Limits& l = c.value().limits;
+  EXPECT_EQ(l.max_connections, 100u);
+  EXPECT_EQ(l.max_header_bytes, 8u * 1024);
+  EXPECT_EQ(l.header_timeout.count(), 2'000);
+  EXPECT_EQ(l.idle_timeout.count(), 30'000);
+  EXPECT_EQ(l.write_timeout.count(), 15'000);
+  EXPECT_EQ(l.max_manifest_bytes, 1u << 20);
+  EXPECT_EQ(l.upstream_connections, 4);
 }
 
 TEST(Config, SyntaxErrorIsReported) {

@@ -69,6 +69,16 @@ TEST(ErrorResponse, StatusBodyAndHead) {
   EXPECT_TRUE(head.body.empty());
   EXPECT_GT(head.content_length, 0u);
   EXPECT_EQ(head.headers.get("allow"), "GET, HEAD");
+  EXPECT_FALSE(head.headers.has("retry-after"));
+}
+
+TEST(ErrorResponse, AnUpstreamRetryAfterReachesTheClient) {
+  Error limited{Errc::kTooManyRequests, "slow down"};
+  limited.retry_after_s = 7;
+  auto r = errorResponse(limited, false);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.headers.get("retry-after"), "7");
+  EXPECT_NE(r.body.find("TOOMANYREQUESTS"), std::string::npos);
 }
 
 }  // namespace
