@@ -24,8 +24,13 @@ Error keyError(const std::string& key, const std::string& what) {
 Result<void> checkKeys(const YAML::Node& node, const std::string& where,
                        std::initializer_list<std::string_view> allowed) {
   if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
+  std::vector<std::string> seen;
   for (const auto& kv : node) {
     std::string key = kv.first.as<std::string>();
+    // yaml-cpp keeps the first of two equal keys without a word: a silently ignored setting.
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return keyError(where.empty() ? key : where + "." + key, "appears twice");
+    seen.push_back(key);
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string full = where.empty() ? key : where + "." + key;
       std::string list;

@@ -74,6 +74,57 @@ Task<bool> waitReadable(tcp::socket& socket, asio::steady_timer& timer,
   co_return !ec;
 }
 
+// Reads one request's header, all of it within `timeout` from now. Unlike the stream's own
+// expiry (which closes the socket when it fires), this leaves the socket open, so a client
+// that trickled its header in too slowly can still be told 408.
+struct HeaderRead {
+  boost::system::error_code ec;
+  bool request_line_complete = false;  // tells 414 from 431 when the limit is hit
+};
+
+Task<HeaderRead> readHeader(tcp::socket& socket, beast::flat_buffer& buffer,
+                            http::request_parser<http::empty_body>& parser,
+                            asio::steady_timer& timer, std::chrono::milliseconds timeout) {
+  HeaderRead out;
+  timer.expires_after(timeout);
+  for (;;) {
+    if (buffer.size() > 0) {
+      if (!out.request_line_complete) {
+        std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+        out.request_line_complete = seen.find('\n') != std::string_view::npos;
+      }
+      std::size_t used = parser.put(buffer.data(), out.ec);
+      buffer.consume(used);
+      if (!out.ec && parser.is_header_done()) co_return out;
+      if (out.ec && out.ec != http::error::need_more) co_return out;
+      out.ec = {};
+    }
+    const std::size_t room = buffer.max_size() - buffer.size();
+    if (room == 0) {
+      out.ec = http::error::header_limit;
+      co_return out;
+    }
+    auto result = co_await (
+        socket.async_read_some(buffer.prepare(std::min<std::size_t>(room, 8192)),
+                               asio::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (result.index() != 0) {
+      out.ec = beast::error::timeout;
+      co_return out;
+    }
+    auto [ec, n] = std::get<0>(result);
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      out.ec = buffer.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
+      co_return out;
+    }
+    if (ec) {
+      out.ec = ec;
+      co_return out;
+    }
+  }
+}
+
 // A request refused before it reached the handler: the status says which limit it broke.
 struct Refusal {
   http::status status;
@@ -81,20 +132,17 @@ struct Refusal {
   metrics::ClientError reason;
 };
 
-std::optional<Refusal> refusalFor(const boost::system::error_code& ec,
-                                  const beast::flat_buffer& buffer, bool started) {
+std::optional<Refusal> refusalFor(const HeaderRead& read) {
+  const auto& ec = read.ec;
   if (ec == http::error::header_limit) {
     // Over the limit before the request line ended: the target itself is too long.
-    auto data = buffer.data();
-    std::string_view seen(static_cast<const char*>(data.data()), data.size());
-    if (seen.find('\n') == std::string_view::npos)
+    if (!read.request_line_complete)
       return Refusal{http::status::uri_too_long, "request line too long",
                      metrics::ClientError::kUriTooLong};
     return Refusal{http::status::request_header_fields_too_large,
                    "request header fields too large", metrics::ClientError::kHeaderTooLarge};
   }
   if (ec == beast::error::timeout) {
-    if (!started) return std::nullopt;
     return Refusal{http::status::request_timeout, "request headers not received in time",
                    metrics::ClientError::kHeaderTimeout};
   }
@@ -250,12 +298,10 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     first = false;
     http::request_parser<http::empty_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-    stream.expires_after(options.header_timeout);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
-                                                    asio::as_tuple(asio::use_awaitable));
-    stream.expires_never();
-    if (ec) {
-      auto refusal = refusalFor(ec, buffer, buffer.size() > 0);
+    auto read = co_await readHeader(stream.socket(), buffer, parser, idle_timer,
+                                    options.header_timeout);
+    if (read.ec) {
+      auto refusal = refusalFor(read);
       if (refusal) {
         if (options.metrics != nullptr) options.metrics->clientError(refusal->reason);
         co_await writeRefusal(stream, *refusal, options.write_timeout);

@@ -59,6 +59,10 @@ struct CurlClient::Transfer {
   Error abort_error;
   std::optional<Error> blocked;  // a non-public address was refused at connect time
   char errbuf[CURL_ERROR_SIZE] = {};
+  // Stall detection: the last time a byte arrived (or the transfer left libcurl's queue).
+  std::chrono::milliseconds stall_timeout{0};
+  std::chrono::steady_clock::time_point last_progress{};
+  curl_off_t last_dlnow = -1;
 
   ~Transfer() {
     if (easy != nullptr) curl_easy_cleanup(easy);
@@ -115,6 +119,29 @@ std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void*
     }
   }
   return len;
+}
+
+// Called by libcurl about once a second for an active transfer (not while it waits in the queue
+// for a connection). libcurl's own low-speed check averages over several seconds, so a burst
+// followed by silence goes unnoticed for long; this one counts from the last byte.
+int onProgress(void* userdata, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_off_t /*ultotal*/,
+               curl_off_t /*ulnow*/) {
+  auto* t = static_cast<CurlClient::Transfer*>(userdata);
+  const auto now = std::chrono::steady_clock::now();
+  if (t->last_dlnow < 0 || dlnow != t->last_dlnow) {  // first call, or bytes arrived
+    t->last_dlnow = dlnow;
+    t->last_progress = now;
+    return 0;
+  }
+  if (now - t->last_progress < t->stall_timeout) return 0;
+  t->aborted = true;
+  t->abort_error =
+      Error{Errc::kTimeout,
+            "no data from the upstream for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t->stall_timeout)
+                                   .count()) +
+                " s"};
+  return 1;
 }
 
 std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userdata) {
@@ -231,6 +258,11 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connect_timeout.count()));
+  t->stall_timeout = options_.stall_timeout;
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &onProgress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, t.get());
+  // Kept as a backstop, and because it makes libcurl wake a transfer every second.
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                    std::max(1L, static_cast<long>(options_.stall_timeout.count() / 1000)));

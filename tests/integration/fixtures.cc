@@ -90,7 +90,7 @@ PullcacheServer::PullcacheServer(std::string dir, std::string upstream_host,
       "listen: 127.0.0.1:" + std::to_string(port_) + "\n" +
       "metrics_listen: 127.0.0.1:" + std::to_string(health_port_) + "\n" +
       "cache:\n  dir: " + cache_dir_ + "\n  tag_ttl: " + options_.tag_ttl + "\n" +
-      options_.cache_yaml + "upstream_timeouts:\n  connect: 2s\n  stall: 10s\n  request: 20s\n" +
+      options_.cache_yaml + "upstream_timeouts: " + options_.upstream_timeouts + "\n" +
       (options_.upstreams_yaml.empty()
            ? "upstreams:\n  - match: \"" + upstream_host_ + "\"\n    url: http://" +
                  upstream_host_ + "\n" + "default_upstream: \"" + upstream_host_ + "\"\n"

@@ -43,6 +43,7 @@ struct PullcacheOptions {
   std::string cache_yaml = "  min_free_bytes: 0\n";
   // Replaces the generated upstreams: list and default_upstream (full YAML, top level).
   std::string upstreams_yaml;
+  std::string upstream_timeouts = "{connect: 2s, stall: 10s, request: 20s}";
   // Environment for the daemon, on top of the test's own ("NAME=value").
   std::vector<std::string> env;
 };

@@ -383,8 +383,10 @@ bool FaultyUpstream::handle(int fd, const Request& req, bool store) {
   }
   Upstream up = forward(registry_, head, is_head);
   if (!up.ok) return sendAll(fd, simpleResponse(502, "Bad Gateway", {}, "registry unreachable"));
+  // Body faults hit resumed (206) transfers too.
   const bool body_fault = d.faulty && !is_head && !up.body.empty() &&
-                          up.status_line.find(" 200") != std::string::npos;
+                          (up.status_line.find(" 200") != std::string::npos ||
+                           up.status_line.find(" 206") != std::string::npos);
   if (!body_fault) return sendAll(fd, serialize(up, is_head, 0) + (is_head ? "" : up.body));
   const std::size_t half = up.body.size() / 2;
   switch (d.fault.kind) {

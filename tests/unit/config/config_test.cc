@@ -89,6 +89,8 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\naws: {sts_endpoint: \"https://x/p\"}\n", "aws.sts_endpoint"},
       {"upstreams: [{match: a.io}]\naws: {profile: x}\n", "aws.profile"},
       {"upstreams: [{match: a.io}]\nthreads: 2abc\n", "threads"},
+      {"upstreams: [{match: a.io}]\nthreads: 2\nthreads: 3\n", "threads"},
+      {"upstreams: [{match: a.io}]\ncache: {dir: /a, dir: /b}\n", "cache.dir"},
       {"upstreams: [{match: a.io}]\nlimits: {max_connections: 0}\n", "limits.max_connections"},
       {"upstreams: [{match: a.io}]\nlimits: {max_connections: -5}\n", "limits.max_connections"},
       {"upstreams: [{match: a.io}]\nlimits: {max_header_bytes: 100}\n", "limits.max_header_bytes"},
