@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test unit integration demo bench bench-startup deploy-manifests asan tsan clean
+.PHONY: all setup build run test fuzz unit integration demo bench bench-startup deploy-manifests asan tsan clean
 
 all: build
 
@@ -25,7 +25,13 @@ run: build
 # Everything: unit tests, then integration tests against docker-registry, containerd, skopeo.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -L fuzz -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+# The libFuzzer targets for longer: `make fuzz FUZZ_SECONDS=600` (each; the test suite runs 30 s).
+FUZZ_SECONDS ?= 300
+fuzz: build
+	cd $(BUILD_DIR) && PULLCACHE_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -L fuzz -j $(JOBS)
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
@@ -52,11 +58,11 @@ deploy-manifests:
 	helm template pullcache helm/pullcache --namespace kube-system > deploy/kustomize/pullcache.yaml
 
 asan:
-	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DPULLCACHE_SANITIZER=address,undefined
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DPULLCACHE_SANITIZER=address,undefined -DPULLCACHE_FUZZ=OFF"
 
 tsan:
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \
-	  $(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS=-DPULLCACHE_SANITIZER=thread
+	  $(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo CMAKE_FLAGS="-DPULLCACHE_SANITIZER=thread -DPULLCACHE_FUZZ=OFF"
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   g++ cmake make pkg-config ccache git
+  # the fuzzers (tests/fuzz): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
   libboost1.81-dev libcurl4-openssl-dev libssl-dev librocksdb-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against

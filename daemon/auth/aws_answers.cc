@@ -101,6 +101,9 @@ std::optional<std::chrono::system_clock::time_point> parseIso8601Utc(std::string
     return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
     return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: about 1678..2262. An AWS expiry outside
+  // 1970..2200 is nonsense anyway (found by tests/fuzz/aws_answers_fuzzer: year 0001 overflowed).
+  if (year < 1970 || year > 2200) return std::nullopt;
   std::string_view rest = s.substr(19);
   if (!rest.empty() && rest.front() == '.') {
     rest.remove_prefix(1);

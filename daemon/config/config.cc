@@ -26,6 +26,8 @@ Result<void> checkKeys(const YAML::Node& node, const std::string& where,
   if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
   std::vector<std::string> seen;
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar())
+      return keyError(where.empty() ? "(top level)" : where, "keys must be plain names");
     std::string key = kv.first.as<std::string>();
     // yaml-cpp keeps the first of two equal keys without a word: a silently ignored setting.
     if (std::find(seen.begin(), seen.end(), key) != seen.end())
@@ -390,11 +392,11 @@ Result<Config> parseConfig(const std::string& yaml_text) {
   }
   Config c;
   if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
-  auto keys = checkKeys(root, "",
-                        {"listen", "metrics_listen", "threads", "cache", "upstreams",
-                         "default_upstream", "upstream_timeouts", "limits", "log", "aws"});
-  if (!keys) return keys.error();
   try {
+    auto keys = checkKeys(root, "",
+                          {"listen", "metrics_listen", "threads", "cache", "upstreams",
+                           "default_upstream", "upstream_timeouts", "limits", "log", "aws"});
+    if (!keys) return keys.error();
     for (const char* key : {"listen", "metrics_listen"}) {
       if (!root[key]) continue;
       auto v = scalar(root[key], key);

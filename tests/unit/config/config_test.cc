@@ -90,6 +90,9 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\naws: {profile: x}\n", "aws.profile"},
       {"upstreams: [{match: a.io}]\nthreads: 2abc\n", "threads"},
       {"upstreams: [{match: a.io}]\nthreads: 2\nthreads: 3\n", "threads"},
+      // Found by tests/fuzz/config_fuzzer: a non-scalar key used to escape as an exception.
+      {"?\n  - match: a.io\n", "(top level)"},
+      {"upstreams: [{match: a.io, [x]: y}]\n", "upstreams[0]"},
       {"upstreams: [{match: a.io}]\ncache: {dir: /a, dir: /b}\n", "cache.dir"},
       {"upstreams: [{match: a.io}]\nlimits: {max_connections: 0}\n", "limits.max_connections"},
       {"upstreams: [{match: a.io}]\nlimits: {max_connections: -5}\n", "limits.max_connections"},
