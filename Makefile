@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test fuzz unit integration demo bench bench-startup deploy-manifests asan tsan clean
+.PHONY: all setup build run test fuzz soak unit integration demo bench bench-startup deploy-manifests asan tsan clean
 
 all: build
 
@@ -32,6 +32,11 @@ test: build
 FUZZ_SECONDS ?= 300
 fuzz: build
 	cd $(BUILD_DIR) && PULLCACHE_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -L fuzz -j $(JOBS)
+
+# The soak test for longer (the test suite runs it for 60 s).
+SOAK_SECONDS ?= 600
+soak: build
+	cd $(BUILD_DIR) && PULLCACHE_SOAK_SECONDS=$(SOAK_SECONDS) ./tests/pullcache_integration_tests --gtest_filter='SoakTest.*'
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)

@@ -146,7 +146,9 @@ Containerd::Containerd(std::string dir) : dir_(std::move(dir)), socket_(dir_ + "
                     "[grpc]\n  address = \"" +
                     socket_ +
                     "\"\n"
-                    "[debug]\n  level = \"warn\"\n");
+                    "[debug]\n  level = \"warn\"\n"
+                    "[plugins.\"io.containerd.metadata.v1.bolt\"]\n"
+                    "  content_sharing_policy = \"isolated\"\n");
 }
 
 Containerd::~Containerd() {
@@ -171,10 +173,11 @@ void Containerd::start() {
   if (!up) throw std::runtime_error("containerd did not start: " + process_->log());
 }
 
-CommandResult Containerd::pull(const std::string& ref, const std::string& hosts_dir) {
-  return runCommand(
-      {"ctr", "-a", socket_, "images", "pull", "--plain-http", "--hosts-dir", hosts_dir, ref},
-      std::chrono::seconds(120));
+CommandResult Containerd::pull(const std::string& ref, const std::string& hosts_dir,
+                               const std::string& ns) {
+  return runCommand({"ctr", "-a", socket_, "-n", ns, "images", "pull", "--plain-http",
+                     "--hosts-dir", hosts_dir, ref},
+                    std::chrono::seconds(120));
 }
 
 void writeHostsToml(const std::string& hosts_dir, const std::string& registry_host,

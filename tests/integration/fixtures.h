@@ -62,6 +62,7 @@ class PullcacheServer {
     return "http://127.0.0.1:" + std::to_string(health_port_) + path;
   }
   [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] pid_t pid() const { return process_ ? process_->pid() : -1; }
   [[nodiscard]] const std::string& cacheDir() const { return cache_dir_; }
   // Where a committed blob ("sha256:<hex>") lives in the cache directory.
   [[nodiscard]] std::string blobFile(const std::string& digest) const;
@@ -85,7 +86,10 @@ class Containerd {
   ~Containerd();
   void start();
   // ctr images pull through the hosts dir; returns ctr's exit code and output.
-  CommandResult pull(const std::string& ref, const std::string& hosts_dir);
+  // In containerd namespace `ns` (content is not shared across namespaces here, so a pull in a
+  // new namespace downloads everything again).
+  CommandResult pull(const std::string& ref, const std::string& hosts_dir,
+                     const std::string& ns = "default");
   [[nodiscard]] const std::string& socket() const { return socket_; }
 
  private:
