@@ -123,6 +123,26 @@ TEST(HelmChart, RenderedDaemonConfigIsValidAndBindsTheRegistryToLoopback) {
   ASSERT_EQ(c.value().cache.pin.size(), 1u);
   EXPECT_EQ(c.value().upstreams.size(), 5u);
   EXPECT_EQ(c.value().log.format, "json");
+  // The chart's limits are the daemon's defaults.
+  const config::Limits defaults;
+  EXPECT_EQ(c.value().limits.max_connections, defaults.max_connections);
+  EXPECT_EQ(c.value().limits.max_header_bytes, defaults.max_header_bytes);
+  EXPECT_EQ(c.value().limits.header_timeout, defaults.header_timeout);
+  EXPECT_EQ(c.value().limits.idle_timeout, defaults.idle_timeout);
+  EXPECT_EQ(c.value().limits.write_timeout, defaults.write_timeout);
+  EXPECT_EQ(c.value().limits.max_manifest_bytes, defaults.max_manifest_bytes);
+  EXPECT_EQ(c.value().limits.upstream_connections, defaults.upstream_connections);
+}
+
+TEST(HelmChart, LimitsReachTheDaemonConfig) {
+  auto objects = render({"--set", "config.limits.maxConnections=500", "--set",
+                         "config.limits.headerTimeout=3s", "--set",
+                         "config.limits.upstreamConnections=8"});
+  auto c = config::parseConfig(daemonConfig(objects));
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c.value().limits.max_connections, 500u);
+  EXPECT_EQ(c.value().limits.header_timeout.count(), 3000);
+  EXPECT_EQ(c.value().limits.upstream_connections, 8);
 }
 
 TEST(HelmChart, OptionalMonitoringObjectsCarryTheRulesAndTheDashboard) {
@@ -158,6 +178,8 @@ TEST(HelmChart, BadValuesFailAtInstallTime) {
       {"config.aws.region=Mars", "config.aws.region"},
       {"config.aws.ecrEndpoint=vpce.example", "config.aws.ecrEndpoint"},
       {"containerd.certsDir=relative", "containerd.certsDir"},
+      {"config.limits.maxConnections=0", "config.limits.maxConnections"},
+      {"config.limits.headerTimeout=soon", "config.limits.headerTimeout"},
       {"colour=red", "colour"},
   };
   for (const auto& [set, key] : cases) {
