@@ -14,6 +14,7 @@
 
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
+#include "tests/support/image_generator.h"
 
 namespace pullcache::testing {
 namespace {
@@ -210,6 +211,29 @@ TEST_F(LimitsTest, ConnectionsBeyondTheLimitGet503AndTheRestKeepWorking) {
   EXPECT_EQ(status, 200);
   for (int fd : held) ::close(fd);
   EXPECT_GE(metric(*pc, "pullcache_http_connections_rejected_total"), 1);
+}
+
+TEST_F(LimitsTest, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
+  auto image = writeOciLayout(dir_.sub("layout"), "v1", {{24 << 20, 77}});
+  std::string log;
+  ASSERT_EQ(pushWithSkopeo(image, registry_->host(), "test/big", &log), 0) << log;
+  auto remote = inspectRemote(registry_->host(), "test/big", "v1");
+  auto pc = start("  write_timeout: 1s\n");
+  const std::string path = "/v2/test/big/blobs/" + remote.layer_digests[0] + "?ns=" +
+                           registry_->host();
+  ASSERT_EQ(httpGet(pc->url(path)).status, 200);  // cached now: served by sendfile
+  int fd = connectTo(pc->port());
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sendRaw(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  // The client reads nothing; the server's writes stop making progress.
+  const std::string open = "pullcache_http_connections";
+  EXPECT_TRUE(waitFor([&] { return metric(*pc, open) == 1; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(waitFor([&] { return metric(*pc, open) == 0; }, std::chrono::seconds(10)))
+      << "the stuck connection was not dropped";
+  ::close(fd);
+  EXPECT_EQ(httpGet(pc->url("/v2/")).status, 200);
 }
 
 TEST_F(LimitsTest, AnUnknownRegistryIsA404SoContainerdGoesToTheRegistryItself) {
