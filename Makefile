@@ -62,8 +62,10 @@ bench-startup: build
 deploy-manifests:
 	helm template pullcache helm/pullcache --namespace kube-system > deploy/kustomize/pullcache.yaml
 
+# UBSan reports abort too (in the daemon the integration tests start as well), so none goes unseen.
 asan:
-	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DPULLCACHE_SANITIZER=address,undefined -DPULLCACHE_FUZZ=OFF"
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DPULLCACHE_SANITIZER=address,undefined -DPULLCACHE_FUZZ=OFF"
 
 tsan:
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \
