@@ -58,11 +58,8 @@ Error upstreamStatusError(const Response& response, Errc not_found, const std::s
   if (status == 401 || status == 403) return Error{Errc::kDenied, detail};
   if (status == 429) {
     Error e{Errc::kTooManyRequests, detail};
-    std::string_view v = response.headers.get("retry-after");
-    std::uint32_t secs = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-    if (ec == std::errc() && p == v.data() + v.size() && !v.empty())
-      e.retry_after_s = std::min<std::uint32_t>(secs, 24 * 3600);
+    if (auto secs = parseRetryAfterSeconds(response.headers.get("retry-after")))
+      e.retry_after_s = std::min<std::uint32_t>(*secs, 24 * 3600);
     return e;
   }
   if (status >= 500) return Error{Errc::kUpstreamUnavailable, detail};

@@ -4,6 +4,14 @@
 
 namespace pullcache::upstream {
 
+std::optional<std::uint32_t> parseRetryAfterSeconds(std::string_view value) {
+  std::uint32_t secs = 0;
+  const char* end = value.data() + value.size();
+  auto [p, ec] = std::from_chars(value.data(), end, secs);
+  if (value.empty() || ec != std::errc() || p != end) return std::nullopt;
+  return secs;
+}
+
 std::optional<std::chrono::milliseconds> retryDelay(const RetryPolicy& policy, int attempt,
                                                     const AttemptOutcome& outcome) {
   if (attempt >= policy.max_attempts || outcome.body_started) return std::nullopt;
@@ -15,16 +23,10 @@ std::optional<std::chrono::milliseconds> retryDelay(const RetryPolicy& policy, i
   }
   auto delay = policy.first_delay;
   for (int i = 1; i < attempt; ++i) delay *= 4;
-  if (!outcome.retry_after.empty()) {
-    // Delta-seconds only; an HTTP-date is not worth a clock dependency here: wait the default.
-    std::uint64_t secs = 0;
-    const char* b = outcome.retry_after.data();
-    const char* e = b + outcome.retry_after.size();
-    auto [p, ec] = std::from_chars(b, e, secs);
-    if (ec == std::errc() && p == e) {
-      if (secs > static_cast<std::uint64_t>(policy.max_delay.count() / 1000)) return std::nullopt;
-      delay = std::max(delay, std::chrono::milliseconds(secs * 1000));
-    }
+  // Delta-seconds only; an HTTP-date is not worth a clock dependency here: wait the default.
+  if (auto secs = parseRetryAfterSeconds(outcome.retry_after)) {
+    if (*secs > policy.max_delay.count() / 1000) return std::nullopt;
+    delay = std::max(delay, std::chrono::milliseconds(std::uint64_t{*secs} * 1000));
   }
   return std::min(delay, policy.max_delay);
 }

@@ -8,6 +8,7 @@
 // told, with its Retry-After), anything else, and any transfer that delivered body bytes.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -27,6 +28,9 @@ struct AttemptOutcome {
   std::string_view retry_after;         // the response's Retry-After, if any
   bool body_started = false;            // bytes of a 2xx body reached the receiver
 };
+
+// A Retry-After value in delta-seconds ("120"); nullopt for an HTTP-date, garbage or nothing.
+std::optional<std::uint32_t> parseRetryAfterSeconds(std::string_view value);
 
 // The delay before attempt `attempt + 1`, or nullopt to give up with this outcome.
 // `attempt` counts from 1.

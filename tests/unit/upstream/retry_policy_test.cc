@@ -61,5 +61,15 @@ TEST(RetryPolicy, RetryAfterIsHonouredUpToTheCap) {
   EXPECT_EQ(retryDelay(p, 1, status(503, "-1")), milliseconds(100));
 }
 
+TEST(RetryPolicy, RetryAfterIsDeltaSecondsOnly) {
+  EXPECT_EQ(parseRetryAfterSeconds("120"), 120u);
+  EXPECT_EQ(parseRetryAfterSeconds("0"), 0u);
+  EXPECT_EQ(parseRetryAfterSeconds(""), std::nullopt);
+  EXPECT_EQ(parseRetryAfterSeconds("12s"), std::nullopt);
+  EXPECT_EQ(parseRetryAfterSeconds("-3"), std::nullopt);
+  EXPECT_EQ(parseRetryAfterSeconds("99999999999"), std::nullopt);  // overflow
+  EXPECT_EQ(parseRetryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace pullcache::upstream
