@@ -69,7 +69,7 @@ std::string dechunk(const std::string& raw) {
   return out;
 }
 
-Upstream forward(const std::string& registry, const std::string& head, bool is_head) {
+Upstream forward(const std::string& registry, const std::string& head) {
   Upstream up;
   auto colon = registry.rfind(':');
   sockaddr_in addr{};
@@ -122,7 +122,6 @@ Upstream forward(const std::string& registry, const std::string& head, bool is_h
   }
   up.body = raw.substr(end + 4);
   if (chunked) up.body = dechunk(up.body);
-  (void)is_head;
   up.ok = true;
   return up;
 }
@@ -381,7 +380,7 @@ bool FaultyUpstream::handle(int fd, const Request& req, bool store) {
     std::lock_guard lock(mu_);
     forwarded_.push_back(req.path);
   }
-  Upstream up = forward(registry_, head, is_head);
+  Upstream up = forward(registry_, head);
   if (!up.ok) return sendAll(fd, simpleResponse(502, "Bad Gateway", {}, "registry unreachable"));
   // Body faults hit resumed (206) transfers too.
   const bool body_fault = d.faulty && !is_head && !up.body.empty() &&
