@@ -30,8 +30,10 @@ class AdminEndpointTest : public ::testing::Test {
   store::Evictor evictor_{store_, index_, clock_, store::EvictorOptions{}, [] {
                             return Result<store::DiskUsage>(store::DiskUsage{1000, 500});
                           }};
-  asio::thread_pool pool_{1};
   asio::io_context ioc_;
+  // After ioc_: destroyed (joined) first, so no pool thread is still posting to ioc_ when it goes
+  // (ThreadSanitizer saw the race).
+  asio::thread_pool pool_{1};
   AdminEndpoint admin_{pool_, index_, evictor_, clock_, nullptr};
 };
 
