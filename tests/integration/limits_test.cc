@@ -61,6 +61,16 @@ Received readUntilClosed(int fd, std::chrono::milliseconds deadline) {
   return r;
 }
 
+// One raw request on a new connection; what came back before the server closed it.
+Received exchange(int port, const std::string& request) {
+  int fd = connectTo(port);
+  if (fd < 0) return {};
+  sendRaw(fd, request);
+  auto r = readUntilClosed(fd, std::chrono::seconds(10));
+  ::close(fd);
+  return r;
+}
+
 class LimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -86,32 +96,16 @@ class LimitsTest : public ::testing::Test {
 
 TEST_F(LimitsTest, OversizedRequestLineAndHeadersAreRefusedWithTheirStatus) {
   auto pc = start("  max_header_bytes: 4KiB\n");
-  {
-    int fd = connectTo(pc->port());
-    ASSERT_GE(fd, 0);
-    sendRaw(fd, "GET /v2/" + std::string(8000, 'a') + "/manifests/v1 HTTP/1.1\r\nHost: x\r\n\r\n");
-    auto r = readUntilClosed(fd, std::chrono::seconds(10));
-    ::close(fd);
-    EXPECT_TRUE(r.data.starts_with("HTTP/1.1 414 ")) << r.data;
-    EXPECT_TRUE(r.closed);
-  }
-  {
-    int fd = connectTo(pc->port());
-    ASSERT_GE(fd, 0);
-    sendRaw(fd, "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'b') + "\r\n\r\n");
-    auto r = readUntilClosed(fd, std::chrono::seconds(10));
-    ::close(fd);
-    EXPECT_TRUE(r.data.starts_with("HTTP/1.1 431 ")) << r.data;
-    EXPECT_TRUE(r.closed);
-  }
-  {
-    int fd = connectTo(pc->port());
-    ASSERT_GE(fd, 0);
-    sendRaw(fd, "GET /v2/ HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n");
-    auto r = readUntilClosed(fd, std::chrono::seconds(10));
-    ::close(fd);
-    EXPECT_TRUE(r.data.starts_with("HTTP/1.1 400 ")) << r.data;
-  }
+  auto r414 = exchange(pc->port(), "GET /v2/" + std::string(8000, 'a') +
+                                       "/manifests/v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(r414.data.starts_with("HTTP/1.1 414 ")) << r414.data;
+  EXPECT_TRUE(r414.closed);
+  auto r431 = exchange(pc->port(), "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                       std::string(8000, 'b') + "\r\n\r\n");
+  EXPECT_TRUE(r431.data.starts_with("HTTP/1.1 431 ")) << r431.data;
+  EXPECT_TRUE(r431.closed);
+  auto r400 = exchange(pc->port(), "GET /v2/ HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n");
+  EXPECT_TRUE(r400.data.starts_with("HTTP/1.1 400 ")) << r400.data;
   // Just under the limit is a normal request.
   auto ok = httpRequest("GET", pc->url("/v2/"), {"X-Pad: " + std::string(3000, 'c')});
   EXPECT_EQ(ok.status, 200);
