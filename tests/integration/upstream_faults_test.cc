@@ -173,14 +173,19 @@ void expectNoCompleteResponse(const std::vector<HttpResult>& results) {
   }
 }
 
+// Every client got the whole blob, complete and verified.
+void expectAllWhole(const std::vector<HttpResult>& results, const std::string& digest) {
+  for (const auto& r : results) {
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.curl_code, 0);
+    EXPECT_EQ("sha256:" + sha256Hex(r.body), digest);
+  }
+}
+
 TEST_F(UpstreamFaultsTest, AStallMidBodyIsResumedWithARange) {
   start();
   faulty_->add({.kind = FaultKind::kStallMidBody, .path_contains = "/blobs/", .times = 1});
-  for (const auto& r : concurrentGets(layer())) {
-    ASSERT_EQ(r.status, 200);
-    EXPECT_EQ(r.curl_code, 0);
-    EXPECT_EQ("sha256:" + sha256Hex(r.body), layer());
-  }
+  expectAllWhole(concurrentGets(layer()), layer());
   EXPECT_EQ(registryRequests("/v2/test/app/blobs/" + layer()), 2) << "the stalled one, a resume";
   EXPECT_EQ(metric("pullcache_upstream_retries_total{upstream=\"faulty.test\"}"), 0)
       << "body bytes had arrived: a resume from there, not a new request from byte 0";
@@ -198,11 +203,7 @@ TEST_F(UpstreamFaultsTest, AnUpstreamThatKeepsStallingMidBodyClosesEveryWaiterSh
 TEST_F(UpstreamFaultsTest, AResetMidBodyIsResumedAndAlwaysResettingClosesShort) {
   start();
   faulty_->add({.kind = FaultKind::kResetMidBody, .path_contains = "/blobs/", .times = 1});
-  for (const auto& r : concurrentGets(layer())) {
-    ASSERT_EQ(r.status, 200);
-    EXPECT_EQ(r.curl_code, 0);
-    EXPECT_EQ("sha256:" + sha256Hex(r.body), layer());
-  }
+  expectAllWhole(concurrentGets(layer()), layer());
   EXPECT_EQ(registryRequests("/v2/test/app/blobs/" + layer()), 2);
 
   const std::string other = remote_->layer_digests[1];
