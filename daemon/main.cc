@@ -146,22 +146,21 @@ int main(int argc, char** argv) {
   if (cmd == "serve" && rest.size() == 4 && rest[0] == "--config" && rest[2] == "--metrics-listen")
     return serve(rest[1], rest[3]);
   if (cmd == "doctor") {
-    std::string config;
-    std::vector<std::string> images;
+    pullcache::cli::DoctorOptions options;
     for (std::size_t i = 0; i + 1 < rest.size(); i += 2) {
       if (rest[i] == "--config") {
-        config = rest[i + 1];
+        options.config_path = rest[i + 1];
       } else if (rest[i] == "--image") {
-        images.push_back(rest[i + 1]);
+        options.images.push_back(rest[i + 1]);
       } else {
         return usage();
       }
     }
-    if (config.empty() || rest.size() % 2 != 0) return usage();
+    if (options.config_path.empty() || rest.size() % 2 != 0) return usage();
     pullcache::config::LogConfig log;
     log.level = "off";  // the report is the output
     pullcache::setupLogging(log);
-    return pullcache::cli::doctor(config, images);
+    return pullcache::cli::doctor(options);
   }
   if (cmd == "stats" || cmd == "gc" || cmd == "prefetch" || cmd == "containerd-config")
     return command(cmd, rest);

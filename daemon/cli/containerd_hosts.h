@@ -67,6 +67,7 @@ struct ContainerdConfigOptions {
   std::string dial_timeout = "500ms";
   bool all = false;     // also _default (every registry)
   bool remove = false;  // uninstall: restore backups, remove our files
+  bool strict = false;  // exit 1 when containerd's configuration cannot use the mirror
 };
 
 // `pullcache containerd-config`: prints one line per file, warns on stderr when containerd does

@@ -298,7 +298,9 @@ Task<void> runChecks(Doctor* d) {
 
 }  // namespace
 
-int doctor(const std::string& config_path, const std::vector<std::string>& images) {
+int doctor(const DoctorOptions& options) {
+  const std::string& config_path = options.config_path;
+  const std::vector<std::string>& images = options.images;
   std::printf("pullcache doctor: %s\n", config_path.c_str());
   Report pre;
   auto c = config::loadConfig(config_path);

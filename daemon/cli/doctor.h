@@ -19,6 +19,18 @@
 
 namespace pullcache::cli {
 
-int doctor(const std::string& config_path, const std::vector<std::string>& images);
+struct DoctorOptions {
+  std::string config_path;
+  std::vector<std::string> images;  // --image, repeatable
+  // The containerd link (--host-root, --containerd-config, --containerd-address, --certs-dir):
+  // where the node's containerd configuration, socket and certs.d are (host paths, read
+  // under host_root when doctor runs in a container with the host mounted).
+  std::string host_root;
+  std::string containerd_config = "/etc/containerd/config.toml";
+  std::string containerd_address = "/run/containerd/containerd.sock";
+  std::string certs_dir = "/etc/containerd/certs.d";
+};
+
+int doctor(const DoctorOptions& options);
 
 }  // namespace pullcache::cli
