@@ -42,10 +42,10 @@ fi
 # The Debian mirror this machine uses (a local mirror or deb.debian.org).
 mirror=$(
   { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'
-    grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
       awk '{for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) {print $i; break}}'
   } | grep -E '/debian/?$' | head -1
-)
+) || true
 mirror=${mirror:-http://deb.debian.org/debian}
 
 # 1. The root.
