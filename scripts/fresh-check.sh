@@ -59,6 +59,7 @@ if [ ! -s "$tarball" ]; then
   mv "$tarball.part" "$tarball"
 fi
 root=$(realpath "$(mktemp -d "${FRESH_CHECK_DIR:-/var/tmp}/pullcache-fresh-root.XXXXXX")")
+chmod 0755 "$root"  # mktemp's 0700 would keep the root's own users out
 logs="$root/fresh-check-logs"
 run_pid=""
 
