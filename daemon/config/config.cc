@@ -13,6 +13,7 @@
 #include "common/image_ref.h"
 #include "common/reference.h"
 #include "daemon/auth/ecr_api.h"
+#include "daemon/config/config_keys.h"
 
 namespace pullcache::config {
 namespace {
@@ -21,8 +22,10 @@ Error keyError(const std::string& key, const std::string& what) {
   return Error{Errc::kConfigInvalid, key + ": " + what};
 }
 
-Result<void> checkKeys(const YAML::Node& node, const std::string& where,
-                       std::initializer_list<std::string_view> allowed) {
+// `where` names the node in messages ("upstreams[2]"); `section` is its path in the key table
+// ("upstreams[]"), which says what may appear in it.
+Result<void> checkKeys(const YAML::Node& node, const std::string& where, std::string_view section) {
+  const std::vector<std::string_view> allowed = childKeys(section);
   if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
   std::vector<std::string> seen;
   for (const auto& kv : node) {
@@ -71,10 +74,7 @@ Result<void> validateUrl(const std::string& url, const std::string& key) {
 }
 
 Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
-  auto keys =
-      checkKeys(node, where,
-                {"match", "url", "auth", "username", "password", "password_file", "docker_config",
-                 "allow_private_redirects"});
+  auto keys = checkKeys(node, where, "upstreams[]");
   if (!keys) return keys.error();
   UpstreamConfig u;
   if (!node["match"]) return keyError(where + ".match", "is required");
@@ -211,8 +211,7 @@ Result<std::uint64_t> bytesKey(const YAML::Node& node, const std::string& key, s
 }
 
 Result<void> parseUpstreamTimeouts(const YAML::Node& node, UpstreamTimeouts& t) {
-  if (auto k = checkKeys(node, "upstream_timeouts", {"connect", "stall", "request"}); !k)
-    return k.error();
+  if (auto k = checkKeys(node, "upstream_timeouts", "upstream_timeouts"); !k) return k.error();
   for (auto [key, field] : {std::pair{"connect", &t.connect}, std::pair{"stall", &t.stall},
                             std::pair{"request", &t.request}}) {
     if (!node[key]) continue;
@@ -224,11 +223,7 @@ Result<void> parseUpstreamTimeouts(const YAML::Node& node, UpstreamTimeouts& t) 
 }
 
 Result<void> parseLimits(const YAML::Node& node, Limits& limits) {
-  if (auto k = checkKeys(node, "limits",
-                         {"max_connections", "max_header_bytes", "header_timeout", "idle_timeout",
-                          "write_timeout", "max_manifest_bytes", "upstream_connections"});
-      !k)
-    return k.error();
+  if (auto k = checkKeys(node, "limits", "limits"); !k) return k.error();
   if (node["max_connections"]) {
     auto n = integerKey(node["max_connections"], "limits.max_connections", 1, 1'000'000);
     if (!n) return n.error();
@@ -262,10 +257,7 @@ Result<void> parseLimits(const YAML::Node& node, Limits& limits) {
 }
 
 Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
-  auto keys = checkKeys(node, "cache",
-                        {"dir", "max_bytes", "min_free_bytes", "high_watermark", "low_watermark",
-                         "max_age", "eviction_interval", "passthrough_max_bytes", "pin", "prefetch",
-                         "prefetch_interval", "tag_ttl"});
+  auto keys = checkKeys(node, "cache", "cache");
   if (!keys) return keys.error();
   if (node["dir"]) {
     auto v = scalar(node["dir"], "cache.dir");
@@ -393,9 +385,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
   Config c;
   if (root.IsNull()) return keyError("upstreams", "at least one upstream is required");
   try {
-    auto keys = checkKeys(root, "",
-                          {"listen", "metrics_listen", "threads", "cache", "upstreams",
-                           "default_upstream", "upstream_timeouts", "limits", "log", "aws"});
+    auto keys = checkKeys(root, "", "");
     if (!keys) return keys.error();
     for (const char* key : {"listen", "metrics_listen"}) {
       if (!root[key]) continue;
@@ -443,8 +433,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
     }
     if (root["aws"]) {
       const auto& a = root["aws"];
-      if (auto k = checkKeys(a, "aws", {"region", "ecr_endpoint", "sts_endpoint"}); !k)
-        return k.error();
+      if (auto k = checkKeys(a, "aws", "aws"); !k) return k.error();
       if (a["region"]) {
         auto v = scalar(a["region"], "aws.region");
         if (!v) return v.error();
@@ -464,7 +453,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
     }
     if (root["log"]) {
       const auto& l = root["log"];
-      if (auto k = checkKeys(l, "log", {"level", "format"}); !k) return k.error();
+      if (auto k = checkKeys(l, "log", "log"); !k) return k.error();
       if (l["level"]) {
         auto v = scalar(l["level"], "log.level");
         if (!v) return v.error();

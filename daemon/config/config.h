@@ -1,6 +1,7 @@
 #pragma once
 // The daemon's configuration: plain data, loaded and validated once at start-up.
-// yaml-cpp is included only by config.cc.
+// yaml-cpp is included only by config.cc. The keys, their defaults and their meanings are listed
+// in config_keys.cc; the defaults below must agree with it (tests/unit/config/config_keys_test.cc).
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,7 @@ struct Endpoint {
   std::string host;  // literal IP address
   std::uint16_t port = 0;
   [[nodiscard]] std::string str() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 enum class AuthMode {
@@ -37,6 +39,7 @@ struct UpstreamConfig {
   // Whether its redirects and token realms may lead to loopback, link-local or private
   // addresses. Default: only when the upstream itself is on such an address.
   bool allow_private_redirects = false;
+  friend bool operator==(const UpstreamConfig&, const UpstreamConfig&) = default;
 };
 
 struct CacheConfig {
@@ -58,6 +61,7 @@ struct CacheConfig {
   std::vector<std::string> prefetch;
   std::chrono::milliseconds prefetch_interval{6 * 3'600'000};
   std::chrono::milliseconds tag_ttl{60'000};
+  friend bool operator==(const CacheConfig&, const CacheConfig&) = default;
 };
 
 // What clients may ask of pullcache and what pullcache asks of upstreams.
@@ -69,12 +73,14 @@ struct Limits {
   std::chrono::milliseconds write_timeout{60'000};   // no progress writing a response: drop
   std::uint64_t max_manifest_bytes = 4u << 20;  // as containerd; larger: 502 SIZE_INVALID
   long upstream_connections = 32;               // per upstream host; further requests queue
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct UpstreamTimeouts {
   std::chrono::milliseconds connect{5'000};
   std::chrono::milliseconds stall{30'000};    // no byte received for this long: the transfer failed
   std::chrono::milliseconds request{60'000};  // whole request, for small (non-blob) responses
+  friend bool operator==(const UpstreamTimeouts&, const UpstreamTimeouts&) = default;
 };
 
 // AWS settings for ECR upstreams; the AWS_* environment variables apply where these are unset.
@@ -82,11 +88,13 @@ struct AwsConfig {
   std::string region;        // for STS (web identity); default AWS_REGION, AWS_DEFAULT_REGION, IMDS
   std::string ecr_endpoint;  // GetAuthorizationToken endpoint (interface VPC endpoint), all regions
   std::string sts_endpoint;  // AssumeRoleWithWebIdentity endpoint
+  friend bool operator==(const AwsConfig&, const AwsConfig&) = default;
 };
 
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error, off
   std::string format = "text";  // text | json
+  friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
 struct Config {
@@ -100,6 +108,7 @@ struct Config {
   Limits limits;
   AwsConfig aws;
   LogConfig log;
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 Result<Config> loadConfig(const std::string& path);
