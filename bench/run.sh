@@ -8,7 +8,7 @@
 # (1 Gbit/s, 0.5 ms each way; tbf at 1 Gbit/s where the kernel has no netem), so a cold fetch
 # crosses a "remote" link; without netns support it falls back to loopback and says so.
 #
-# Scenarios (issue "Benchmarks"): warm blob throughput (wrk, 8 connections), warm manifest GET
+# Scenarios: warm blob throughput (wrk, 8 connections), warm manifest GET
 # (wrk) and HEAD (bench/http_load), 32 connections, requests/s and p99, cold herd (N clients at once on an uncached
 # blob: wall time and bytes that crossed the upstream link), peak RSS during the warm blob and
 # cold herd runs, `ctr images pull` of a 4-layer image cold (each system's cache emptied) and

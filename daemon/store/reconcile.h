@@ -4,7 +4,7 @@
 //   - an index entry whose file is missing or has the wrong size is dropped;
 //   - a blob file without an index entry (a crash between rename and index write) is deleted:
 //     it was verified before its rename, but re-verifying costs a full read, and refetching on
-//     demand is the simpler invariant (issue 5 may re-index instead).
+//     demand is the simpler invariant.
 
 #include <cstdint>
 
