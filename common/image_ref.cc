@@ -1,12 +1,13 @@
 #include "common/image_ref.h"
 
 #include "common/reference.h"
+#include "common/strings.h"
 
 namespace pullcache {
 
 Result<ImageRef> ImageRef::parse(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return fail(Errc::kNameInvalid, "image reference '" + std::string(text) + "': " + why);
+    return fail(Errc::kNameInvalid, "image reference '" + quoteUntrusted(text, 256) + "': " + why);
   };
   if (text.empty()) return bad("empty");
   ImageRef ref;

@@ -63,7 +63,9 @@ OciError ociError(Errc errc) noexcept {
 std::string ociErrorBody(const Error& error) {
   nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", ociError(error.code).code},
                                                             {"message", error.message()}}})}};
-  return body.dump();
+  // Messages may quote what a client or an upstream sent: never throw on bytes that are not
+  // UTF-8 (nlohmann's default), replace them.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace pullcache

@@ -1,5 +1,7 @@
 #include "common/reference.h"
 
+#include "common/strings.h"
+
 namespace pullcache {
 namespace {
 
@@ -44,7 +46,7 @@ Result<void> validateName(std::string_view name) {
         name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     if (!validComponent(component)) {
       return fail(Errc::kNameInvalid, "invalid repository name component '" +
-                                          std::string(component.substr(0, 64)) + "'");
+                                          quoteUntrusted(component) + "'");
     }
     if (slash == std::string_view::npos) break;
     start = slash + 1;

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
+#include "common/spawn.h"
 #include "daemon/cli/cache_commands.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/metrics/metrics.h"
@@ -16,9 +16,7 @@
 #include "daemon/server/admin_endpoint.h"
 #include "daemon/server/listener.h"
 #include "daemon/server/registry_endpoint.h"
-#include "daemon/store/blob_store.h"
-#include "daemon/store/evictor.h"
-#include "daemon/store/reconcile.h"
+#include "daemon/cache/blob_cache.h"
 #include "daemon/upstream/curl_client.h"
 #include "daemon/upstream/redirect.h"
 #include "daemon/upstream/registry_client.h"
@@ -31,9 +29,13 @@ App::App(config::Config config) : config_(std::move(config)) {
   auto log = spdlog::get("app");
   auto t0 = std::chrono::steady_clock::now();
   metrics_ = std::make_unique<metrics::Metrics>(PULLCACHE_VERSION, PULLCACHE_COMMIT);
-  store_ = std::make_unique<store::BlobStore>(config_.cache.dir);
   index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
-  auto report = store::reconcile(*store_, *index_);
+  cache::BlobCacheOptions cache_options;
+  cache_options.dir = config_.cache.dir;
+  cache_options.eviction = store::evictorOptionsFrom(config_.cache);
+  cache_ = std::make_unique<cache::BlobCache>(std::move(cache_options), *index_, clock_, pool_,
+                                              metrics_.get());
+  auto report = cache_->reconcile();
   if (!report) throw std::runtime_error("cache reconciliation failed: " + report.error().message());
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -44,12 +46,6 @@ App::App(config::Config config) : config_(std::move(config)) {
       config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
       report.value().entries_dropped, report.value().orphans_removed, ms);
 
-  metrics_->cache_blobs.set(static_cast<double>(report.value().blobs));
-  metrics_->cache_size_bytes.set(static_cast<double>(report.value().bytes));
-
-  evictor_ = std::make_unique<store::Evictor>(
-      *store_, *index_, clock_, store::evictorOptionsFrom(config_.cache),
-      store::statvfsProbe(config_.cache.dir), metrics_.get());
 
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
@@ -62,9 +58,8 @@ App::App(config::Config config) : config_(std::move(config)) {
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
   fo.passthrough_max_bytes = config_.cache.passthrough_max_bytes;
-  fetches_ = std::make_unique<registry::FetchCoordinator>(
-      ioc_->get_executor(), pool_, *store_, *index_, *client_, clock_, fo, metrics_.get());
-  fetches_->setEvictor(evictor_.get());
+  fetches_ = std::make_unique<registry::FetchCoordinator>(ioc_->get_executor(), pool_, *cache_,
+                                                          *client_, fo, metrics_.get());
   api_ = std::make_unique<registry::RegistryApi>(
       registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
                              config_.cache.tag_ttl, metrics_.get(),
@@ -79,8 +74,7 @@ App::App(config::Config config) : config_(std::move(config)) {
                                                       : server::AccessLogFormat::kText;
   server::SessionOptions registry_so = so;
   registry_so.metrics = metrics_.get();
-  admin_ =
-      std::make_unique<server::AdminEndpoint>(pool_, *index_, *evictor_, clock_, metrics_.get());
+  admin_ = std::make_unique<server::AdminEndpoint>(pool_, *cache_, clock_, metrics_.get());
   registry_listener_ = std::make_unique<server::Listener>(
       *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_, admin_.get()),
       registry_so, "registry");
@@ -100,7 +94,7 @@ App::~App() {
   // acceptors go while their io_context lives, then the io_context destroys the coroutine
   // frames still pending while everything those frames refer to is alive.
   if (prefetch_) prefetch_->stop();
-  if (evictor_) evictor_->stop();
+  if (cache_) cache_->stopEviction();
   if (curl_) curl_->stop();
   pool_.join();
   registry_listener_.reset();
@@ -135,14 +129,14 @@ int App::run() {
   ::signal(SIGPIPE, SIG_IGN);
   registry_listener_->start();
   health_listener_->start();
-  evictor_->start();  // its first pass runs now: a budget lowered since the last run applies
+  cache_->startEviction();  // the first pass runs now: a budget lowered since the last run applies
   ready_ = true;
   // ECR tokens for the registries the config names are fetched now (and kept fresh from then
   // on), so the first pull does not wait for one and a broken credential set-up shows at once.
   for (const auto& host : router_->literalHosts()) {
     auto up = router_->resolve(host);
     if (up && up.value()->auth->name() == "ecr")
-      asio::co_spawn(*ioc_, prewarmEcrToken(up.value()), asio::detached);
+      asio::co_spawn(*ioc_, prewarmEcrToken(up.value()), LogEscaped("ecr token prewarm"));
   }
   {
     // Pins first (they are kept, so they should be there), then the prefetch list.
@@ -166,7 +160,7 @@ int App::run() {
   ioc_->run();
   for (auto& t : threads) t.join();
   prefetch_->stop();
-  evictor_->stop();
+  cache_->stopEviction();
   log->info("stopped");
   return 0;
 }

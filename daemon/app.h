@@ -18,10 +18,9 @@ class Metrics;
 namespace index {
 class RocksDbIndex;
 }
-namespace store {
-class BlobStore;
-class Evictor;
-}  // namespace store
+namespace cache {
+class BlobCache;
+}
 namespace upstream {
 class CurlClient;
 class UpstreamRouter;
@@ -59,9 +58,8 @@ class App {
   // Destroyed first (see ~App): its pending coroutine frames refer to the members below.
   std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();
   std::unique_ptr<metrics::Metrics> metrics_;
-  std::unique_ptr<store::BlobStore> store_;
   std::unique_ptr<index::RocksDbIndex> index_;
-  std::unique_ptr<store::Evictor> evictor_;
+  std::unique_ptr<cache::BlobCache> cache_;
   std::unique_ptr<upstream::CurlClient> curl_;
   std::unique_ptr<upstream::UpstreamRouter> router_;
   std::unique_ptr<upstream::RegistryClient> client_;

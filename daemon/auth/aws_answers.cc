@@ -69,7 +69,7 @@ AwsError parseAwsJsonError(std::string_view body, std::string_view error_type_he
   if (e.code.empty()) e.code = std::string(error_type_header.substr(0, error_type_header.find(':')));
   // "com.amazonaws.ecr#AccessDeniedException" -> "AccessDeniedException"
   if (auto hash = e.code.rfind('#'); hash != std::string::npos) e.code = e.code.substr(hash + 1);
-  if (e.message.size() > 300) e.message.resize(300);
+  truncateUtf8(e.message, 300);
   return e;
 }
 
@@ -77,7 +77,7 @@ AwsError parseAwsXmlError(std::string_view body) {
   AwsError e;
   e.code = xmlText(body, "Code").value_or("");
   e.message = xmlText(body, "Message").value_or("");
-  if (e.message.size() > 300) e.message.resize(300);
+  truncateUtf8(e.message, 300);
   return e;
 }
 
@@ -135,7 +135,7 @@ Result<std::optional<AwsCredentials>> parseCredentialsFile(std::string_view text
     std::string t = trimWhitespace(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t.front() == '[') {
-      if (t.back() != ']') return fail(Errc::kConfigInvalid, "malformed section line '" + t + "'");
+      if (t.back() != ']') return fail(Errc::kConfigInvalid, "malformed section line '" + quoteUntrusted(t) + "'");
       std::string name = trimWhitespace(std::string_view(t).substr(1, t.size() - 2));
       in_profile = name == profile;
       found = found || in_profile;

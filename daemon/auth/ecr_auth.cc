@@ -2,10 +2,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <random>
 
 #include "common/log.h"
+#include "common/spawn.h"
 #include "daemon/upstream/redirect.h"
 
 namespace pullcache::auth {
@@ -86,7 +86,7 @@ void EcrTokenSource::stop() {
 Task<Result<Secret>> EcrTokenSource::token() {
   if (!started_.exchange(true)) {
     auto executor = co_await asio::this_coro::executor;
-    asio::co_spawn(executor, refreshLoop(shared_from_this()), asio::detached);
+    asio::co_spawn(executor, refreshLoop(shared_from_this()), LogEscaped("ecr token refresh"));
   }
   {
     std::lock_guard lock(mu_);

@@ -19,34 +19,33 @@ void blobHeaders(HttpResponse& r, const Digest& digest) {
 
 Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
                                              std::shared_ptr<const upstream::Upstream> up) {
-  auto digest = Digest::parse(route.reference);
-  if (!digest) co_return digest.error();
+  const Digest& digest = route.reference.digest();  // the router gives blobs a digest
   HttpResponse r;
-  blobHeaders(r, digest.value());
+  blobHeaders(r, digest);
 
   if (request.method == "HEAD") {
     r.head = true;
-    auto cached = d_.fetches.openCached(digest.value());
+    auto cached = d_.fetches.openCached(digest);
     if (!cached) co_return cached.error();
     if (cached.value()) {
       r.content_length = cached.value()->size;
       r.cache = CacheResult::kHit;
       co_return r;
     }
-    if (auto size = d_.fetches.inflightSize(digest.value())) {
+    if (auto size = d_.fetches.inflightSize(digest)) {
       r.content_length = *size;
       r.cache = CacheResult::kCoalesced;
       co_return r;
     }
     auto t0 = std::chrono::steady_clock::now();
-    std::string path = "blobs/" + route.reference;  // named: see common/blocking.h
+    std::string path = "blobs/" + digest.str();  // named: see common/blocking.h
     Headers no_headers;
     auto resp = co_await d_.client.request(up, "HEAD", route.name, std::move(path),
                                            std::move(no_headers), 0);
     if (!resp) co_return resp.error();
     if (resp.value().status != 200) {
       co_return upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
-                                              "blob " + route.reference);
+                                              "blob " + digest.str());
     }
     std::string_view cl = resp.value().headers.get("content-length");
     std::uint64_t size = 0;
@@ -63,7 +62,7 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
   }
 
   auto t0 = std::chrono::steady_clock::now();
-  auto opened = co_await d_.fetches.open(up, route.name, digest.value());
+  auto opened = co_await d_.fetches.open(up, route.name, digest);
   if (!opened) co_return opened.error();
   BlobOpenResult& blob = opened.value();
   if (blob.cache != CacheResult::kHit) {

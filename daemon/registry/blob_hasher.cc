@@ -69,9 +69,9 @@ void BlobHasher::runSlice() {
   for (auto& t : wake) asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
-Task<Result<Digest>> BlobHasher::finish(std::uint64_t size) {
+Task<Result<Digest>> BlobHasher::finish(std::uint64_t size, std::chrono::milliseconds stall) {
   auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
-  timer->expires_at(asio::steady_timer::time_point::max());
+  std::uint64_t seen = 0;
   {
     std::lock_guard lock(mu_);
     final_size_ = size;
@@ -84,11 +84,23 @@ Task<Result<Digest>> BlobHasher::finish(std::uint64_t size) {
     if (error_) co_return *error_;
     if (digest_) co_return *digest_;
     waiters_.push_back(timer);  // runSlice finishes the digest and wakes us
+    seen = hashed_;
   }
-  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-  std::lock_guard lock(mu_);
-  if (error_) co_return *error_;
-  co_return *digest_;
+  for (;;) {
+    timer->expires_after(stall);
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    std::lock_guard lock(mu_);
+    if (error_) co_return *error_;
+    if (digest_) co_return *digest_;
+    // Woken by the deadline: fail only if hashing made no progress in a whole period (a disk
+    // that stopped answering), not because a large blob takes long.
+    if (hashed_ == seen) {
+      co_return Error{Errc::kTimeout, "hashing the staging file made no progress for " +
+                                          std::to_string(stall.count()) + " ms at byte " +
+                                          std::to_string(hashed_)};
+    }
+    seen = hashed_;
+  }
 }
 
 }  // namespace pullcache::registry

@@ -6,6 +6,7 @@
 // Work is done in slices (a few MiB) re-posted to the pool, so one large blob never holds a
 // pool thread for long. Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,8 +29,10 @@ class BlobHasher : public std::enable_shared_from_this<BlobHasher> {
 
   // The file now holds `written` bytes. Called by the writer; never blocks on hashing.
   void advance(std::uint64_t written);
-  // The writer is done at `size` bytes: completes with the digest once they are all hashed.
-  Task<Result<Digest>> finish(std::uint64_t size);
+  // The writer is done at `size` bytes: completes with the digest once they are all hashed, or
+  // with kTimeout when hashing makes no progress for `stall` (the disk stopped answering).
+  Task<Result<Digest>> finish(std::uint64_t size,
+                              std::chrono::milliseconds stall = std::chrono::seconds(60));
 
  private:
   void runSlice();

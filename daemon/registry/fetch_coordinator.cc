@@ -8,6 +8,8 @@
 
 #include "common/blocking.h"
 #include "common/log.h"
+#include "common/scope_exit.h"
+#include "common/spawn.h"
 #include "daemon/registry/blob_hasher.h"
 #include "daemon/registry/inflight_blob.h"
 
@@ -45,15 +47,15 @@ class StoredBlob final : public BlobSource {
 // file and publishes progress to the readers and to the hasher (which runs on the pool).
 class BlobWriter final : public upstream::BodySink {
  public:
-  // `fd`: the staging file. `in_memory`: it is already a memory file (the disk refused even
+  // Writes into `reservation`'s staging file (already a memory file when the disk refused even
   // to create one); `memory_limit`: the largest blob that may be held in memory.
-  BlobWriter(std::shared_ptr<InflightBlob> entry, int fd, std::shared_ptr<BlobHasher> hasher,
-             store::Evictor* evictor, bool in_memory, std::uint64_t memory_limit)
+  BlobWriter(std::shared_ptr<InflightBlob> entry, std::shared_ptr<cache::Reservation> reservation,
+             std::shared_ptr<BlobHasher> hasher, std::uint64_t memory_limit)
       : entry_(std::move(entry)),
-        fd_(fd),
+        reservation_(std::move(reservation)),
+        fd_(reservation_->fd()),
         hasher_(std::move(hasher)),
-        evictor_(evictor),
-        in_memory_(in_memory),
+        in_memory_(reservation_->inMemory()),
         memory_limit_(memory_limit) {}
 
   void beginAttempt(std::uint64_t offset) {
@@ -74,20 +76,14 @@ class BlobWriter final : public upstream::BodySink {
       auto length = parseU64(headers.get("content-length"));
       size_known_ = length.has_value();
       size_ = length.value_or(0);
-      if (!in_memory_ && size_known_ && evictor_ != nullptr) {
-        // Decide before the first body byte: a blob the disk cannot take goes to memory (or,
-        // too large for that, fails now, so the client falls back to the registry cleanly).
-        auto disk = evictor_->disk();
-        if (disk && disk.value().free_bytes < size_ &&
-            !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
-          return false;
-        }
+      // Decide before the first body byte: room is made for the blob while it downloads; a
+      // blob the disk cannot take goes to memory (or, too large for that, fails now, so the
+      // client falls back to the registry cleanly).
+      if (!in_memory_ && size_known_ && !reservation_->claim(size_) &&
+          !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
+        return false;
       }
       if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
-      if (evictor_ != nullptr && size_known_ && !in_memory_) {  // room is made while it downloads
-        evictor_->reserve(size_);
-        reserved_ = size_;
-      }
       entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
     } else {
       // Resumption: the upstream must continue exactly where we stopped.
@@ -138,7 +134,6 @@ class BlobWriter final : public upstream::BodySink {
   [[nodiscard]] std::uint64_t written() const { return written_; }
   [[nodiscard]] bool sizeKnown() const { return size_known_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
-  [[nodiscard]] std::uint64_t reserved() const { return reserved_; }
   // The bytes are in memory, not on disk: serve them, never commit them.
   [[nodiscard]] bool inMemory() const { return in_memory_; }
   [[nodiscard]] const std::optional<Error>& diskError() const { return disk_error_; }
@@ -190,14 +185,13 @@ class BlobWriter final : public upstream::BodySink {
   }
 
   std::shared_ptr<InflightBlob> entry_;
+  std::shared_ptr<cache::Reservation> reservation_;
   int fd_;
   std::shared_ptr<BlobHasher> hasher_;
-  store::Evictor* evictor_;
   bool in_memory_;
   std::uint64_t memory_limit_;
   UniqueFd memory_fd_;  // when the disk failed
   std::optional<Error> disk_error_;
-  std::uint64_t reserved_ = 0;  // bytes reserved with the evictor
   std::uint64_t attempt_offset_ = 0;
   bool started_ = false;
   bool attempt_started_ = false;
@@ -212,16 +206,13 @@ class BlobWriter final : public upstream::BodySink {
 }  // namespace
 
 FetchCoordinator::FetchCoordinator(asio::io_context::executor_type executor,
-                                   asio::thread_pool& pool, store::BlobStore& store,
-                                   index::Index& index, upstream::RegistryClient& client,
-                                   const Clock& clock, FetchOptions options,
+                                   asio::thread_pool& pool, cache::BlobCache& cache,
+                                   upstream::RegistryClient& client, FetchOptions options,
                                    metrics::Metrics* metrics)
     : executor_(std::move(executor)),
       pool_(pool),
-      store_(store),
-      index_(index),
+      cache_(cache),
       client_(client),
-      clock_(clock),
       options_(options),
       metrics_(metrics) {}
 
@@ -249,26 +240,10 @@ std::optional<std::uint64_t> FetchCoordinator::inflightSize(const Digest& digest
 }
 
 Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest& digest) {
-  auto meta = index_.getBlob(digest);
-  if (!meta) return meta.error();
-  if (!meta.value()) return std::optional<BlobOpenResult>{};
-  auto file = store_.open(digest);
+  auto file = cache_.lookup(digest);
   if (!file) return file.error();
-  if (!file.value() || file.value()->size != meta.value()->size) {
-    // The index is ahead of the disk (file removed or truncated behind our back): drop the entry.
-    logger()->warn("blob {} is indexed but its file is missing or has the wrong size; refetching",
-                   digest.str());
-    asio::post(pool_, [this, digest] { (void)index_.deleteBlob(digest); });
-    return std::optional<BlobOpenResult>{};
-  }
-  if (evictor_ != nullptr) evictor_->touch(digest);
-  std::int64_t now = clock_.unixSeconds();
-  if (now - meta.value()->last_access_unix >= index::kAccessGranularitySeconds) {
-    index::BlobMeta updated = *meta.value();
-    updated.last_access_unix = now;
-    asio::post(pool_, [this, digest, updated] { (void)index_.putBlob(digest, updated); });
-  }
-  std::uint64_t size = file.value()->size;
+  if (!file.value()) return std::optional<BlobOpenResult>{};
+  const std::uint64_t size = file.value()->size;
   return std::optional<BlobOpenResult>{BlobOpenResult{
       std::make_shared<StoredBlob>(std::move(file.value()->fd), size), size, CacheResult::kHit}};
 }
@@ -285,37 +260,29 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
     std::lock_guard lock(mu_);
     if (auto it = inflight_.find(digest.str()); it != inflight_.end()) entry = it->second;
   }
-  std::shared_ptr<store::StagingFile> staging;
+  std::shared_ptr<cache::Reservation> reservation;
   if (!entry) {
-    auto created = store_.createStaging(digest);
-    if (!created) {
-      // The disk refuses even an empty file: fetch into memory (served, not cached).
-      noteDiskError(created.error());
-      UniqueFd mem(::memfd_create("pullcache-blob", MFD_CLOEXEC));
-      if (!mem.valid()) co_return created.error();
-      created = store::StagingFile{"", std::move(mem)};
-    }
-    staging = std::make_shared<store::StagingFile>(std::move(created).value());
-    UniqueFd read_fd(staging->path.empty() ? ::dup(staging->fd.get())
-                                           : ::open(staging->path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!read_fd.valid()) {
-      store_.discard(*staging);
-      co_return systemError(errno, "open staging file");
-    }
-    auto fresh = std::make_shared<InflightBlob>(digest, std::move(read_fd), options_.stall_timeout);
+    auto reserved = cache_.reserve(digest);
+    if (!reserved) co_return reserved.error();
+    reservation = std::move(reserved).value();
+    auto read_fd = reservation->openForReading();
+    if (!read_fd) co_return read_fd.error();
+    auto fresh =
+        std::make_shared<InflightBlob>(digest, std::move(read_fd).value(), options_.stall_timeout);
     std::lock_guard lock(mu_);
     auto [it, inserted] = inflight_.try_emplace(digest.str(), fresh);
     entry = it->second;
     starter = inserted;
   }
-  if (staging && !starter) store_.discard(*staging);  // lost the race: join the other fetch
+  if (!starter) reservation.reset();  // lost the race: join the other fetch (file removed)
   if (starter) {
     fetches_started_.fetch_add(1);
     if (metrics_ != nullptr) metrics_->inflight_fetches.add(1);
     // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
-    asio::co_spawn(asio::make_strand(executor_),
-                   runFetch(entry, std::move(upstream), std::move(repository), std::move(staging)),
-                   asio::detached);
+    asio::co_spawn(
+        asio::make_strand(executor_),
+        runFetch(entry, std::move(upstream), std::move(repository), std::move(reservation)),
+        LogEscaped("blob fetch"));
   }
 
   auto started = co_await entry->waitStarted();
@@ -333,11 +300,21 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
 Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                                       std::shared_ptr<const upstream::Upstream> upstream,
                                       std::string repository,
-                                      std::shared_ptr<store::StagingFile> staging) {
+                                      std::shared_ptr<cache::Reservation> reservation) {
   const Digest digest = entry->digest();
+  // However this ends, an exception included: the in-flight entry goes (else every later
+  // request for this digest would wait on a dead fetch until the stall timeout, and fail,
+  // until a restart), its readers are told, and the reservation (staging file, claimed bytes)
+  // is given back unless committed.
+  ScopeExit retire([&] {
+    const auto state = entry->snapshot().state;
+    if (state == InflightBlob::State::kConnecting || state == InflightBlob::State::kStreaming)
+      entry->setFailed(Error{Errc::kInternal, "internal error while fetching " + digest.str()});
+    finishFetch(digest);
+  });
   auto hasher = std::make_shared<BlobHasher>(pool_, entry->readFd(), digest.algorithm());
-  auto writer = std::make_shared<BlobWriter>(entry, staging->fd.get(), hasher, evictor_,
-                                             staging->path.empty(), options_.passthrough_max_bytes);
+  auto writer =
+      std::make_shared<BlobWriter>(entry, reservation, hasher, options_.passthrough_max_bytes);
   std::optional<Error> failure;
   std::uint64_t offset = 0;
   int resumes = 0;
@@ -352,8 +329,8 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     }
     bool incomplete = !resp || (writer->sizeKnown() && writer->written() < writer->size());
     if (resp && !writer->attemptStarted()) {  // a non-2xx answer
-      failure = upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
-                                              "blob " + digest.str());
+      failure =
+          upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown, "blob " + digest.str());
       break;
     }
     if (!incomplete) break;
@@ -385,14 +362,11 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   if (failure && failure->code == Errc::kDigestMismatch && upstream->metrics != nullptr) {
     upstream->metrics->verify_failures.inc();
   }
-  if (writer->diskError()) noteDiskError(*writer->diskError());
+  if (writer->diskError()) reservation->noteWriteError(*writer->diskError());
   if (failure) {
     logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host,
                    repository, ms, failure->message());
     entry->setFailed(*failure);
-    store_.discard(*staging);
-    if (evictor_ != nullptr) evictor_->released(writer->reserved());
-    finishFetch(digest);
     co_return;
   }
   const std::uint64_t size = writer->written();
@@ -403,46 +377,18 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
         "served {} ({} bytes) from {}/{} without caching it (the cache directory "
         "failed) in {} ms",
         digest.str(), size, upstream->host, repository, ms);
-    store_.discard(*staging);
-    if (evictor_ != nullptr) evictor_->released(writer->reserved());
-    finishFetch(digest);
     co_return;
   }
-  index::BlobMeta meta{size, clock_.unixSeconds(), clock_.unixSeconds()};
-  std::function<Result<void>()> commit = [this, staging, digest, meta]() -> Result<void> {
-    if (auto c = store_.commit(*staging, digest); !c) return c;
-    return index_.putBlob(digest, meta);
+  std::function<Result<void>()> commit = [this, reservation, size]() -> Result<void> {
+    return cache_.commit(*reservation, size);
   };
   auto committed = co_await runBlocking(pool_, std::move(commit));
   if (!committed) {
     logger()->error("could not keep {} ({} bytes): {}; it was served but is not cached",
                     digest.str(), size, committed.error().message());
-    store_.discard(*staging);
-    if (evictor_ != nullptr) evictor_->released(writer->reserved());
   } else {
-    if (metrics_ != nullptr) {
-      metrics_->cache_blobs.add(1);
-      metrics_->cache_size_bytes.add(static_cast<double>(size));
-    }
-    if (evictor_ != nullptr) evictor_->committed(size, writer->reserved());
     logger()->info("cached {} ({} bytes) from {}/{} in {} ms", digest.str(), size, upstream->host,
                    repository, ms);
-  }
-  finishFetch(digest);
-}
-
-void FetchCoordinator::noteDiskError(const Error& error) {
-  if (metrics_ != nullptr) metrics_->cache_write_errors.inc();
-  if (evictor_ != nullptr) evictor_->wakeNow();  // free space, if there is anything to free
-  // Logged at most once a minute: a full disk fails every fetch.
-  const std::int64_t now = clock_.unixSeconds();
-  std::int64_t last = last_disk_error_log_.load();
-  const std::uint64_t count = disk_errors_.fetch_add(1) + 1;
-  if (now - last >= 60 && last_disk_error_log_.compare_exchange_strong(last, now)) {
-    logger()->error(
-        "cannot write to the cache directory: {} ({} write errors so far); blobs are served "
-        "from memory up to {} bytes each and not cached",
-        error.message(), count, options_.passthrough_max_bytes);
   }
 }
 

@@ -24,10 +24,8 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/http_message.h"
-#include "daemon/index/index.h"
+#include "daemon/cache/blob_cache.h"
 #include "daemon/metrics/metrics.h"
-#include "daemon/store/blob_store.h"
-#include "daemon/store/evictor.h"
 #include "daemon/upstream/registry_client.h"
 
 namespace pullcache::registry {
@@ -55,8 +53,8 @@ class FetchCoordinator {
   // io_context must not hold one) and not any_io_executor (a strand of that is heap-allocated
   // and reference-counted across threads; TSan flagged its release, see README).
   FetchCoordinator(asio::io_context::executor_type executor, asio::thread_pool& pool,
-                   store::BlobStore& store, index::Index& index, upstream::RegistryClient& client,
-                   const Clock& clock, FetchOptions options, metrics::Metrics* metrics = nullptr);
+                   cache::BlobCache& cache, upstream::RegistryClient& client, FetchOptions options,
+                   metrics::Metrics* metrics = nullptr);
   ~FetchCoordinator();
 
   // Completes when response headers can be sent (the blob's size is known), or with the error
@@ -68,34 +66,25 @@ class FetchCoordinator {
   // Size of a blob being fetched right now, if its headers have arrived.
   std::optional<std::uint64_t> inflightSize(const Digest& digest);
 
-  // Told of every hit (LRU order) and commit (budget). May be null; set before serving.
-  void setEvictor(store::Evictor* evictor) noexcept { evictor_ = evictor; }
-
   [[nodiscard]] std::size_t inflightCount() const;
   [[nodiscard]] std::uint64_t fetchesStarted() const noexcept { return fetches_started_.load(); }
 
  private:
   Task<void> runFetch(std::shared_ptr<InflightBlob> entry,
                       std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
-                      std::shared_ptr<store::StagingFile> staging);
+                      std::shared_ptr<cache::Reservation> reservation);
   void finishFetch(const Digest& digest);
-  void noteDiskError(const Error& error);  // counts, logs once a minute, wakes the evictor
 
   asio::io_context::executor_type executor_;
   asio::thread_pool& pool_;
-  store::BlobStore& store_;
-  index::Index& index_;
+  cache::BlobCache& cache_;
   upstream::RegistryClient& client_;
-  const Clock& clock_;
   FetchOptions options_;
   metrics::Metrics* metrics_;
-  store::Evictor* evictor_ = nullptr;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
       inflight_;  // by digest; guarded by mu_
   std::atomic<std::uint64_t> fetches_started_{0};
-  std::atomic<std::uint64_t> disk_errors_{0};
-  std::atomic<std::int64_t> last_disk_error_log_{0};
 };
 
 }  // namespace pullcache::registry

@@ -101,14 +101,13 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
 
 Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest request,
                                                  std::shared_ptr<const upstream::Upstream> up) {
-  auto ref = Reference::parse(route.reference);
-  if (!ref) co_return ref.error();
+  const Reference& ref = route.reference;  // parsed by the router
   const bool head = request.method == "HEAD";
   const std::string accept(request.headers.get("accept"));
   auto t0 = std::chrono::steady_clock::now();
 
-  if (ref.value().isDigest()) {
-    const Digest& digest = ref.value().digest();
+  if (ref.isDigest()) {
+    const Digest& digest = ref.digest();
     auto rec = d_.index.getManifest(digest);
     if (!rec) co_return rec.error();
     if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
@@ -138,7 +137,7 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
   }
 
   // By tag.
-  index::TagKey key{up->host, up->upstreamName(route.name), ref.value().tag()};
+  index::TagKey key{up->host, up->upstreamName(route.name), ref.tag()};
   auto tag = d_.index.getTag(key);
   if (!tag) co_return tag.error();
   std::optional<index::ManifestRecord> known;

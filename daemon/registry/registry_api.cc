@@ -70,7 +70,7 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
   if (out) {
     out.value().ns = up.value()->host;
     out.value().repository = route.name;
-    out.value().reference = route.reference;
+    out.value().reference = route.reference.str();
     out.value().headers.set("OCI-Namespace", up.value()->host);
   }
   co_return out;
@@ -79,7 +79,8 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
 Task<Result<HttpResponse>> RegistryApi::passThrough(Route route, HttpRequest request,
                                                     std::shared_ptr<const upstream::Upstream> up) {
   if (request.method != "GET") co_return fail(Errc::kUnsupported, "only GET is supported here");
-  std::string path = route.kind == RouteKind::kTags ? "tags/list" : "referrers/" + route.reference;
+  std::string path =
+      route.kind == RouteKind::kTags ? "tags/list" : "referrers/" + route.reference.str();
   if (!route.query.empty()) path += "?" + route.query;
   Headers h;
   if (auto accept = request.headers.get("accept"); !accept.empty())

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "common/reference.h"
+
 namespace pullcache::registry {
 
 enum class RouteKind { kBase, kManifest, kBlob, kTags, kReferrers, kOther };
@@ -10,7 +12,8 @@ enum class RouteKind { kBase, kManifest, kBlob, kTags, kReferrers, kOther };
 struct Route {
   RouteKind kind = RouteKind::kOther;
   std::string name;       // repository, validated
-  std::string reference;  // tag or digest (manifests), digest (blobs, referrers), validated
+  // Parsed once, by the router: a tag or a digest (manifests), a digest (blobs, referrers).
+  Reference reference;
   std::string ns;         // registry host from ?ns=, validated; empty if absent
   std::string query;      // pass-through query for tags/list (n, last) and referrers (artifactType)
 };

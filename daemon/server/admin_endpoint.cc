@@ -15,7 +15,7 @@ HttpResponse jsonResponse(int status, const nlohmann::json& body) {
   r.status = status;
   r.route = "admin";
   r.headers.add("Content-Type", "application/json");
-  r.body = body.dump(2) + "\n";
+  r.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   r.content_length = r.body.size();
   return r;
 }
@@ -62,7 +62,7 @@ Task<HttpResponse> AdminEndpoint::handle(HttpRequest request) {
   if (path == "/pullcache/v1/stats") {
     if (request.method != "GET") co_return errorJson(405, "use GET");
     std::function<Result<store::CacheStats>()> work = [this] {
-      return store::collectStats(index_, evictor_, kTopRepositories);
+      return cache_.stats(kTopRepositories);
     };
     auto stats = co_await runBlocking(pool_, std::move(work));
     if (!stats) co_return errorJson(500, stats.error().message());
@@ -76,7 +76,7 @@ Task<HttpResponse> AdminEndpoint::handle(HttpRequest request) {
     bool dry_run = query == "dry_run=1" || query == "dry_run=true";
     if (!query.empty() && !dry_run) co_return errorJson(400, "the only parameter is dry_run=1");
     std::function<Result<store::EvictionReport>()> work = [this, dry_run] {
-      return evictor_.runOnce(dry_run);
+      return cache_.evict(dry_run);
     };
     auto report = co_await runBlocking(pool_, std::move(work));
     if (!report) co_return errorJson(500, report.error().message());

@@ -6,9 +6,9 @@
 // default, and this keeps a non-default bind from exposing cache management to the network.
 
 #include "common/clock.h"
+#include "daemon/cache/blob_cache.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/server/request_handler.h"
-#include "daemon/store/evictor.h"
 
 namespace pullcache::server {
 
@@ -16,15 +16,14 @@ inline constexpr std::string_view kAdminPrefix = "/pullcache/";
 
 class AdminEndpoint final : public RequestHandler {
  public:
-  AdminEndpoint(asio::thread_pool& pool, index::Index& index, store::Evictor& evictor,
-                const Clock& clock, const metrics::Metrics* metrics)
-      : pool_(pool), index_(index), evictor_(evictor), clock_(clock), metrics_(metrics) {}
+  AdminEndpoint(asio::thread_pool& pool, cache::BlobCache& cache, const Clock& clock,
+                const metrics::Metrics* metrics)
+      : pool_(pool), cache_(cache), clock_(clock), metrics_(metrics) {}
   Task<HttpResponse> handle(HttpRequest request) override;
 
  private:
   asio::thread_pool& pool_;
-  index::Index& index_;
-  store::Evictor& evictor_;
+  cache::BlobCache& cache_;
   const Clock& clock_;
   const metrics::Metrics* metrics_;
 };

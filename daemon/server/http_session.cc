@@ -16,7 +16,10 @@
 #include <optional>
 
 #include "common/log.h"
+#include "common/scope_exit.h"
+#include "common/spawn.h"
 #include "daemon/server/access_log.h"
+#include "daemon/server/error_response.h"
 #include "daemon/server/listener.h"
 
 namespace pullcache::server {
@@ -280,6 +283,23 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
   co_return out;
 }
 
+// The handler's answer; if it throws (a bug: handlers turn every error into a response), the
+// escape is logged and counted and the client gets a 500 and a closed connection, not silence.
+// By reference: the session awaits it at once, and both outlive it.
+Task<HttpResponse> handleGuarded(RequestHandler& handler, const HttpRequest& req) {
+  std::exception_ptr escaped;
+  try {
+    HttpResponse resp = co_await handler.handle(req);
+    co_return resp;
+  } catch (...) {
+    escaped = std::current_exception();
+  }
+  noteEscapedException("request handler", escaped);
+  HttpResponse resp = errorResponse(Error{Errc::kInternal, "internal error"}, req.method == "HEAD");
+  resp.close = true;
+  co_return resp;
+}
+
 void logAccess(const std::string& listener, AccessLogFormat format, const HttpRequest& req,
                const HttpResponse& r, std::uint64_t bytes, bool complete,
                std::chrono::steady_clock::time_point t0) {
@@ -302,7 +322,8 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
                       SessionOptions options, std::shared_ptr<ConnectionSet> connections,
                       std::string listener_name) {
   beast::tcp_stream stream(std::move(socket));
-  auto conn_id = connections->add(stream.get_executor(), [&stream] {
+  // Declared after the stream its closer uses: leaves the set first, however the session ends.
+  const auto registration = connections->add(stream.get_executor(), [&stream] {
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream.socket().close(ec);
@@ -320,6 +341,9 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     }
   }
   if (options.metrics != nullptr) options.metrics->http_connections.add(1);
+  ScopeExit count_close([&options] {
+    if (options.metrics != nullptr) options.metrics->http_connections.add(-1);
+  });
   ReadDeadline deadline(stream.socket());
   bool first = true;
   for (;;) {
@@ -349,7 +373,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     const bool client_keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
 
-    HttpResponse resp = co_await handler->handle(req);
+    HttpResponse resp = co_await handleGuarded(*handler, req);
     const bool keep_alive = client_keep_alive && !resp.close && !has_body;
     auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
     if (options.metrics != nullptr) {
@@ -365,11 +389,9 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
               t0);
     if (!outcome.ok || !keep_alive) break;
   }
-  if (options.metrics != nullptr) options.metrics->http_connections.add(-1);
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream.socket().close(ec);
-  connections->remove(conn_id);
 }
 
 }  // namespace pullcache::server

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 
 #include "common/log.h"
+#include "common/spawn.h"
 
 namespace pullcache::server {
 namespace {
@@ -28,11 +29,15 @@ void refuseConnection(int fd) {
 
 }  // namespace
 
-std::uint64_t ConnectionSet::add(asio::any_io_executor executor, std::function<void()> closer) {
-  std::lock_guard lock(mu_);
-  std::uint64_t id = next_++;
-  entries_.emplace(id, Entry{std::move(executor), std::move(closer)});
-  return id;
+ConnectionSet::Registration ConnectionSet::add(asio::any_io_executor executor,
+                                               std::function<void()> closer) {
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = next_++;
+    entries_.emplace(id, Entry{std::move(executor), std::move(closer)});
+  }
+  return Registration(shared_from_this(), id);
 }
 
 void ConnectionSet::remove(std::uint64_t id) {
@@ -54,10 +59,10 @@ void ConnectionSet::closeAll() {
   for (auto& [id, ex] : targets) {
     // Runs on the connection's strand; the session removes itself on that same strand, so the
     // entry (and the socket the closer refers to) is alive whenever it is still listed.
-    asio::post(ex, [this, id = id] {
-      std::lock_guard lock(mu_);
-      auto it = entries_.find(id);
-      if (it != entries_.end()) it->second.closer();
+    asio::post(ex, [self = shared_from_this(), id = id] {
+      std::lock_guard lock(self->mu_);
+      auto it = self->entries_.find(id);
+      if (it != self->entries_.end()) it->second.closer();
     });
   }
 }
@@ -80,7 +85,9 @@ Listener::Listener(asio::io_context& ioc, const config::Endpoint& endpoint,
 
 Listener::~Listener() = default;
 
-void Listener::start() { asio::co_spawn(acceptor_.get_executor(), acceptLoop(), asio::detached); }
+void Listener::start() {
+  asio::co_spawn(acceptor_.get_executor(), acceptLoop(), LogEscaped("accept loop"));
+}
 
 void Listener::stop() {
   asio::post(acceptor_.get_executor(), [this] {
@@ -115,7 +122,7 @@ Task<void> Listener::acceptLoop() {
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     auto ex = socket.get_executor();
     asio::co_spawn(ex, runSession(std::move(socket), handler_, options_, connections_, name_),
-                   asio::detached);
+                   LogEscaped("http session"));
   }
 }
 

@@ -28,19 +28,42 @@ struct SessionOptions {
   std::chrono::milliseconds write_timeout{60'000};   // no write progress for this long: drop
   std::uint64_t max_header_bytes = 16 * 1024;        // request line + headers
   std::size_t max_connections = 4096;                // beyond: a canned 503, then close
-  metrics::Metrics* metrics = nullptr;  // counts this listener's requests when set
+  metrics::Metrics* metrics = nullptr;               // counts this listener's requests when set
   AccessLogFormat access_log_format = AccessLogFormat::kText;
 };
 
 // Live connections: each registers a closer that runs on the connection's own executor.
-class ConnectionSet {
+// Owned by shared_ptr (the listener and every session hold it).
+class ConnectionSet : public std::enable_shared_from_this<ConnectionSet> {
  public:
-  std::uint64_t add(asio::any_io_executor executor, std::function<void()> closer);
-  void remove(std::uint64_t id);
+  // A connection's entry, removed when this is destroyed: a session that ends any way at all,
+  // an exception included, leaves the set. Declare it after whatever the closer refers to (the
+  // stream), so that it goes first.
+  class [[nodiscard]] Registration {
+   public:
+    Registration(std::shared_ptr<ConnectionSet> set, std::uint64_t id) noexcept
+        : set_(std::move(set)), id_(id) {}
+    ~Registration() {
+      if (set_) set_->remove(id_);
+    }
+    Registration(Registration&& other) noexcept : set_(std::move(other.set_)), id_(other.id_) {}
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+    Registration& operator=(Registration&&) = delete;
+
+   private:
+    std::shared_ptr<ConnectionSet> set_;
+    std::uint64_t id_;
+  };
+
+  // Call on the connection's executor; `closer` runs there too (from closeAll), never after the
+  // Registration is gone.
+  Registration add(asio::any_io_executor executor, std::function<void()> closer);
   void closeAll();
   [[nodiscard]] std::size_t size() const;
 
  private:
+  void remove(std::uint64_t id);
   struct Entry {
     asio::any_io_executor executor;
     std::function<void()> closer;
@@ -60,6 +83,7 @@ class Listener {
   void start();
   void stop();
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] std::size_t connectionCount() const { return connections_->size(); }
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
  private:

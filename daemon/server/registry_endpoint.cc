@@ -1,5 +1,6 @@
 #include "daemon/server/registry_endpoint.h"
 
+#include "common/strings.h"
 #include "daemon/server/admin_endpoint.h"
 #include "daemon/server/error_response.h"
 #include "daemon/server/router.h"
@@ -14,8 +15,13 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
   const bool head = request.method == "HEAD";
   HttpResponse resp;
   if (request.method != "GET" && request.method != "HEAD") {
-    resp = errorResponse(Error{Errc::kUnsupported, "pullcache is a read-only mirror; " +
-                                                       request.method + " is not supported"},
+    // The target is checked before the method (as distribution does, and the OCI conformance
+    // suite expects: a PUT to manifests/sha256:totallywrong is 400 DIGEST_INVALID, not 405).
+    auto route = parseRoute(request.target);
+    resp = errorResponse(route ? Error{Errc::kUnsupported, "pullcache is a read-only mirror; " +
+                                                               quoteUntrusted(request.method) +
+                                                               " is not supported"}
+                               : route.error(),
                          false);
     resp.close = true;  // we never read request bodies
   } else if (auto route = parseRoute(request.target); !route) {
@@ -25,7 +31,7 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
     // For the access log, also when the answer is an error.
     std::string ns = route.value().ns;
     std::string repository = route.value().name;
-    std::string reference = route.value().reference;
+    std::string reference = route.value().reference.str();
     auto result = co_await api_.handle(std::move(route).value(), std::move(request));
     if (result) {
       resp = std::move(result).value();

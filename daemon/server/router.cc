@@ -2,6 +2,7 @@
 
 #include "common/digest.h"
 #include "common/reference.h"
+#include "common/strings.h"
 #include "common/url.h"
 
 namespace pullcache::server {
@@ -54,8 +55,13 @@ Result<Route> parseRoute(std::string_view target) {
     route.kind = RouteKind::kManifest;
     name = m->first;
     auto ref = Reference::parse(m->second);
+    // Neither a tag nor a digest: no such manifest can exist (404 MANIFEST_UNKNOWN, what the
+    // OCI conformance suite expects); a malformed digest stays 400 DIGEST_INVALID.
+    if (!ref && ref.error().code == Errc::kTagInvalid)
+      return Error{Errc::kManifestUnknown,
+                   "manifest unknown: '" + quoteUntrusted(m->second) + "' is not a valid tag"};
     if (!ref) return ref.error();
-    route.reference = std::string(m->second);
+    route.reference = std::move(ref).value();
   } else if (auto b = splitAt("/blobs/")) {
     if (b->second.starts_with("uploads")) {
       route.kind = RouteKind::kOther;
@@ -65,13 +71,13 @@ Result<Route> parseRoute(std::string_view target) {
     name = b->first;
     auto d = Digest::parse(b->second);
     if (!d) return d.error();
-    route.reference = std::string(b->second);
+    route.reference = Reference{std::move(d).value()};
   } else if (auto r = splitAt("/referrers/")) {
     route.kind = RouteKind::kReferrers;
     name = r->first;
     auto d = Digest::parse(r->second);
     if (!d) return d.error();
-    route.reference = std::string(r->second);
+    route.reference = Reference{std::move(d).value()};
     if (auto v = queryParam(query, "artifactType")) route.query = "artifactType=" + urlEncode(*v);
   } else {
     return route;  // kOther

@@ -24,6 +24,35 @@ std::uint64_t resolveSize(const SizeSpec& spec, std::uint64_t total) {
 // In-memory access times newer than the index's by this much are written back in a pass.
 constexpr std::int64_t kWriteBackSeconds = 60;
 
+// Rows straight on the index and the files: only for a process that is their only user.
+class DirectBlobRows final : public BlobRows {
+ public:
+  DirectBlobRows(BlobStore& store, index::Index& index) : store_(store), index_(index) {}
+  Result<void> forEachBlob(
+      const std::function<void(const Digest&, const index::BlobMeta&)>& fn) override {
+    return index_.forEachBlob(fn);
+  }
+  void writeAccess(const Digest& digest, std::int64_t last_access_unix) override {
+    auto meta = index_.getBlob(digest);
+    if (!meta || !meta.value()) return;
+    index::BlobMeta updated = *meta.value();
+    updated.last_access_unix = last_access_unix;
+    (void)index_.putBlob(digest, updated);
+  }
+  Result<bool> removeBlob(const Digest& digest) override {
+    if (auto del = index_.deleteBlob(digest); !del) return del.error();
+    if (auto rm = store_.remove(digest); !rm) {
+      // The entry is gone: the file is an orphan that the next start-up removes.
+      logger()->error("evicting {}: {}", digest.str(), rm.error().message());
+    }
+    return true;
+  }
+
+ private:
+  BlobStore& store_;
+  index::Index& index_;
+};
+
 }  // namespace
 
 EvictorOptions evictorOptionsFrom(const config::CacheConfig& cache) {
@@ -47,9 +76,19 @@ DiskProbe statvfsProbe(std::string dir) {
   };
 }
 
+Evictor::Evictor(BlobRows& rows, index::Index& index, const Clock& clock, EvictorOptions options,
+                 DiskProbe disk, metrics::Metrics* metrics)
+    : rows_(rows),
+      index_(index),
+      clock_(clock),
+      options_(std::move(options)),
+      disk_(std::move(disk)),
+      metrics_(metrics) {}
+
 Evictor::Evictor(BlobStore& store, index::Index& index, const Clock& clock, EvictorOptions options,
                  DiskProbe disk, metrics::Metrics* metrics)
-    : store_(store),
+    : own_rows_(std::make_unique<DirectBlobRows>(store, index)),
+      rows_(*own_rows_),
       index_(index),
       clock_(clock),
       options_(std::move(options)),
@@ -156,9 +195,9 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
 
   const std::int64_t scan_start = clock_.unixSeconds();
   std::vector<CachedBlob> blobs;
-  std::vector<std::pair<Digest, index::BlobMeta>> write_back;
+  std::vector<std::pair<Digest, std::int64_t>> write_back;
   std::unordered_set<std::string> remembered;  // touches kept in memory only
-  auto scan = index_.forEachBlob([&](const Digest& d, const index::BlobMeta& meta) {
+  auto scan = rows_.forEachBlob([&](const Digest& d, const index::BlobMeta& meta) {
     CachedBlob b{d, meta.size, meta.last_access_unix, meta.stored_unix};
     auto& shard = shards_[std::hash<std::string>{}(d.str()) % kShards];
     {
@@ -168,9 +207,7 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
       }
     }
     if (b.last_access_unix - meta.last_access_unix >= kWriteBackSeconds) {
-      index::BlobMeta updated = meta;
-      updated.last_access_unix = b.last_access_unix;
-      write_back.emplace_back(d, updated);
+      write_back.emplace_back(d, b.last_access_unix);
     } else if (b.last_access_unix > meta.last_access_unix) {
       remembered.insert(d.str());
     }
@@ -178,7 +215,7 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
   });
   if (!scan) return scan.error();
   if (!dry_run) {
-    for (const auto& [d, meta] : write_back) (void)index_.putBlob(d, meta);
+    for (const auto& [d, when] : write_back) rows_.writeAccess(d, when);
     // Forget touches the index now has, and those of blobs no longer indexed; keep the ones
     // too recent to write back and any made during the scan.
     for (auto& shard : shards_) {
@@ -195,15 +232,13 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
   const auto& plan = report.plan;
   if (!dry_run) {
     for (const auto& v : plan.victims) {
-      if (auto del = index_.deleteBlob(v.blob.digest); !del) {
+      auto removed = rows_.removeBlob(v.blob.digest);
+      if (!removed) {
         logger()->error("evicting {}: index delete failed: {}", v.blob.digest.str(),
-                        del.error().message());
+                        removed.error().message());
         continue;
       }
-      if (auto rm = store_.remove(v.blob.digest); !rm) {
-        // The entry is gone: the file is an orphan that the next start-up removes.
-        logger()->error("evicting {}: {}", v.blob.digest.str(), rm.error().message());
-      }
+      if (!removed.value()) continue;  // gone already (a concurrent check found it broken)
       ++report.deleted;
       report.deleted_bytes += v.blob.size;
       logger()->debug("evicted {} ({} bytes, {}, last read {} s ago)", v.blob.digest.str(),
@@ -230,8 +265,6 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
     if (metrics_ != nullptr) {
       metrics_->cache_evictions.inc(report.deleted);
       metrics_->cache_evicted_bytes.inc(report.deleted_bytes);
-      metrics_->cache_size_bytes.set(static_cast<double>(now_bytes));
-      metrics_->cache_blobs.set(static_cast<double>(plan.blobs_before - report.deleted));
       metrics_->cache_capacity_bytes.set(static_cast<double>(report.policy.max_bytes));
     }
   }

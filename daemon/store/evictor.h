@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "daemon/config/config.h"
 #include "daemon/index/index.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/store/blob_rows.h"
 #include "daemon/store/blob_store.h"
 #include "daemon/store/eviction_plan.h"
 
@@ -64,6 +66,12 @@ struct EvictionReport {
 
 class Evictor {
  public:
+  // Reads and removes blobs through `rows` (cache::BlobCache in the daemon); reads manifests
+  // and tags (pins) from `index`.
+  Evictor(BlobRows& rows, index::Index& index, const Clock& clock, EvictorOptions options,
+          DiskProbe disk, metrics::Metrics* metrics = nullptr);
+  // Over a store and an index with no other user (the stand-alone CLI, tests): rows straight
+  // on them, without the cache's locks.
   Evictor(BlobStore& store, index::Index& index, const Clock& clock, EvictorOptions options,
           DiskProbe disk, metrics::Metrics* metrics = nullptr);
   ~Evictor();  // stops the thread
@@ -98,7 +106,8 @@ class Evictor {
   };
   void loop();
 
-  BlobStore& store_;
+  std::unique_ptr<BlobRows> own_rows_;  // the store-and-index constructor's
+  BlobRows& rows_;
   index::Index& index_;
   const Clock& clock_;
   EvictorOptions options_;

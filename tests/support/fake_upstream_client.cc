@@ -2,6 +2,7 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <stdexcept>
 
 namespace pullcache::testing {
 
@@ -54,6 +55,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
     script = it->second;
     call = ++calls_[request.url];
   }
+  if (script.throw_exception) throw std::logic_error("scripted exception for " + request.url);
   if (!script.require_authorization.empty() &&
       request.headers.get("authorization") != script.require_authorization) {
     ScriptedResponse denied;

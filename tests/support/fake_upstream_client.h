@@ -28,6 +28,8 @@ struct ScriptedResponse {
   // When set, a request without exactly this Authorization gets 401 + `challenge`.
   std::string require_authorization;
   std::string challenge;
+  // A bug, not an answer: the request throws std::logic_error (exception-safety tests).
+  bool throw_exception = false;
 };
 
 class FakeUpstreamClient final : public upstream::UpstreamClient {

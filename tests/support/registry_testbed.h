@@ -4,10 +4,10 @@
 
 #include <memory>
 
+#include "daemon/cache/blob_cache.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/registry_api.h"
-#include "daemon/store/blob_store.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 #include "tests/support/fake_upstream_client.h"
@@ -28,12 +28,18 @@ struct RegistryTestbed {
     config::Config cfg;
     cfg.upstreams.push_back({.match = kHost, .url = kUpstreamUrl});
     router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock, &metrics);
-    fetches = std::make_unique<registry::FetchCoordinator>(ioc.get_executor(), pool, store, index,
-                                                           client, clock, fetch_options, &metrics);
+    fetches = std::make_unique<registry::FetchCoordinator>(ioc.get_executor(), pool, cache, client,
+                                                           fetch_options, &metrics);
     api = std::make_unique<registry::RegistryApi>(
         registry::RegistryDeps{pool, index, *router, client, *fetches, clock, tag_ttl, &metrics});
   }
   ~RegistryTestbed() { pool.join(); }
+  cache::BlobCacheOptions cacheOptions() {
+    cache::BlobCacheOptions o;
+    o.dir = store_dir_;
+    o.disk = [this]() -> Result<store::DiskUsage> { return disk; };
+    return o;
+  }
 
   TempDir dir;
   std::string store_dir_;
@@ -41,8 +47,10 @@ struct RegistryTestbed {
   asio::thread_pool pool{2};
   ManualClock clock;
   metrics::Metrics metrics{"test", "test"};
-  store::BlobStore store{store_dir_};
   index::RocksDbIndex index{dir.sub("index")};
+  // What the cache's disk probe reports: plenty of room, unless a test changes it.
+  store::DiskUsage disk{1ull << 40, 1ull << 39};
+  cache::BlobCache cache{cacheOptions(), index, clock, pool, &metrics};
   FakeUpstreamClient http{ioc.get_executor()};
   upstream::RegistryClient client{http, std::chrono::seconds(5)};
   std::unique_ptr<upstream::UpstreamRouter> router;

@@ -71,7 +71,10 @@ class CacheMetricsTest : public ::testing::Test {
     HttpRequest req{.method = "GET", .target = ""};
     req.headers.add("Accept", std::string(media::kManifestAccept));
     registry::Route route{
-        .kind = kind, .name = "lib/app", .reference = ref, .ns = testing::RegistryTestbed::kHost};
+        .kind = kind,
+        .name = "lib/app",
+        .reference = Reference::parse(ref).value(),
+        .ns = testing::RegistryTestbed::kHost};
     auto r = co_await api->handle(std::move(route), std::move(req));
     (void)r;
     ++*done;

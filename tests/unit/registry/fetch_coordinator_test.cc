@@ -83,7 +83,15 @@ class FetchCoordinatorTest : public ::testing::Test {
                      asio::detached);
     }
     ioc_.restart();
-    while (done < n) ioc_.run_for(std::chrono::milliseconds(50));
+    // A deadline, so that a regression fails the test instead of hanging it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (done < n) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << done << " of " << n << " clients finished within 60 s";
+        break;
+      }
+      ioc_.run_for(std::chrono::milliseconds(50));
+    }
     // Let the commit (on the pool) finish and the fetch retire.
     for (int i = 0; i < 200 && coordinator_->inflightCount() > 0; ++i) {
       ioc_.restart();
@@ -95,7 +103,7 @@ class FetchCoordinatorTest : public ::testing::Test {
 
   testing::RegistryTestbed bed_{FetchOptions{std::chrono::seconds(5), 3}};
   asio::io_context& ioc_ = bed_.ioc;
-  store::BlobStore& store_ = bed_.store;
+  cache::BlobCache& store_ = bed_.cache;
   index::RocksDbIndex& index_ = bed_.index;
   testing::FakeUpstreamClient& http_ = bed_.http;
   std::unique_ptr<upstream::UpstreamRouter>& router_ = bed_.router;
@@ -122,6 +130,35 @@ TEST_F(FetchCoordinatorTest, SixteenConcurrentMissesShareOneFetchAndStreamWhileI
   auto again = readConcurrently(digest, 1, &kinds);
   EXPECT_EQ(kinds.back(), CacheResult::kHit);
   EXPECT_EQ(http_.calls(url(digest.str())), 1);
+  EXPECT_TRUE(index_.getBlob(digest).value());
+}
+
+// A bug below the coordinator (here: the upstream client throws) fails the readers of that
+// fetch at once and leaves nothing behind: no in-flight entry, no staging file, so the next
+// request for the digest starts a fresh fetch instead of waiting on a dead one.
+TEST_F(FetchCoordinatorTest, AFetchThatThrowsFailsItsReadersAndLeavesNothingBehind) {
+  std::string body = content(256 << 10, 't');
+  Digest digest = sha256Of(body);
+  http_.script(url(digest.str()), {.body = body, .throw_exception = true});
+  auto failed = readConcurrently(digest, 3);
+  for (const auto& r : failed) {
+    ASSERT_FALSE(r);
+    // Told by the fetch (kInternal), not timed out by the stall timer (kTimeout).
+    EXPECT_EQ(r.error().code, Errc::kInternal) << r.error().message();
+  }
+  EXPECT_EQ(coordinator_->inflightCount(), 0u);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_dir_));
+  // Each failed reader may have started a fetch of its own (the one before it was already
+  // retired): what matters is that the next fetch starts at once and is shared.
+  const int failed_calls = http_.calls(url(digest.str()));
+  EXPECT_GE(failed_calls, 1);
+  http_.script(url(digest.str()), {.body = body, .chunk_delay = std::chrono::milliseconds(5)});
+  auto ok = readConcurrently(digest, 2);
+  for (const auto& r : ok) {
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value(), body);
+  }
+  EXPECT_EQ(http_.calls(url(digest.str())), failed_calls + 1);
   EXPECT_TRUE(index_.getBlob(digest).value());
 }
 
@@ -211,14 +248,7 @@ TEST(FetchCoordinatorDiskFull, AWriteErrorMidBlobMovesTheFetchToMemory) {
   {
     testing::RegistryTestbed bed(FetchOptions{std::chrono::seconds(5), 3, 8u << 20},
                                  std::chrono::seconds(60), mount_dir.path());
-    // An evictor that believes the disk is empty, so the fetch starts on disk.
-    store::Evictor evictor(
-        bed.store, bed.index, bed.clock, store::EvictorOptions{},
-        [] {
-          return Result<store::DiskUsage>(store::DiskUsage{1ull << 40, 1ull << 40});
-        },
-        &bed.metrics);
-    bed.fetches->setEvictor(&evictor);
+    // The testbed's disk probe reports plenty of room, so the fetch starts on disk.
     std::string body = content(3 << 20, 'd');  // three times the filesystem
     Digest digest = sha256Of(body);
     bed.http.script(
@@ -230,7 +260,10 @@ TEST(FetchCoordinatorDiskFull, AWriteErrorMidBlobMovesTheFetchToMemory) {
       asio::co_spawn(asio::make_strand(bed.ioc), readOnce(&bed, digest, &r, &done), asio::detached);
     }
     bed.ioc.restart();
-    while (done < 4) bed.ioc.run_for(std::chrono::milliseconds(50));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (done < 4 && std::chrono::steady_clock::now() < deadline)
+      bed.ioc.run_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(done, 4) << "clients did not finish within 60 s";
     for (int i = 0; i < 200 && bed.fetches->inflightCount() > 0; ++i) {
       bed.ioc.restart();
       bed.ioc.run_for(std::chrono::milliseconds(10));
@@ -240,10 +273,9 @@ TEST(FetchCoordinatorDiskFull, AWriteErrorMidBlobMovesTheFetchToMemory) {
       EXPECT_TRUE(r.value() == body);
     }
     EXPECT_FALSE(bed.index.getBlob(digest).value());
-    EXPECT_FALSE(std::filesystem::exists(bed.store.blobPath(digest)));
+    EXPECT_FALSE(std::filesystem::exists(bed.cache.blobPath(digest)));
     EXPECT_TRUE(std::filesystem::is_empty(mount_dir.sub("tmp")));
     EXPECT_GE(bed.metrics.cache_write_errors.value(), 1u);
-    bed.fetches->setEvictor(nullptr);
   }
 }
 

@@ -32,7 +32,10 @@ class ManifestTest : public ::testing::Test {
     req.headers.add("Accept", std::string(media::kManifestAccept));
     // Named, not a braced temporary: GCC 12 destroys brace-initialized temporaries passed to a
     // coroutine twice (see common/blocking.h).
-    Route route{.kind = RouteKind::kManifest, .name = "lib/app", .reference = ref, .ns = kHost};
+    Route route{.kind = RouteKind::kManifest,
+                .name = "lib/app",
+                .reference = Reference::parse(ref).value(),
+                .ns = kHost};
     *out = co_await api->handle(std::move(route), std::move(req));
     ++*done;
   }

@@ -25,16 +25,20 @@ class AdminEndpointTest : public ::testing::Test {
 
   testing::TempDir dir_;
   testing::ManualClock clock_;
-  store::BlobStore store_{dir_.path()};
   index::RocksDbIndex index_{dir_.sub("index")};
-  store::Evictor evictor_{store_, index_, clock_, store::EvictorOptions{}, [] {
-                            return Result<store::DiskUsage>(store::DiskUsage{1000, 500});
-                          }};
   asio::io_context ioc_;
   // After ioc_: destroyed (joined) first, so no pool thread is still posting to ioc_ when it goes
   // (ThreadSanitizer saw the race).
   asio::thread_pool pool_{1};
-  AdminEndpoint admin_{pool_, index_, evictor_, clock_, nullptr};
+  cache::BlobCache cache_{cacheOptions(), index_, clock_, pool_};
+  AdminEndpoint admin_{pool_, cache_, clock_, nullptr};
+
+  cache::BlobCacheOptions cacheOptions() {
+    cache::BlobCacheOptions o;
+    o.dir = dir_.path();
+    o.disk = [] { return Result<store::DiskUsage>(store::DiskUsage{1000, 500}); };
+    return o;
+  }
 };
 
 TEST_F(AdminEndpointTest, OnlyLoopbackPeersAreAnswered) {
