@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "daemon/cli/cache_commands.h"
+#include "daemon/cli/containerd_check.h"
 
 namespace pullcache::cli {
 namespace {
@@ -195,37 +196,6 @@ Result<std::vector<HostsAction>> removeHosts(const std::string& certs_dir,
   return actions;
 }
 
-std::string checkContainerdConfigPath(const std::string& containerd_config,
-                                      const std::string& certs_dir) {
-  auto text = readIfExists(containerd_config);  // (a host path under the host root)
-  if (!text || !text.value()) {
-    return "no containerd config at " + containerd_config +
-           ": containerd's default has no registry config_path, so it ignores " + certs_dir +
-           " (set config_path = \"" + certs_dir + "\" under the CRI registry section)";
-  }
-  for (const auto& line : lines(*text.value())) {
-    auto t = trimLeft(line);
-    if (!t.starts_with("config_path")) continue;
-    auto q1 = t.find('"');
-    auto q2 = t.rfind('"');
-    if (q1 == std::string_view::npos || q2 <= q1) continue;
-    std::string_view value = t.substr(q1 + 1, q2 - q1 - 1);
-    for (std::size_t start = 0; start <= value.size();) {
-      auto colon = value.find(':', start);
-      auto part = value.substr(start, colon == std::string_view::npos ? value.npos : colon - start);
-      if (std::filesystem::path(std::string(part)).lexically_normal() ==
-          std::filesystem::path(certs_dir).lexically_normal())
-        return "";
-      if (colon == std::string_view::npos) break;
-      start = colon + 1;
-    }
-  }
-  return containerd_config + " has no registry config_path that includes " + certs_dir +
-         ": containerd will not use the mirror. Set config_path = \"" + certs_dir +
-         "\" under [plugins.\"io.containerd.grpc.v1.cri\".registry] and restart containerd "
-         "(pullcache never edits config.toml or restarts containerd)";
-}
-
 int containerdConfig(const config::Config& config, const ContainerdConfigOptions& options) {
   const auto entries = hostsEntries(config, options.all);
   if (entries.empty()) {
@@ -242,11 +212,28 @@ int containerdConfig(const config::Config& config, const ContainerdConfigOptions
     return 1;
   }
   for (const auto& a : actions.value()) std::printf("%s: %s\n", a.path.c_str(), a.what.c_str());
-  if (!options.remove) {
-    auto warning =
-        checkContainerdConfigPath(options.host_root + options.containerd_config, options.certs_dir);
-    if (!warning.empty()) std::fprintf(stderr, "pullcache: WARNING: %s\n", warning.c_str());
+  if (options.remove) return 0;
+  std::fflush(stdout);  // the file lines first, then the check (stderr is unbuffered)
+  const auto report =
+      checkContainerd(readContainerdFacts({options.host_root, options.containerd_config,
+                                           options.containerd_address, options.certs_dir}));
+  for (const auto& f : report.findings) {
+    if (f.severity == Severity::kOk) {
+      std::printf("containerd %s: %s\n", f.what.c_str(), f.detail.c_str());
+      std::fflush(stdout);
+    } else {
+      std::fprintf(stderr, "pullcache: WARNING: containerd %s: %s\n", f.what.c_str(),
+                   f.detail.c_str());
+    }
   }
+  if (report.broken()) {
+    std::fprintf(stderr,
+                 "pullcache: WARNING: containerd will not use the mirror until that is fixed "
+                 "(hosts.toml is written; `pullcache doctor` checks again)%s\n",
+                 options.strict ? "" : "; --strict makes this an error");
+    if (options.strict) return 1;
+  }
+  std::fflush(stdout);
   return 0;
 }
 

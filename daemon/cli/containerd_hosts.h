@@ -52,17 +52,15 @@ Result<std::vector<HostsAction>> installHosts(const std::string& certs_dir,
 Result<std::vector<HostsAction>> removeHosts(const std::string& certs_dir,
                                              const std::vector<HostsEntry>& entries);
 
-// Whether containerd's config.toml sets a registry config_path that includes `certs_dir`;
-// empty if it does, else a warning for the operator.
-std::string checkContainerdConfigPath(const std::string& containerd_config,
-                                      const std::string& certs_dir);
-
 struct ContainerdConfigOptions {
   // Where the host's file system is mounted (a container: "/host"); the paths below are host
   // paths, as containerd's config.toml names them.
   std::string host_root;
   std::string certs_dir = "/etc/containerd/certs.d";
   std::string containerd_config = "/etc/containerd/config.toml";
+  // containerd's socket, for its version (containerd_check.h); unreachable is fine: the check
+  // then judges the config for every version.
+  std::string containerd_address = "/run/containerd/containerd.sock";
   std::string mirror_url;  // empty: the config's listen address (wildcards -> loopback)
   std::string dial_timeout = "500ms";
   bool all = false;     // also _default (every registry)
@@ -70,8 +68,10 @@ struct ContainerdConfigOptions {
   bool strict = false;  // exit 1 when containerd's configuration cannot use the mirror
 };
 
-// `pullcache containerd-config`: prints one line per file, warns on stderr when containerd does
-// not read the certs dir. Exit code: 0 ok, 1 failure.
+// `pullcache containerd-config`: prints one line per file, then the containerd check
+// (containerd_check.h): ok lines on stdout, warnings and failures as "pullcache: WARNING: ..."
+// on stderr. Exit code: 0 ok, 1 failure, and 1 with `strict` when containerd's configuration
+// cannot use the mirror (without `strict` an install never fails on the check).
 int containerdConfig(const config::Config& config, const ContainerdConfigOptions& options);
 
 }  // namespace pullcache::cli

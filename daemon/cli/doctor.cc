@@ -10,12 +10,15 @@
 #include <filesystem>
 #include <set>
 
+#include "common/fs.h"
 #include "common/image_ref.h"
 #include "common/manifest_refs.h"
 #include "common/media_types.h"
 #include "common/units.h"
 #include "daemon/auth/ecr_auth.h"
 #include "daemon/cli/cache_commands.h"
+#include "daemon/cli/containerd_check.h"
+#include "daemon/cli/containerd_hosts.h"
 #include "daemon/config/config.h"
 #include "daemon/upstream/curl_client.h"
 #include "daemon/upstream/redirect.h"
@@ -109,6 +112,62 @@ void checkCacheDir(const config::Config& c, Report& report) {
   }
 }
 
+// Will containerd ask pullcache at all? The node's containerd config and version
+// (containerd_check.h), then the hosts.toml files containerd-config writes. False when
+// containerd cannot use the mirror.
+bool checkContainerdLink(const config::Config& c, const DoctorOptions& o, Report& report) {
+  const auto facts =
+      readContainerdFacts({o.host_root, o.containerd_config, o.containerd_address, o.certs_dir});
+  if (!facts.config_text && facts.config_error.empty() && !facts.version) {
+    report.warn("containerd", "not found (no " + o.host_root + o.containerd_config + ", " +
+                                  facts.version_error +
+                                  "): not checked; on a node, pass --host-root, "
+                                  "--containerd-config and --containerd-address");
+    return true;
+  }
+  const auto result = checkContainerd(facts);
+  // Without an answer on the socket this containerd is not running (or not reachable from
+  // here): what its config would do is reported, but as a warning, not a broken link.
+  const bool live = facts.version_source.starts_with("version API");
+  for (const auto& f : result.findings) {
+    const std::string line = f.what + ": " + f.detail;
+    if (f.severity == Severity::kFail && !live) {
+      report.warn("containerd", line + " (containerd is not answering on " + o.containerd_address +
+                                    ": not counted as a failure)");
+    } else if (f.severity == Severity::kFail) {
+      report.fail("containerd", line);
+    } else if (f.severity == Severity::kWarn) {
+      report.warn("containerd", line);
+    } else {
+      report.ok("containerd", line);
+    }
+  }
+  if (result.broken() && live) return false;
+  std::size_t written = 0;
+  std::vector<std::string> missing;
+  const auto entries = hostsEntries(c, false);
+  for (const auto& e : entries) {
+    const std::string path = o.host_root + o.certs_dir + "/" + e.dir + "/hosts.toml";
+    auto text = readFile(path, 1 << 20);
+    if (text && text.value().find(kBeginMarker) != std::string::npos) {
+      ++written;
+    } else {
+      missing.push_back(o.certs_dir + "/" + e.dir + "/hosts.toml");
+    }
+  }
+  if (missing.empty()) {
+    report.ok("hosts.toml", std::to_string(written) + " of " + std::to_string(entries.size()) +
+                                " written by pullcache under " + o.certs_dir);
+  } else {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    report.warn("hosts.toml", "not written by pullcache: " + list +
+                                  " (run pullcache containerd-config; the chart's init container "
+                                  "does): those registries are pulled directly");
+  }
+  return true;
+}
+
 struct Doctor {
   const config::Config* config = nullptr;
   upstream::UpstreamClient* http = nullptr;
@@ -198,8 +257,8 @@ Task<bool> checkRegistries(Doctor* d) {
     const int status = resp.value().status;
     const bool ecr = up.value()->auth->name() == "ecr";
     if (status == 200 || (status == 401 && !ecr)) {
-      d->report.ok("registry", where + ": /v2/ HTTP " + std::to_string(status) + " in " +
-                                   millisSince(t0));
+      d->report.ok("registry",
+                   where + ": /v2/ HTTP " + std::to_string(status) + " in " + millisSince(t0));
     } else {
       d->report.fail("registry", where + ": /v2/ answered HTTP " + std::to_string(status) +
                                      (ecr ? " with the ECR token" : ""));
@@ -221,9 +280,9 @@ Task<bool> checkLayer(Doctor* d, ImageRef ref) {
   auto m = co_await d->client->request(up.value(), "GET", ref.repository, "manifests/" + reference,
                                        accept, 4u << 20);
   if (!m || m.value().status != 200) {
-    d->report.fail("layer download", ref.str() + ": manifest " +
-                                         (m ? "HTTP " + std::to_string(m.value().status)
-                                            : m.error().detail));
+    d->report.fail("layer download",
+                   ref.str() + ": manifest " +
+                       (m ? "HTTP " + std::to_string(m.value().status) : m.error().detail));
     co_return false;
   }
   auto refs = parseManifestRefs(m.value().body);
@@ -235,8 +294,8 @@ Task<bool> checkLayer(Doctor* d, ImageRef ref) {
         break;
       }
     }
-    m = co_await d->client->request(up.value(), "GET", ref.repository, "manifests/" + child,
-                                    accept, 4u << 20);
+    m = co_await d->client->request(up.value(), "GET", ref.repository, "manifests/" + child, accept,
+                                    4u << 20);
     if (!m || m.value().status != 200) {
       d->report.fail("layer download", ref.str() + ": platform manifest failed");
       co_return false;
@@ -310,8 +369,13 @@ int doctor(const DoctorOptions& options) {
   }
   pre.ok("config", std::to_string(c.value().upstreams.size()) + " upstream(s), listen " +
                        c.value().listen.str() + ", cache " + c.value().cache.dir);
-  checkCacheDir(c.value(), pre);
-  if (pre.failed()) return 1;
+  const bool containerd_ok = checkContainerdLink(c.value(), options, pre);
+  if (containerd_ok) checkCacheDir(c.value(), pre);
+  if (pre.failed()) {
+    std::printf("doctor found a broken link (above)%s\n",
+                containerd_ok ? "" : ": containerd will not use the mirror until it is fixed");
+    return 1;
+  }
 
   asio::io_context ioc;
   upstream::CurlOptions co;
@@ -337,8 +401,9 @@ int doctor(const DoctorOptions& options) {
   ioc.run();
   http.stop();
   if (d.report.failed()) {
-    std::printf("doctor found a broken link (above); pulls through pullcache fall back to the "
-                "registries until it is fixed\n");
+    std::printf(
+        "doctor found a broken link (above); pulls through pullcache fall back to the "
+        "registries until it is fixed\n");
     return 1;
   }
   std::printf("all checks passed\n");

@@ -4,6 +4,9 @@
 // credential chain, token source and registry client):
 //
 //   config          valid
+//   containerd      will CRI pulls read pullcache's hosts.toml (containerd_check.h: config.toml,
+//                   version, transfer service, read-only config), and are those files written;
+//                   a failure only when containerd answers on its socket (else a warning)
 //   cache dir       writable, free space against min_free_bytes
 //   daemon          answering on the listen address (a warning only: doctor also runs before it)
 //   aws credentials which provider answered and who it is (role ARN, key id prefix; no secret)

@@ -418,6 +418,10 @@ std::string Metrics::scrape() const {
        "Failed writes to the cache directory (ENOSPC, EIO); those blobs were served from memory "
        "and not cached.",
        MetricType::Counter, static_cast<double>(cache_write_errors.value())},
+      {"pullcache_containerd_last_request_timestamp_seconds",
+       "When containerd last sent a registry API request (one carrying ?ns=), unix time; 0: "
+       "none since start.",
+       MetricType::Gauge, containerd_last_request.value()},
   };
   for (const auto& p : plain) {
     auto f = family(p.name, p.help, p.type);

@@ -128,6 +128,9 @@ class Metrics {
   Counter cache_write_errors;
   Gauge http_connections;             // open client connections on the registry port
   Counter http_connections_rejected;  // refused at limits.max_connections
+  // Unix seconds of the last registry request with ?ns= (only containerd's mirror client sends
+  // it); 0 until one arrives. Is the node's containerd actually using the mirror?
+  Gauge containerd_last_request;
 
   // The text exposition (Prometheus 0.0.4 format), process_* metrics included.
   [[nodiscard]] std::string scrape() const;

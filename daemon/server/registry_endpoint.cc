@@ -28,6 +28,8 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
     resp = errorResponse(route.error(), head);
   } else {
     std::string_view kind = registry::routeKindName(route.value().kind);
+    if (metrics_ != nullptr && clock_ != nullptr && !route.value().ns.empty())
+      metrics_->containerd_last_request.set(static_cast<double>(clock_->unixMillis()) / 1000.0);
     // For the access log, also when the answer is an error.
     std::string ns = route.value().ns;
     std::string repository = route.value().name;

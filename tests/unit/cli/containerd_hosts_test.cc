@@ -112,18 +112,27 @@ TEST(ContainerdHosts, InstallIsIdempotentAndRemoveRestoresByteForByte) {
   EXPECT_EQ(testing::readTextFile(certs + "/ghcr.io/hosts.toml"), theirs);
 }
 
-TEST(ContainerdHosts, ConfigPathCheck) {
+// The containerd check runs after the files are written; it fails the command only with
+// strict (the check itself is tested in containerd_check_test.cc).
+TEST(ContainerdHosts, StrictFailsOnAConfigContainerdCannotUse) {
   testing::TempDir dir;
-  const std::string certs = "/etc/containerd/certs.d";
-  EXPECT_NE(checkContainerdConfigPath(dir.sub("missing.toml"), certs), "");
-  testing::writeTextFile(dir.sub("eks.toml"),
+  ContainerdConfigOptions o;
+  o.certs_dir = dir.sub("certs.d");
+  o.containerd_config = dir.sub("config.toml");
+  o.containerd_address = dir.sub("no-such.sock");
+  o.mirror_url = kMirror;
+  const auto config = configWith({{"quay.io", ""}});
+  testing::writeTextFile(o.containerd_config, "version = 2\n");  // no config_path
+  EXPECT_EQ(containerdConfig(config, o), 0);
+  EXPECT_TRUE(std::filesystem::exists(o.certs_dir + "/quay.io/hosts.toml"));
+  o.strict = true;
+  EXPECT_EQ(containerdConfig(config, o), 1);
+  // A config that reads the certs dir passes strict.
+  testing::writeTextFile(o.containerd_config,
                          "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
-                         "config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n");
-  EXPECT_EQ(checkContainerdConfigPath(dir.sub("eks.toml"), certs), "");
-  testing::writeTextFile(dir.sub("none.toml"), "version = 2\n");
-  auto warning = checkContainerdConfigPath(dir.sub("none.toml"), certs);
-  EXPECT_NE(warning.find("config_path"), std::string::npos);
-  EXPECT_NE(warning.find("never edits"), std::string::npos);
+                         "config_path = \"" +
+                             o.certs_dir + "\"\n");
+  EXPECT_EQ(containerdConfig(config, o), 0);
 }
 
 }  // namespace

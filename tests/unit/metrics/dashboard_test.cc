@@ -85,7 +85,7 @@ TEST(Dashboard, ParsesAndNamesOnlyExportedMetrics) {
         "pullcache_cache_requests_total", "pullcache_http_request_duration_seconds_bucket",
         "pullcache_image_pulls_total", "pullcache_auth_token_expiry_timestamp_seconds",
         "pullcache_cache_size_bytes", "pullcache_cache_capacity_bytes",
-        "pullcache_upstream_requests_total"}) {
+        "pullcache_upstream_requests_total", "pullcache_containerd_last_request_timestamp_seconds"}) {
     EXPECT_TRUE(used.count(needed)) << "the dashboard does not show " << needed;
   }
 
