@@ -3,9 +3,14 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/image_ref.h"
 #include "common/units.h"
@@ -165,7 +170,60 @@ void printGc(const nlohmann::json& g) {
   }
 }
 
+// While a blocking call runs: on a terminal, one stderr line with what is going on and for how
+// long, redrawn every 200 ms and erased at the end; off a terminal, nothing.
+class Ticker {
+ public:
+  explicit Ticker(std::string what) : what_(std::move(what)) {
+    if (::isatty(STDERR_FILENO) == 0) return;
+    thread_ = std::thread([this] {
+      const auto start = std::chrono::steady_clock::now();
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; })) {
+        const std::chrono::duration<double> t = std::chrono::steady_clock::now() - start;
+        std::fprintf(stderr, "\r%s (%.0f s)\x1b[K", what_.c_str(), t.count());
+        std::fflush(stderr);
+      }
+    });
+  }
+  ~Ticker() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    std::fprintf(stderr, "\r\x1b[K");
+    std::fflush(stderr);
+  }
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+ private:
+  std::string what_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
+
+std::string prefetchProgressLine(std::string_view image, const prefetch::Progress& p,
+                                 double seconds) {
+  const double frac = p.bytes_total > 0
+                          ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total)
+                          : 0;
+  const auto rate =
+      seconds > 0.05 ? static_cast<std::uint64_t>(static_cast<double>(p.bytes_done) / seconds) : 0;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%.*s  %zu/%zu blobs  %s / %s  %3.0f%%  %s/s",
+                static_cast<int>(image.size()), image.data(), p.blobs_done, p.blobs_total,
+                formatBytes(p.bytes_done).c_str(), formatBytes(p.bytes_total).c_str(),
+                std::min(frac, 1.0) * 100, formatBytes(rate).c_str());
+  return buf;
+}
 
 std::string localRegistryUrl(const config::Endpoint& listen) {
   std::string host = listen.host;
@@ -191,12 +249,15 @@ int stats(const config::Config& config, bool json) {
 }
 
 int gc(const config::Config& config, bool dry_run, bool json) {
+  std::optional<Ticker> ticker;
+  ticker.emplace(dry_run ? "gc: planning an eviction pass" : "gc: eviction pass running");
   auto g = query(config, dry_run ? "/pullcache/v1/gc?dry_run=1" : "/pullcache/v1/gc", true,
                  [dry_run](LocalCache& c) -> Result<nlohmann::json> {
                    auto r = c.evictor->runOnce(dry_run);
                    if (!r) return r.error();
                    return store::evictionToJson(r.value(), c.clock.unixSeconds(), dry_run);
                  });
+  ticker.reset();
   if (!g) return 1;
   if (json) {
     std::printf("%s\n", g->dump(2).c_str());
@@ -224,14 +285,12 @@ int prefetch(const config::Config& config, const std::vector<std::string>& image
     o.registry_url = localRegistryUrl(config.listen);
     o.all_platforms = all_platforms;
     const std::string name = ref.str();
-    if (tty) {
-      o.progress = [&name](const prefetch::Progress& p) {
-        double frac = p.bytes_total > 0 ? static_cast<double>(p.bytes_done) / p.bytes_total : 0;
-        int filled = static_cast<int>(frac * 30);
-        std::fprintf(stderr, "\r%s [%-30s] %3.0f%% %s/%s %zu/%zu blobs\x1b[K", name.c_str(),
-                     std::string(static_cast<std::size_t>(std::min(filled, 30)), '#').c_str(),
-                     frac * 100, formatBytes(p.bytes_done).c_str(),
-                     formatBytes(p.bytes_total).c_str(), p.blobs_done, p.blobs_total);
+    const auto start = std::chrono::steady_clock::now();
+    if (tty) {  // one line, redrawn (at most every 100 ms); nothing when stderr is a file or pipe
+      o.progress = [&name, start](const prefetch::Progress& p) {
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+        std::fprintf(stderr, "\r%s\x1b[K", prefetchProgressLine(name, p, elapsed.count()).c_str());
+        std::fflush(stderr);
       };
     }
     auto r = prefetch::prefetchImage(ref, o);

@@ -3,6 +3,7 @@
 // of a multi-platform index fetches only this node's platform.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -192,6 +193,42 @@ TEST_F(CacheCommandsTest, PrefetchTakesOnlyThisNodesPlatformUnlessAskedForAll) {
   EXPECT_NE(missing.output.find("MANIFEST_UNKNOWN"), std::string::npos) << missing.output;
   auto bad = runCommand({pullcacheBinary(), "prefetch", "--config", pc.configPath(), "Bad/Ref"});
   EXPECT_EQ(bad.code, 2) << bad.output;
+}
+
+// Progress is for people: a redrawn stderr line on a terminal; in a pipe or a log file, stderr
+// stays empty and stdout carries the answer line by line.
+TEST_F(CacheCommandsTest, ProgressOnlyOnATerminal) {
+  pushSingle("cmd/progress", 4 * kMiB, 41);
+  pushSingle("cmd/progress2", 2 * kMiB, 42);
+  PullcacheServer pc(dir_.sub("pc"), registry_->host());
+  pc.start();
+  const std::string base = pullcacheBinary() + " prefetch --config " + pc.configPath() + " ";
+  const std::string ref = registry_->host() + "/cmd/progress:v1";
+
+  auto piped = runCommand({"sh", "-c", base + ref + " 2>" + dir_.sub("err.txt")});
+  ASSERT_EQ(piped.code, 0) << piped.output << pc.log();
+  EXPECT_EQ(readTextFile(dir_.sub("err.txt")), "");
+  EXPECT_EQ(piped.output.find('\r'), std::string::npos) << piped.output;
+  EXPECT_EQ(piped.output.find('\x1b'), std::string::npos) << piped.output;
+  EXPECT_TRUE(piped.output.starts_with(ref + ": sha256:")) << piped.output;
+  EXPECT_EQ(std::count(piped.output.begin(), piped.output.end(), '\n'), 1) << piped.output;
+
+  auto gc = runCommand({"sh", "-c",
+                        pullcacheBinary() + " gc --dry-run --config " + pc.configPath() + " 2>" +
+                            dir_.sub("gc-err.txt")});
+  ASSERT_EQ(gc.code, 0) << gc.output;
+  EXPECT_EQ(readTextFile(dir_.sub("gc-err.txt")), "");
+  EXPECT_NE(gc.output.find("would evict"), std::string::npos) << gc.output;
+
+  // A terminal: `script` runs the command on a pseudo-terminal (util-linux, on Debian's base).
+  if (!haveCommand("script")) GTEST_SKIP() << "no script(1) to give the command a terminal";
+  const std::string ref2 = registry_->host() + "/cmd/progress2:v1";
+  auto tty = runCommand({"script", "-q", "-e", "-c", base + ref2, "/dev/null"});
+  ASSERT_EQ(tty.code, 0) << tty.output;
+  EXPECT_NE(tty.output.find("\r" + ref2 + "  0/2 blobs  0 B / "), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find("2/2 blobs"), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find("/s\x1b[K"), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find(ref2 + ": sha256:"), std::string::npos) << tty.output;
 }
 
 TEST_F(CacheCommandsTest, ConfiguredPrefetchWarmsANewNodeWithoutAnyClient) {

@@ -21,6 +21,84 @@ TEST(Cli, VersionAndUsage) {
   EXPECT_NE(usage.output.find("usage:"), std::string::npos);
 }
 
+TEST(Cli, EveryCommandAnswersHelpOnStdout) {
+  for (const char* name : {"serve", "check-config", "stats", "gc", "prefetch", "containerd-config",
+                           "doctor", "version", "help"}) {
+    const std::string cmd = name;
+    for (const std::string flag : {"--help", "-h"}) {
+      // stderr to /dev/null: the help is the answer, on stdout.
+      auto r =
+          runCommand({"sh", "-c", pullcacheBinary() + " " + cmd + " " + flag + " 2>/dev/null"});
+      EXPECT_EQ(r.code, 0) << cmd << " " << flag << ": " << r.output;
+      EXPECT_TRUE(r.output.starts_with("usage: pullcache " + cmd)) << cmd << ": " << r.output;
+      EXPECT_NE(r.output.find("-h, --help"), std::string::npos) << cmd << ": " << r.output;
+      EXPECT_NE(r.output.find("3  invalid configuration"), std::string::npos) << r.output;
+    }
+    auto help = runCommand({pullcacheBinary(), "help", cmd});
+    EXPECT_EQ(help.code, 0) << help.output;
+    EXPECT_TRUE(help.output.starts_with("usage: pullcache " + cmd)) << help.output;
+  }
+  // A command's options, from its table row.
+  auto prefetch = runCommand({pullcacheBinary(), "prefetch", "--help"});
+  for (const char* s : {"--config FILE", "--all-platforms", "IMAGE..."})
+    EXPECT_NE(prefetch.output.find(s), std::string::npos) << s << "\n" << prefetch.output;
+  auto doctor = runCommand({pullcacheBinary(), "doctor", "--help"});
+  for (const char* s : {"--image REF", "--host-root DIR", "--containerd-config FILE",
+                        "--containerd-address SOCK", "--certs-dir DIR"})
+    EXPECT_NE(doctor.output.find(s), std::string::npos) << s << "\n" << doctor.output;
+  // The whole list, with the exit codes, on stdout.
+  for (const char* arg : {"--help", "help"}) {
+    auto all = runCommand({"sh", "-c", pullcacheBinary() + " " + arg + " 2>/dev/null"});
+    EXPECT_EQ(all.code, 0);
+    for (const char* s : {"prefetch", "containerd-config", "doctor", "exit codes:", "0  ok",
+                          "1  runtime failure", "2  usage error", "3  invalid configuration"})
+      EXPECT_NE(all.output.find(s), std::string::npos) << s << "\n" << all.output;
+  }
+}
+
+TEST(Cli, UsageErrorsExit2WithTheCommandsUsageOnStderr) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{}, "no command"},
+      {{"frobnicate"}, "unknown command 'frobnicate'"},
+      {{"prefetch", "--config", "c.yaml", "--frob", "x"}, "prefetch: unknown option '--frob'"},
+      {{"prefetch", "--config", "c.yaml"}, "prefetch: missing IMAGE..."},
+      {{"stats"}, "stats: --config FILE is required"},
+      {{"gc", "--config"}, "gc: --config needs a value (FILE)"},
+      {{"check-config"}, "check-config: missing FILE"},
+      {{"check-config", "a.yaml", "b.yaml"}, "unexpected argument 'b.yaml'"},
+      {{"serve", "--config", "a.yaml", "--config", "b.yaml"}, "--config given twice"},
+      {{"help", "frobnicate"}, "unknown command 'frobnicate'"},
+  };
+  for (const auto& c : cases) {
+    std::string cmd = pullcacheBinary();
+    for (const auto& a : c.args) cmd += " " + a;
+    auto out = runCommand({"sh", "-c", cmd + " 2>/dev/null"});
+    EXPECT_EQ(out.code, 2) << cmd;
+    EXPECT_EQ(out.output, "") << cmd << ": stdout is for answers";
+    auto err = runCommand({"sh", "-c", cmd + " 2>&1 >/dev/null"});
+    EXPECT_NE(err.output.find(c.says), std::string::npos) << cmd << ": " << err.output;
+    EXPECT_NE(err.output.find("usage: pullcache"), std::string::npos) << cmd << ": " << err.output;
+  }
+}
+
+TEST(Cli, DoctorAndContainerdConfigTakeTheirContainerdOptions) {
+  // Parsed (not a usage error): the missing config is what stops them, exit code 3.
+  TempDir dir;
+  const std::string missing = dir.sub("missing.yaml");
+  auto doctor = runCommand({pullcacheBinary(), "doctor", "--config", missing, "--image", "a/b:c",
+                            "--image", "d/e:f", "--host-root", dir.path(), "--containerd-config",
+                            dir.sub("config.toml"), "--containerd-address",
+                            dir.sub("containerd.sock"), "--certs-dir", dir.sub("certs.d")});
+  EXPECT_EQ(doctor.code, 3) << doctor.output;
+  auto hosts = runCommand({pullcacheBinary(), "containerd-config", "--config", missing, "--strict",
+                           "--all", "--dial-timeout=1s"});
+  EXPECT_EQ(hosts.code, 3) << hosts.output;
+}
+
 TEST(Cli, CheckConfigNamesTheBadKey) {
   TempDir dir;
   writeTextFile(dir.sub("good.yaml"), "upstreams:\n  - match: docker.io\n");
