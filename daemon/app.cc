@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <thread>
 
 #include "common/spawn.h"
@@ -29,6 +30,12 @@ App::App(config::Config config) : config_(std::move(config)) {
   auto log = spdlog::get("app");
   auto t0 = std::chrono::steady_clock::now();
   metrics_ = std::make_unique<metrics::Metrics>(PULLCACHE_VERSION, PULLCACHE_COMMIT);
+  // The index lives inside the cache directory: create it first (the blob store would, later).
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(config_.cache.dir, mkdir_error);
+  if (mkdir_error)
+    throw std::runtime_error("cannot create the cache directory " + config_.cache.dir + ": " +
+                             mkdir_error.message());
   index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
   cache::BlobCacheOptions cache_options;
   cache_options.dir = config_.cache.dir;
@@ -76,7 +83,8 @@ App::App(config::Config config) : config_(std::move(config)) {
   registry_so.metrics = metrics_.get();
   admin_ = std::make_unique<server::AdminEndpoint>(pool_, *cache_, clock_, metrics_.get());
   registry_listener_ = std::make_unique<server::Listener>(
-      *ioc_, config_.listen, std::make_shared<server::RegistryEndpoint>(*api_, admin_.get()),
+      *ioc_, config_.listen,
+      std::make_shared<server::RegistryEndpoint>(*api_, admin_.get(), metrics_.get(), &clock_),
       registry_so, "registry");
   health_listener_ = std::make_unique<server::Listener>(
       *ioc_, config_.metrics_listen,

@@ -77,7 +77,9 @@ TEST_F(RobustnessTest, BadReferencesGetTheAnswersTheConformanceSuiteExpects) {
   for (const char* method : {"GET", "HEAD"}) {
     auto r = httpRequest(method, pc_->url("/v2/test/app/manifests/.INVALID_MANIFEST_NAME" + ns));
     EXPECT_EQ(r.status, 404) << method;
-    if (std::string(method) == "GET") EXPECT_EQ(ociErrorCode(r.body), "MANIFEST_UNKNOWN");
+    if (std::string(method) == "GET") {
+      EXPECT_EQ(ociErrorCode(r.body), "MANIFEST_UNKNOWN");
+    }
   }
   auto bad_digest = httpRequest("GET", pc_->url("/v2/test/app/manifests/sha256:totallywrong" + ns));
   EXPECT_EQ(bad_digest.status, 400);
