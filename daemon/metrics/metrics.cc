@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/spawn.h"
+
 namespace pullcache::metrics {
 namespace {
 
@@ -405,6 +407,9 @@ std::string Metrics::scrape() const {
       {"pullcache_http_connections_rejected_total",
        "Client connections answered 503 and closed at limits.max_connections.",
        MetricType::Counter, static_cast<double>(http_connections_rejected.value())},
+      {"pullcache_internal_errors_total",
+       "Exceptions that escaped a request handler or a background task (bugs; each is logged).",
+       MetricType::Counter, static_cast<double>(escapedExceptionCount())},
       {"pullcache_cache_size_bytes", "Bytes of blobs in the cache.", MetricType::Gauge,
        cache_size_bytes.value()},
       {"pullcache_cache_blobs", "Blobs in the cache.", MetricType::Gauge, cache_blobs.value()},

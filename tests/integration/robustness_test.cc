@@ -68,6 +68,8 @@ TEST_F(RobustnessTest, RepositoryNamesThatAreNotUtf8AreAnsweredAndFreeTheirConne
   EXPECT_TRUE(
       waitFor([&] { return metric("pullcache_http_connections") == 0; }, std::chrono::seconds(10)))
       << "connections still counted open: " << metric("pullcache_http_connections");
+  EXPECT_EQ(metric("pullcache_internal_errors_total"), 0)
+      << "answered as bad input, not caught as exceptions\n" << pc_->log();
   EXPECT_EQ(httpGet(pc_->url("/v2/")).status, 200);
   EXPECT_EQ(pc_->stop(), 0) << "SIGTERM ends the daemon cleanly\n" << pc_->log();
 }
