@@ -144,7 +144,8 @@ int App::run() {
   for (const auto& host : router_->literalHosts()) {
     auto up = router_->resolve(host);
     if (up && up.value()->auth->name() == "ecr")
-      asio::co_spawn(*ioc_, prewarmEcrToken(up.value()), LogEscaped("ecr token prewarm"));
+      asio::co_spawn(asio::make_strand(*ioc_), prewarmEcrToken(up.value()),
+                     LogEscaped("ecr token prewarm"));
   }
   {
     // Pins first (they are kept, so they should be there), then the prefetch list.

@@ -47,6 +47,17 @@ std::optional<std::string> xmlText(std::string_view xml, std::string_view tag) {
   return xmlUnescape(xml.substr(b, e - b));
 }
 
+// AWS's error text goes into log lines and error bodies: at most 300 bytes, cut on a UTF-8
+// boundary, and no control characters (a newline could forge a log line).
+AwsError sanitized(AwsError e) {
+  truncateUtf8(e.message, 300);
+  for (char& c : e.message) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  e.code = quoteUntrusted(e.code, 100);
+  return e;
+}
+
 }  // namespace
 
 AwsError parseAwsJsonError(std::string_view body, std::string_view error_type_header) {
@@ -69,16 +80,14 @@ AwsError parseAwsJsonError(std::string_view body, std::string_view error_type_he
   if (e.code.empty()) e.code = std::string(error_type_header.substr(0, error_type_header.find(':')));
   // "com.amazonaws.ecr#AccessDeniedException" -> "AccessDeniedException"
   if (auto hash = e.code.rfind('#'); hash != std::string::npos) e.code = e.code.substr(hash + 1);
-  truncateUtf8(e.message, 300);
-  return e;
+  return sanitized(std::move(e));
 }
 
 AwsError parseAwsXmlError(std::string_view body) {
   AwsError e;
   e.code = xmlText(body, "Code").value_or("");
   e.message = xmlText(body, "Message").value_or("");
-  truncateUtf8(e.message, 300);
-  return e;
+  return sanitized(std::move(e));
 }
 
 std::optional<std::chrono::system_clock::time_point> parseIso8601Utc(std::string_view s) {

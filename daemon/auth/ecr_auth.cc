@@ -86,7 +86,8 @@ void EcrTokenSource::stop() {
 Task<Result<Secret>> EcrTokenSource::token() {
   if (!started_.exchange(true)) {
     auto executor = co_await asio::this_coro::executor;
-    asio::co_spawn(executor, refreshLoop(shared_from_this()), LogEscaped("ecr token refresh"));
+    asio::co_spawn(asio::make_strand(executor), refreshLoop(shared_from_this()),
+                   LogEscaped("ecr token refresh"));
   }
   {
     std::lock_guard lock(mu_);

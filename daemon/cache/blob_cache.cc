@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "common/log.h"
+#include "common/spawn.h"
 
 namespace pullcache::cache {
 namespace {
@@ -28,8 +29,11 @@ store::DiskProbe diskOf(const BlobCacheOptions& o) {
 
 Reservation::~Reservation() {
   if (committed_) return;
-  cache_.store_.discard(staging_);
   if (claimed_ > 0) cache_.evictor_.released(claimed_);
+  // On whichever thread drops the last reference (a failed fetch's strand): an unlink, which
+  // for a large partial file takes a while. Moving it to the pool would make "the staging file
+  // is gone once the client saw the failure" asynchronous; kept synchronous for now.
+  cache_.store_.discard(staging_);
 }
 
 Result<UniqueFd> Reservation::openForReading() const {
@@ -67,22 +71,25 @@ std::mutex& BlobCache::lockFor(const Digest& digest) {
   return locks_[std::hash<std::string_view>{}(digest.hex()) % kLockStripes];
 }
 
+// Called with the digest's lock held, so a blob's removal never overtakes its addition.
 void BlobCache::added(std::uint64_t size) {
-  const auto blobs = blobs_.fetch_add(1) + 1;
-  const auto bytes = bytes_.fetch_add(size) + size;
-  if (metrics_ != nullptr) {
-    metrics_->cache_blobs.set(static_cast<double>(blobs));
-    metrics_->cache_size_bytes.set(static_cast<double>(bytes));
-  }
+  blobs_.fetch_add(1);
+  bytes_.fetch_add(size);
+  publishCounts();
 }
 
 void BlobCache::removed(std::uint64_t size) {
-  const auto blobs = blobs_.fetch_sub(1) - 1;
-  const auto bytes = bytes_.fetch_sub(size) - size;
-  if (metrics_ != nullptr) {
-    metrics_->cache_blobs.set(static_cast<double>(blobs));
-    metrics_->cache_size_bytes.set(static_cast<double>(bytes));
-  }
+  blobs_.fetch_sub(1);
+  bytes_.fetch_sub(size);
+  publishCounts();
+}
+
+// The gauges from the counters as they are now (not from one update's result, which a
+// concurrent update on another stripe could overtake).
+void BlobCache::publishCounts() {
+  if (metrics_ == nullptr) return;
+  metrics_->cache_blobs.set(static_cast<double>(blobs_.load()));
+  metrics_->cache_size_bytes.set(static_cast<double>(bytes_.load()));
 }
 
 Result<store::ReconcileReport> BlobCache::reconcile() {
@@ -90,10 +97,7 @@ Result<store::ReconcileReport> BlobCache::reconcile() {
   if (!report) return report.error();
   blobs_.store(report.value().blobs);
   bytes_.store(report.value().bytes);
-  if (metrics_ != nullptr) {
-    metrics_->cache_blobs.set(static_cast<double>(report.value().blobs));
-    metrics_->cache_size_bytes.set(static_cast<double>(report.value().bytes));
-  }
+  publishCounts();
   return report;
 }
 
@@ -110,13 +114,25 @@ Result<std::optional<store::OpenBlob>> BlobCache::lookup(const Digest& digest) {
     // The row is ahead of the disk (the file was removed or truncated behind our back).
     logger()->warn("blob {} is indexed but its file is missing or has the wrong size; refetching",
                    digest.str());
-    asio::post(pool_, [this, digest] { dropIfBroken(digest); });
+    asio::post(pool_, [this, digest] {
+      try {
+        dropIfBroken(digest);
+      } catch (...) {
+        noteEscapedException("dropping a broken cache row", std::current_exception());
+      }
+    });
     return std::optional<store::OpenBlob>{};
   }
   evictor_.touch(digest);
   const std::int64_t now = clock_.unixSeconds();
   if (now - meta.value()->last_access_unix >= index::kAccessGranularitySeconds)
-    asio::post(pool_, [this, digest, now] { writeAccess(digest, now); });
+    asio::post(pool_, [this, digest, now] {
+      try {
+        writeAccess(digest, now);
+      } catch (...) {
+        noteEscapedException("writing a blob's access time", std::current_exception());
+      }
+    });
   return std::move(file).value();
 }
 
@@ -135,15 +151,29 @@ Result<std::unique_ptr<Reservation>> BlobCache::reserve(const Digest& digest) {
 Result<void> BlobCache::commit(Reservation& r, std::uint64_t size) {
   if (r.inMemory()) return fail(Errc::kStoreIo, "a blob held in memory is not kept");
   if (r.committed_) return fail(Errc::kInternal, "reservation committed twice");
+  // The slow part (fsync of a blob that may be gigabytes) before the digest's lock, which other
+  // work on this stripe (evictions, access writes) waits for; the rename's own fsync then finds
+  // nothing left to write.
+  if (::fdatasync(r.fd()) != 0) return systemError(errno, "fsync staging file");
   const std::int64_t now = clock_.unixSeconds();
-  {
-    std::lock_guard lock(lockFor(r.digest()));
-    if (auto c = store_.commit(r.staging_, r.digest()); !c) return c;
-    if (auto p = index_.putBlob(r.digest(), index::BlobMeta{size, now, now}); !p) {
-      (void)store_.remove(r.digest());  // no row: the file must not stay either
-      return p;
+  std::lock_guard lock(lockFor(r.digest()));
+  auto existing = index_.getBlob(r.digest());
+  if (!existing) return existing.error();
+  if (existing.value()) {
+    auto file = store_.open(r.digest());
+    if (file && file.value() && file.value()->size == existing.value()->size) {
+      // Cached meanwhile by another fetch (a miss that raced its commit): keep that copy; this
+      // reservation's file and claim are given back when it goes.
+      return ok();
     }
   }
+  if (auto c = store_.commit(r.staging_, r.digest()); !c) return c;
+  if (auto p = index_.putBlob(r.digest(), index::BlobMeta{size, now, now}); !p) {
+    (void)store_.remove(r.digest());  // no new row: the file must not stay either
+    if (existing.value() && index_.deleteBlob(r.digest())) removed(existing.value()->size);
+    return p;
+  }
+  if (existing.value()) removed(existing.value()->size);  // a broken row, now replaced
   r.committed_ = true;
   evictor_.committed(size, r.claimed_);
   added(size);

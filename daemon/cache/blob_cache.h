@@ -129,6 +129,7 @@ class BlobCache final : private store::BlobRows {
   void noteWriteError(const Error& error);
   void added(std::uint64_t size);
   void removed(std::uint64_t size);
+  void publishCounts();
   std::mutex& lockFor(const Digest& digest);
 
   static constexpr std::size_t kLockStripes = 64;

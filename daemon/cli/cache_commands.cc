@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -14,11 +15,9 @@
 
 #include "common/image_ref.h"
 #include "common/units.h"
+#include "daemon/cache/blob_cache.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/prefetch/prefetcher.h"
-#include "daemon/store/blob_store.h"
-#include "daemon/store/cache_stats.h"
-#include "daemon/store/evictor.h"
 
 namespace pullcache::cli {
 namespace {
@@ -49,18 +48,28 @@ std::optional<Answer> askDaemon(const std::string& url, bool post) {
   return a;
 }
 
-// The cache opened by this process (no daemon running).
+// The cache opened by this process (no daemon running), through the same owner the daemon
+// uses (daemon/cache/blob_cache.h).
 struct LocalCache {
   explicit LocalCache(const config::Config& config)
-      : store(config.cache.dir), index(config.cache.dir + "/index") {
-    evictor = std::make_unique<store::Evictor>(store, index, clock,
-                                               store::evictorOptionsFrom(config.cache),
-                                               store::statvfsProbe(config.cache.dir));
+      : index(indexIn(config.cache.dir)), cache(optionsFor(config), index, clock, pool) {}
+  ~LocalCache() { pool.join(); }  // before the cache goes: posted work refers to it
+
+  static std::string indexIn(const std::string& dir) {
+    std::filesystem::create_directories(dir);  // throws, with the reason, when it cannot
+    return dir + "/index";
   }
+  static cache::BlobCacheOptions optionsFor(const config::Config& config) {
+    cache::BlobCacheOptions o;
+    o.dir = config.cache.dir;
+    o.eviction = store::evictorOptionsFrom(config.cache);
+    return o;
+  }
+
   SystemClock clock;
-  store::BlobStore store;
+  asio::thread_pool pool{1};
   index::RocksDbIndex index;
-  std::unique_ptr<store::Evictor> evictor;
+  cache::BlobCache cache;
 };
 
 // Runs `daemon_path` on the daemon, or `local` on the cache directory when none answers.
@@ -235,7 +244,7 @@ std::string localRegistryUrl(const config::Endpoint& listen) {
 
 int stats(const config::Config& config, bool json) {
   auto s = query(config, "/pullcache/v1/stats", false, [](LocalCache& c) -> Result<nlohmann::json> {
-    auto collected = store::collectStats(c.index, *c.evictor, 10);
+    auto collected = c.cache.stats(10);
     if (!collected) return collected.error();
     return store::statsToJson(collected.value());
   });
@@ -253,7 +262,7 @@ int gc(const config::Config& config, bool dry_run, bool json) {
   ticker.emplace(dry_run ? "gc: planning an eviction pass" : "gc: eviction pass running");
   auto g = query(config, dry_run ? "/pullcache/v1/gc?dry_run=1" : "/pullcache/v1/gc", true,
                  [dry_run](LocalCache& c) -> Result<nlohmann::json> {
-                   auto r = c.evictor->runOnce(dry_run);
+                   auto r = c.cache.evict(dry_run);
                    if (!r) return r.error();
                    return store::evictionToJson(r.value(), c.clock.unixSeconds(), dry_run);
                  });

@@ -30,9 +30,10 @@ class BlobHasher : public std::enable_shared_from_this<BlobHasher> {
   // The file now holds `written` bytes. Called by the writer; never blocks on hashing.
   void advance(std::uint64_t written);
   // The writer is done at `size` bytes: completes with the digest once they are all hashed, or
-  // with kTimeout when hashing makes no progress for `stall` (the disk stopped answering).
+  // with kTimeout when hashing makes no progress for `stall` (the disk stopped answering; long,
+  // because a pool busy with other blocking work also holds hashing back).
   Task<Result<Digest>> finish(std::uint64_t size,
-                              std::chrono::milliseconds stall = std::chrono::seconds(60));
+                              std::chrono::milliseconds stall = std::chrono::minutes(5));
 
  private:
   void runSlice();

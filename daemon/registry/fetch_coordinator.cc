@@ -79,7 +79,9 @@ class BlobWriter final : public upstream::BodySink {
       // Decide before the first body byte: room is made for the blob while it downloads; a
       // blob the disk cannot take goes to memory (or, too large for that, fails now, so the
       // client falls back to the registry cleanly).
-      if (!in_memory_ && size_known_ && !reservation_->claim(size_) &&
+      // (Once: a fetch resumed from offset 0 comes through here again.)
+      if (!in_memory_ && size_known_ && reservation_->claimed() == 0 &&
+          !reservation_->claim(size_) &&
           !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
         return false;
       }
@@ -232,7 +234,8 @@ std::optional<std::uint64_t> FetchCoordinator::inflightSize(const Digest& digest
     entry = it->second;
   }
   auto s = entry->snapshot();
-  if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kVerified) &&
+  if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kHashing ||
+       s.state == InflightBlob::State::kVerified) &&
       s.size_known) {
     return s.size;
   }
@@ -308,8 +311,12 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   // is given back unless committed.
   ScopeExit retire([&] {
     const auto state = entry->snapshot().state;
-    if (state == InflightBlob::State::kConnecting || state == InflightBlob::State::kStreaming)
-      entry->setFailed(Error{Errc::kInternal, "internal error while fetching " + digest.str()});
+    if (state != InflightBlob::State::kVerified && state != InflightBlob::State::kFailed) {
+      try {
+        entry->setFailed(Error{Errc::kInternal, "internal error while fetching the blob"});
+      } catch (...) {  // out of memory for the message: the readers still time out
+      }
+    }
     finishFetch(digest);
   });
   auto hasher = std::make_shared<BlobHasher>(pool_, entry->readFd(), digest.algorithm());
@@ -347,6 +354,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     break;
   }
   if (!failure) {
+    entry->setReceived(writer->written());  // readers stop counting stall time: we are hashing
     auto hashed = co_await hasher->finish(writer->written());
     if (!hashed) {
       failure = hashed.error();

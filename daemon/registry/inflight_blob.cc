@@ -36,6 +36,16 @@ void InflightBlob::setWritten(std::uint64_t written) {
   if (!waiters_.empty()) wakeAll(lock);
 }
 
+void InflightBlob::setReceived(std::uint64_t size) {
+  std::unique_lock lock(mu_);
+  if (state_ != State::kStreaming && state_ != State::kConnecting) return;
+  state_ = State::kHashing;
+  size_ = size;
+  size_known_ = true;
+  written_ = size;
+  wakeAll(lock);
+}
+
 void InflightBlob::setVerified(std::uint64_t size) {
   std::unique_lock lock(mu_);
   state_ = State::kVerified;
@@ -81,7 +91,8 @@ std::optional<std::uint64_t> InflightBlob::ready(Goal goal, const Snapshot& s,
       break;
     case Goal::kReadable:
       if (s.state == State::kVerified) return s.size;
-      if (s.state == State::kStreaming && s.size_known && s.size > 0) {
+      if ((s.state == State::kStreaming || s.state == State::kHashing) && s.size_known &&
+          s.size > 0) {
         // Hold back the last byte until the digest is verified.
         std::uint64_t avail = s.written < s.size ? s.written : s.size - 1;
         if (avail > offset) return avail;
@@ -105,6 +116,9 @@ Task<Result<std::uint64_t>> InflightBlob::waitUntil(Goal goal, std::uint64_t off
     bool changed = co_await waitForChange(s);
     if (!changed) {
       Snapshot now = snapshot();
+      // While hashing, silence is not a stall: wait on (the hasher fails the fetch if the disk
+      // stops answering, and that wakes us).
+      if (now.state == State::kHashing) continue;
       if (now.state == s.state && now.written == s.written) {
         co_return fail(Errc::kTimeout, s.state == State::kConnecting
                                            ? "upstream sent no response headers in time"

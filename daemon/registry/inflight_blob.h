@@ -21,7 +21,9 @@ namespace pullcache::registry {
 
 class InflightBlob final : public BlobSource {
  public:
-  enum class State { kConnecting, kStreaming, kVerified, kFailed };
+  // kHashing: every byte is in the staging file and the digest is being checked. The stall
+  // timeout does not run then (the upstream is done; the hasher has a deadline of its own).
+  enum class State { kConnecting, kStreaming, kHashing, kVerified, kFailed };
 
   InflightBlob(Digest digest, UniqueFd read_fd, std::chrono::milliseconds stall_timeout)
       : digest_(std::move(digest)),
@@ -50,6 +52,7 @@ class InflightBlob final : public BlobSource {
   // Writer side.
   void setStreaming(std::uint64_t size, bool size_known);
   void setWritten(std::uint64_t written);  // total bytes in the staging file
+  void setReceived(std::uint64_t size);     // the upstream sent everything: now hashing
   void setVerified(std::uint64_t size);
   void setFailed(Error error);
 

@@ -285,17 +285,17 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
 
 // The handler's answer; if it throws (a bug: handlers turn every error into a response), the
 // escape is logged and counted and the client gets a 500 and a closed connection, not silence.
-// By reference: the session awaits it at once, and both outlive it.
-Task<HttpResponse> handleGuarded(RequestHandler& handler, const HttpRequest& req) {
+Task<HttpResponse> handleGuarded(std::shared_ptr<RequestHandler> handler, HttpRequest req) {
+  const bool head = req.method == "HEAD";
   std::exception_ptr escaped;
   try {
-    HttpResponse resp = co_await handler.handle(req);
+    HttpResponse resp = co_await handler->handle(std::move(req));
     co_return resp;
   } catch (...) {
     escaped = std::current_exception();
   }
   noteEscapedException("request handler", escaped);
-  HttpResponse resp = errorResponse(Error{Errc::kInternal, "internal error"}, req.method == "HEAD");
+  HttpResponse resp = errorResponse(Error{Errc::kInternal, "internal error"}, head);
   resp.close = true;
   co_return resp;
 }
@@ -373,7 +373,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     const bool client_keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
 
-    HttpResponse resp = co_await handleGuarded(*handler, req);
+    HttpResponse resp = co_await handleGuarded(handler, req);
     const bool keep_alive = client_keep_alive && !resp.close && !has_body;
     auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
     if (options.metrics != nullptr) {

@@ -54,6 +54,7 @@ Result<Route> parseRoute(std::string_view target) {
   } else if (auto m = splitAt("/manifests/")) {
     route.kind = RouteKind::kManifest;
     name = m->first;
+    if (auto v = validateName(name); !v) return v.error();  // a bad name is 400 whatever follows
     auto ref = Reference::parse(m->second);
     // Neither a tag nor a digest: no such manifest can exist (404 MANIFEST_UNKNOWN, what the
     // OCI conformance suite expects); a malformed digest stays 400 DIGEST_INVALID.

@@ -33,7 +33,13 @@ struct RegistryTestbed {
     api = std::make_unique<registry::RegistryApi>(
         registry::RegistryDeps{pool, index, *router, client, *fetches, clock, tag_ttl, &metrics});
   }
-  ~RegistryTestbed() { pool.join(); }
+  // As in App: the pool stops first, then the io_context goes (and with it every coroutine
+  // frame still pending, whose guards call into the coordinator and the cache) while
+  // everything those frames refer to is alive.
+  ~RegistryTestbed() {
+    pool.join();
+    ioc_owner.reset();
+  }
   cache::BlobCacheOptions cacheOptions() {
     cache::BlobCacheOptions o;
     o.dir = store_dir_;
@@ -43,7 +49,8 @@ struct RegistryTestbed {
 
   TempDir dir;
   std::string store_dir_;
-  asio::io_context ioc;
+  std::unique_ptr<asio::io_context> ioc_owner = std::make_unique<asio::io_context>();
+  asio::io_context& ioc = *ioc_owner;
   asio::thread_pool pool{2};
   ManualClock clock;
   metrics::Metrics metrics{"test", "test"};

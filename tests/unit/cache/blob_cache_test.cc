@@ -45,6 +45,11 @@ class BlobCacheTest : public ::testing::Test {
     EXPECT_EQ(row, file) << "row and file disagree on " << d.str();
     return row && file;
   }
+  // Work posted to the pool refers to the cache: it ends before the cache does.
+  void TearDown() override {
+    pool_.join();
+    cache_.reset();
+  }
   // Runs everything posted to the pool so far.
   void drainPool() {
     std::promise<void> done;
@@ -135,6 +140,20 @@ TEST_F(BlobCacheTest, ARowWhoseFileVanishedIsDroppedAndCountedOut) {
   EXPECT_EQ(again, d);
   EXPECT_TRUE(rowAndFileAgree(d));
   EXPECT_EQ(cache_->blobCount(), 1u);
+}
+
+// Two fetches of one digest can both finish (a miss that raced the first one's commit): the
+// second keeps the first copy, counts nothing twice and leaves no staging file.
+TEST_F(BlobCacheTest, ACommitOfADigestAlreadyCachedKeepsOneCopyCountedOnce) {
+  open();
+  Digest first = put("same bytes");
+  Digest second = put("same bytes");
+  EXPECT_EQ(first, second);
+  EXPECT_TRUE(rowAndFileAgree(first));
+  EXPECT_EQ(cache_->blobCount(), 1u);
+  EXPECT_EQ(cache_->byteCount(), 10u);
+  EXPECT_EQ(metrics_.cache_blobs.value(), 1);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.sub("cache/tmp")));
 }
 
 TEST_F(BlobCacheTest, ReconcileCountsWhatSurvivedARestart) {
