@@ -117,6 +117,7 @@ int runContainerdConfig(const ParsedArgs& a) {
   o.host_root = a.value("--host-root", o.host_root);
   o.certs_dir = a.value("--certs-dir", o.certs_dir);
   o.containerd_config = a.value("--containerd-config", o.containerd_config);
+  o.containerd_address = a.value("--containerd-address", o.containerd_address);
   o.mirror_url = a.value("--mirror-url", o.mirror_url);
   o.dial_timeout = a.value("--dial-timeout", o.dial_timeout);
   o.all = a.has("--all");
@@ -194,6 +195,8 @@ const std::vector<Command>& commands() {
           "containerd's registry config_path (default /etc/containerd/certs.d)"},
          {"--containerd-config", "FILE",
           "containerd's config.toml, checked (default /etc/containerd/config.toml)"},
+         {"--containerd-address", "SOCK",
+          "containerd's socket, asked for its version (default /run/containerd/containerd.sock)"},
          {"--host-root", "DIR", "where the host's file system is mounted (in a container)"},
          {"--mirror-url", "URL",
           "the mirror containerd asks (default: the config's listen address)"},

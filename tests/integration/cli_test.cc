@@ -95,7 +95,8 @@ TEST(Cli, DoctorAndContainerdConfigTakeTheirContainerdOptions) {
                             dir.sub("containerd.sock"), "--certs-dir", dir.sub("certs.d")});
   EXPECT_EQ(doctor.code, 3) << doctor.output;
   auto hosts = runCommand({pullcacheBinary(), "containerd-config", "--config", missing, "--strict",
-                           "--all", "--dial-timeout=1s"});
+                           "--all", "--dial-timeout=1s", "--containerd-address",
+                           dir.sub("containerd.sock")});
   EXPECT_EQ(hosts.code, 3) << hosts.output;
 }
 
