@@ -4,7 +4,7 @@
 //
 //   ScopeExit release([&] { connections->remove(id); });
 //
-// The function must not throw. dismiss() cancels it (the work was handed on).
+// The function must not throw.
 
 #include <utility>
 
@@ -14,16 +14,12 @@ template <typename F>
 class [[nodiscard]] ScopeExit {
  public:
   explicit ScopeExit(F f) noexcept : f_(std::move(f)) {}
-  ~ScopeExit() {
-    if (armed_) f_();
-  }
+  ~ScopeExit() { f_(); }
   ScopeExit(const ScopeExit&) = delete;
   ScopeExit& operator=(const ScopeExit&) = delete;
-  void dismiss() noexcept { armed_ = false; }
 
  private:
   F f_;
-  bool armed_ = true;
 };
 
 }  // namespace pullcache

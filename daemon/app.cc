@@ -4,7 +4,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <filesystem>
 #include <thread>
 
 #include "common/spawn.h"
@@ -30,12 +29,6 @@ App::App(config::Config config) : config_(std::move(config)) {
   auto log = spdlog::get("app");
   auto t0 = std::chrono::steady_clock::now();
   metrics_ = std::make_unique<metrics::Metrics>(PULLCACHE_VERSION, PULLCACHE_COMMIT);
-  // The index lives inside the cache directory: create it first (the blob store would, later).
-  std::error_code mkdir_error;
-  std::filesystem::create_directories(config_.cache.dir, mkdir_error);
-  if (mkdir_error)
-    throw std::runtime_error("cannot create the cache directory " + config_.cache.dir + ": " +
-                             mkdir_error.message());
   index_ = std::make_unique<index::RocksDbIndex>(config_.cache.dir + "/index");
   cache::BlobCacheOptions cache_options;
   cache_options.dir = config_.cache.dir;

@@ -112,8 +112,6 @@ class BlobCache final : private store::BlobRows {
   [[nodiscard]] std::uint64_t blobCount() const noexcept { return blobs_.load(); }
   [[nodiscard]] std::uint64_t byteCount() const noexcept { return bytes_.load(); }
   [[nodiscard]] std::string blobPath(const Digest& digest) const { return store_.blobPath(digest); }
-  [[nodiscard]] const std::string& dir() const noexcept { return store_.dir(); }
-  [[nodiscard]] store::Evictor& evictor() noexcept { return evictor_; }
 
  private:
   friend class Reservation;

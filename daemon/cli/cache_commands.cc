@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -52,13 +51,9 @@ std::optional<Answer> askDaemon(const std::string& url, bool post) {
 // uses (daemon/cache/blob_cache.h).
 struct LocalCache {
   explicit LocalCache(const config::Config& config)
-      : index(indexIn(config.cache.dir)), cache(optionsFor(config), index, clock, pool) {}
+      : index(config.cache.dir + "/index"), cache(optionsFor(config), index, clock, pool) {}
   ~LocalCache() { pool.join(); }  // before the cache goes: posted work refers to it
 
-  static std::string indexIn(const std::string& dir) {
-    std::filesystem::create_directories(dir);  // throws, with the reason, when it cannot
-    return dir + "/index";
-  }
   static cache::BlobCacheOptions optionsFor(const config::Config& config) {
     cache::BlobCacheOptions o;
     o.dir = config.cache.dir;

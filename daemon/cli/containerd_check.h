@@ -1,15 +1,14 @@
 #pragma once
 // Will containerd's CRI plugin consult the hosts.toml pullcache writes? Decided from the node's
 // containerd config.toml (text) and containerd's version, as a list of findings, each naming
-// the setting to change and where. Three parts:
+// the setting to change and where. Three parts, a file each:
 //
-//   toml      a small TOML reader: what the check needs (tables, dotted and quoted keys, basic
-//             and literal strings, booleans, integers, arrays of strings, comments); anything
-//             else (floats, dates, inline tables, arrays of tables, nested arrays) is skipped
-//             but must still be well formed.
-//   decision  checkContainerd(facts) -> report. Pure: no file system, no socket.
-//   facts     readContainerdFacts(paths): the only I/O (config file, its permissions, the
-//             version from containerd's gRPC version API over the socket, else the binary).
+//   toml_reader.h      a small TOML reader (what the check needs of TOML).
+//   containerd_check.h (this file) the decision: checkContainerd(facts) -> report. Pure: no
+//                      file system, no socket.
+//   containerd_facts.h readContainerdFacts(paths): the only I/O (config file, its permissions,
+//                      the version from containerd's gRPC version API over the socket, else
+//                      the binary).
 //
 // The rules (containerd sources, tags v1.6.20 .. v2.2.x):
 //   - CRI reads hosts.toml only from registry.config_path. Its section is
@@ -35,49 +34,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "daemon/cli/toml_reader.h"
 
 namespace pullcache::cli {
-
-// ---- toml -------------------------------------------------------------------------------------
-
-namespace toml {
-
-// A value the check can use; Other stands for any well-formed value it does not look into.
-struct Other {
-  bool operator==(const Other&) const = default;
-};
-using Value = std::variant<std::string, bool, std::int64_t, std::vector<std::string>, Other>;
-
-// Every key of the document by its full path (table path + key parts), e.g.
-// {"plugins", "io.containerd.grpc.v1.cri", "registry", "config_path"}.
-using Path = std::vector<std::string>;
-
-class Document {
- public:
-  [[nodiscard]] const Value* find(const Path& path) const;
-  [[nodiscard]] std::optional<std::string> string(const Path& path) const;
-  [[nodiscard]] std::optional<bool> boolean(const Path& path) const;
-  [[nodiscard]] std::optional<std::int64_t> integer(const Path& path) const;
-  // Whether any key or table lies at or below `prefix` (a table that is present but empty
-  // counts too).
-  [[nodiscard]] bool hasAnyUnder(const Path& prefix) const;
-  // Whether any key (not just an empty table) lies at or below `prefix`.
-  [[nodiscard]] bool hasValuesUnder(const Path& prefix) const;
-  [[nodiscard]] const std::map<Path, Value>& values() const { return values_; }
-
- private:
-  friend Result<Document> parse(std::string_view text);
-  std::map<Path, Value> values_;
-  std::vector<Path> tables_;  // headers seen, in file order
-};
-
-// The whole document, or an error naming the line. Duplicate keys are an error (as in TOML and
-// in containerd, which refuses to start on them).
-Result<Document> parse(std::string_view text);
-
-}  // namespace toml
-
-// ---- decision ---------------------------------------------------------------------------------
 
 struct ContainerdVersion {
   int major = 0;
@@ -123,22 +82,5 @@ struct ContainerdReport {
 ContainerdReport checkContainerd(const ContainerdFacts& facts);
 
 std::string_view severityName(Severity s) noexcept;  // "ok", "warn", "FAIL"
-
-// ---- facts (I/O) ------------------------------------------------------------------------------
-
-struct ContainerdPaths {
-  std::string host_root;  // prefix for every path below ("" on the host itself)
-  std::string config = "/etc/containerd/config.toml";
-  std::string address = "/run/containerd/containerd.sock";
-  std::string certs_dir = "/etc/containerd/certs.d";
-};
-
-// Reads what checkContainerd needs. The version comes from the gRPC version API on `address`
-// (HTTP/2 over the unix socket, 3 s timeout); when that fails and host_root is empty, from
-// `containerd --version`. Never fails: what it cannot learn is left unset with a reason.
-ContainerdFacts readContainerdFacts(const ContainerdPaths& paths);
-
-// The containerd version from a gRPC answer body (the length-prefixed VersionResponse message).
-std::optional<std::string> versionFromGrpcBody(std::string_view body);
 
 }  // namespace pullcache::cli

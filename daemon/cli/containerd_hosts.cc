@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "daemon/cli/cache_commands.h"
 #include "daemon/cli/containerd_check.h"
+#include "daemon/cli/containerd_facts.h"
 
 namespace pullcache::cli {
 namespace {

@@ -18,6 +18,7 @@
 #include "daemon/auth/ecr_auth.h"
 #include "daemon/cli/cache_commands.h"
 #include "daemon/cli/containerd_check.h"
+#include "daemon/cli/containerd_facts.h"
 #include "daemon/cli/containerd_hosts.h"
 #include "daemon/config/config.h"
 #include "daemon/upstream/curl_client.h"

@@ -5,6 +5,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "daemon/index/keys.h"
@@ -17,6 +18,12 @@ Error dbError(const rocksdb::Status& s) { return Error{Errc::kStoreIo, "index: "
 }  // namespace
 
 RocksDbIndex::RocksDbIndex(const std::string& path) {
+  // RocksDB creates the index directory, not its parents (the cache directory on a first run).
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), mkdir_error);
+  if (mkdir_error)
+    throw std::runtime_error("cannot create the directory of the index " + path + ": " +
+                             mkdir_error.message());
   rocksdb::Options options;
   options.create_if_missing = true;
   options.max_open_files = 256;

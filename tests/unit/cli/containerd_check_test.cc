@@ -1,6 +1,7 @@
 // The containerd configuration check: its TOML reader, and the verdict with its message on real
 // (and real-style) config files in tests/testdata/containerd/.
 #include "daemon/cli/containerd_check.h"
+#include "daemon/cli/containerd_facts.h"
 
 #include <gtest/gtest.h>
 
