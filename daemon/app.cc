@@ -10,6 +10,10 @@
 #include "daemon/cli/cache_commands.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/peers/membership.h"
+#include "daemon/peers/peer_endpoint.h"
+#include "daemon/peers/peer_network.h"
+#include "daemon/peers/peer_token.h"
 #include "daemon/prefetch/prefetch_loop.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/registry_api.h"
@@ -55,11 +59,21 @@ App::App(config::Config config) : config_(std::move(config)) {
   curl_ = std::make_unique<upstream::CurlClient>(ioc_->get_executor(), co);
   router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_, metrics_.get());
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
+  Secret peer_secret;
+  if (config_.peers.enabled) {
+    auto secret = peers::readPeerSecret(config_.peers.secret_file);
+    if (!secret) throw std::runtime_error(secret.error().message());
+    peer_secret = std::move(secret).value();
+    membership_ = std::make_unique<peers::Membership>(config_.peers, peers::systemResolve,
+                                                      &metrics_->peers.members);
+    peer_network_ = std::make_unique<peers::PeerNetwork>(config_.peers, peer_secret, *membership_,
+                                                         *curl_, clock_, &metrics_->peers);
+  }
   registry::FetchOptions fo;
   fo.stall_timeout = config_.upstream_timeouts.stall + std::chrono::seconds(5);
   fo.passthrough_max_bytes = config_.cache.passthrough_max_bytes;
-  fetches_ = std::make_unique<registry::FetchCoordinator>(ioc_->get_executor(), pool_, *cache_,
-                                                          *client_, fo, metrics_.get());
+  fetches_ = std::make_unique<registry::FetchCoordinator>(
+      ioc_->get_executor(), pool_, *cache_, *client_, fo, metrics_.get(), peer_network_.get());
   api_ = std::make_unique<registry::RegistryApi>(
       registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
                              config_.cache.tag_ttl, metrics_.get(),
@@ -83,6 +97,16 @@ App::App(config::Config config) : config_(std::move(config)) {
       *ioc_, config_.metrics_listen,
       std::make_shared<server::HealthEndpoint>([this] { return ready_.load(); }, metrics_.get()),
       so, "health");
+  if (config_.peers.enabled) {
+    server::SessionOptions peer_so = so;
+    peer_so.body_bytes = &metrics_->peers.served_bytes;
+    peer_listener_ = std::make_unique<server::Listener>(
+        *ioc_, config_.peers.listen,
+        std::make_shared<peers::PeerEndpoint>(*api_, *router_, peer_secret, clock_,
+                                              static_cast<std::size_t>(config_.peers.fanout),
+                                              &metrics_->peers),
+        peer_so, "peer");
+  }
 }
 
 static Task<void> prewarmEcrToken(std::shared_ptr<const upstream::Upstream> upstream) {
@@ -96,21 +120,25 @@ App::~App() {
   // frames still pending while everything those frames refer to is alive.
   if (prefetch_) prefetch_->stop();
   if (cache_) cache_->stopEviction();
+  if (membership_) membership_->stop();
   if (curl_) curl_->stop();
   pool_.join();
   registry_listener_.reset();
   health_listener_.reset();
+  peer_listener_.reset();
   ioc_.reset();
 }
 
 std::uint16_t App::registryPort() const { return registry_listener_->port(); }
 std::uint16_t App::healthPort() const { return health_listener_->port(); }
+std::uint16_t App::peerPort() const { return peer_listener_ ? peer_listener_->port() : 0; }
 
 void App::requestStop() {
   asio::post(*ioc_, [this] {
     ready_ = false;
     registry_listener_->stop();
     health_listener_->stop();
+    if (peer_listener_) peer_listener_->stop();
     router_->stop();  // ECR token refreshers
     curl_->stop();    // in-flight upstream transfers fail; their waiters are released
     // Give sessions a moment to finish writing what they can, then stop the loop.
@@ -130,6 +158,13 @@ int App::run() {
   ::signal(SIGPIPE, SIG_IGN);
   registry_listener_->start();
   health_listener_->start();
+  if (peer_listener_) {
+    membership_->start();  // resolves once before the first request
+    peer_listener_->start();
+    log->info("cluster mode: peer port {} (port {}), {} member(s) in view, fanout {}",
+              config_.peers.listen.str(), peerPort(), metrics_->peers.members.value(),
+              config_.peers.fanout);
+  }
   cache_->startEviction();  // the first pass runs now: a budget lowered since the last run applies
   ready_ = true;
   // ECR tokens for the registries the config names are fetched now (and kept fresh from then

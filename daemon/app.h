@@ -33,6 +33,10 @@ class RegistryApi;
 namespace prefetch {
 class PrefetchLoop;
 }
+namespace peers {
+class Membership;
+class PeerNetwork;
+}  // namespace peers
 namespace server {
 class AdminEndpoint;
 class Listener;
@@ -50,6 +54,7 @@ class App {
 
   [[nodiscard]] std::uint16_t registryPort() const;
   [[nodiscard]] std::uint16_t healthPort() const;
+  [[nodiscard]] std::uint16_t peerPort() const;  // 0 when cluster mode is off
 
  private:
   config::Config config_;
@@ -63,11 +68,14 @@ class App {
   std::unique_ptr<upstream::CurlClient> curl_;
   std::unique_ptr<upstream::UpstreamRouter> router_;
   std::unique_ptr<upstream::RegistryClient> client_;
+  std::unique_ptr<peers::Membership> membership_;  // cluster mode only
+  std::unique_ptr<peers::PeerNetwork> peer_network_;
   std::unique_ptr<registry::FetchCoordinator> fetches_;
   std::unique_ptr<registry::RegistryApi> api_;
   std::unique_ptr<server::AdminEndpoint> admin_;
   std::unique_ptr<server::Listener> registry_listener_;
   std::unique_ptr<server::Listener> health_listener_;
+  std::unique_ptr<server::Listener> peer_listener_;  // cluster mode only
   std::unique_ptr<prefetch::PrefetchLoop> prefetch_;
   std::atomic<bool> ready_{false};
 };

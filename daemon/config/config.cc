@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
@@ -14,42 +15,18 @@
 #include "common/reference.h"
 #include "daemon/auth/ecr_api.h"
 #include "daemon/config/config_keys.h"
+#include "daemon/config/yaml_keys.h"
 
 namespace pullcache::config {
 namespace {
 
-Error keyError(const std::string& key, const std::string& what) {
-  return Error{Errc::kConfigInvalid, key + ": " + what};
-}
-
-// `where` names the node in messages ("upstreams[2]"); `section` is its path in the key table
-// ("upstreams[]"), which says what may appear in it.
-Result<void> checkKeys(const YAML::Node& node, const std::string& where, std::string_view section) {
-  const std::vector<std::string_view> allowed = childKeys(section);
-  if (!node.IsMap()) return keyError(where.empty() ? "(top level)" : where, "must be a mapping");
-  std::vector<std::string> seen;
-  for (const auto& kv : node) {
-    if (!kv.first.IsScalar())
-      return keyError(where.empty() ? "(top level)" : where, "keys must be plain names");
-    std::string key = kv.first.as<std::string>();
-    // yaml-cpp keeps the first of two equal keys without a word: a silently ignored setting.
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
-      return keyError(where.empty() ? key : where + "." + key, "appears twice");
-    seen.push_back(key);
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string full = where.empty() ? key : where + "." + key;
-      std::string list;
-      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return keyError(full, "unknown key (allowed here: " + list + ")");
-    }
-  }
-  return ok();
-}
-
-Result<std::string> scalar(const YAML::Node& node, const std::string& key) {
-  if (!node.IsScalar()) return keyError(key, "must be a scalar value");
-  return node.as<std::string>();
-}
+using yaml::bytesKey;
+using yaml::checkKeys;
+using yaml::durationKey;
+using yaml::integerKey;
+using yaml::keyError;
+using yaml::percentKey;
+using yaml::scalar;
 
 bool validGlob(std::string_view g) {
   if (g.empty()) return false;
@@ -165,50 +142,6 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
   return u;
 }
 
-Result<std::chrono::milliseconds> durationKey(const YAML::Node& node, const std::string& key) {
-  auto v = scalar(node, key);
-  if (!v) return v.error();
-  auto d = parseDuration(v.value());
-  if (!d) return keyError(key, d.error().detail);
-  if (d.value().count() <= 0) return keyError(key, "must be positive");
-  return d.value();
-}
-
-Result<double> percentKey(const YAML::Node& node, const std::string& key) {
-  auto v = scalar(node, key);
-  if (!v) return v.error();
-  auto s = parseSizeSpec(v.value());
-  if (!s || !std::holds_alternative<Percent>(s.value()))
-    return keyError(key, "must be a percentage such as \"90%\"");
-  return std::get<Percent>(s.value()).value / 100.0;
-}
-
-// An integer within [lo, hi].
-Result<std::uint64_t> integerKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
-                                 std::uint64_t hi) {
-  auto v = scalar(node, key);
-  if (!v) return v.error();
-  std::uint64_t n = 0;
-  const std::string& text = v.value();
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || p != text.data() + text.size())
-    return keyError(key, "'" + text + "' is not a whole number");
-  if (n < lo || n > hi)
-    return keyError(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-  return n;
-}
-
-// A byte size ("16KiB", "4MiB", "4194304") within [lo, hi].
-Result<std::uint64_t> bytesKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
-                               std::uint64_t hi) {
-  auto v = scalar(node, key);
-  if (!v) return v.error();
-  auto b = parseBytes(v.value());
-  if (!b) return keyError(key, b.error().detail);
-  if (b.value() < lo || b.value() > hi)
-    return keyError(key, "must be between " + formatBytes(lo) + " and " + formatBytes(hi));
-  return b.value();
-}
 
 Result<void> parseUpstreamTimeouts(const YAML::Node& node, UpstreamTimeouts& t) {
   if (auto k = checkKeys(node, "upstream_timeouts", "upstream_timeouts"); !k) return k.error();
@@ -450,6 +383,13 @@ Result<Config> parseConfig(const std::string& yaml_text) {
         *out = v.value();
         while (!out->empty() && out->back() == '/') out->pop_back();
       }
+    }
+    if (root["peers"]) {
+      auto p = yaml::parsePeers(root["peers"], [](const char* name) { return std::getenv(name); });
+      if (!p) return p.error();
+      c.peers = std::move(p).value();
+      if (c.peers.listen == c.listen || c.peers.listen == c.metrics_listen)
+        return keyError("peers.listen", "must differ from listen and metrics_listen");
     }
     if (root["log"]) {
       const auto& l = root["log"];

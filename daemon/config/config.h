@@ -1,6 +1,6 @@
 #pragma once
 // The daemon's configuration: plain data, loaded and validated once at start-up.
-// yaml-cpp is included only by config.cc. The keys, their defaults and their meanings are listed
+// yaml-cpp is included only by the parser (config.cc, yaml_keys.cc, peers_config.cc). The keys, their defaults and their meanings are listed
 // in config_keys.cc; the defaults below must agree with it (tests/unit/config/config_keys_test.cc).
 
 #include <chrono>
@@ -97,6 +97,25 @@ struct LogConfig {
   friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
+// Cluster mode (daemon/peers/): nodes fetch blobs from each other. Off unless `peers` is given.
+struct PeersConfig {
+  bool enabled = false;
+  Endpoint listen{"0.0.0.0", 5001};  // the peer port (authenticated)
+  Endpoint advertise;                // how the others reach this node; empty host: `listen`
+  std::string dns_name;              // headless Service name, resolved every `refresh`...
+  std::uint16_t dns_port = 0;        // ...its records' port
+  std::vector<Endpoint> static_members;  // ...or a fixed list
+  std::chrono::milliseconds refresh{5'000};
+  int fanout = 4;  // children per member in a blob's distribution tree
+  std::string secret_file = "/etc/pullcache/peer-secret";
+  std::chrono::milliseconds connect_timeout{500};
+  // The address this node has in the member list.
+  [[nodiscard]] const Endpoint& self() const noexcept {
+    return advertise.host.empty() ? listen : advertise;
+  }
+  friend bool operator==(const PeersConfig&, const PeersConfig&) = default;
+};
+
 struct Config {
   Endpoint listen{"127.0.0.1", 5000};
   Endpoint metrics_listen{"0.0.0.0", 9095};
@@ -108,6 +127,7 @@ struct Config {
   Limits limits;
   AwsConfig aws;
   LogConfig log;
+  PeersConfig peers;
   friend bool operator==(const Config&, const Config&) = default;
 };
 

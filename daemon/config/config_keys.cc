@@ -87,6 +87,22 @@ constexpr ConfigKey kKeys[] = {
     {"aws.sts_endpoint", "",
      "AssumeRoleWithWebIdentity endpoint; unset: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, then "
      "the regional one"},
+    {"peers.listen", "0.0.0.0:5001",
+     "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` expands from the environment (the chart: "
+     "`${HOST_IP}:5001`)"},
+    {"peers.advertise", "",
+     "this node's address in the member list (`${VAR}` expands); unset: `peers.listen`, which "
+     "must then not be a wildcard"},
+    {"peers.dns", "",
+     "`name:port` of a headless Service whose A/AAAA records are the members; or `static`"},
+    {"peers.static", "[]", "a fixed member list (`[\"10.0.1.5:5001\", ...]`); or `dns`"},
+    {"peers.refresh", "5s",
+     "how often `dns` is resolved again (a failure keeps the last good view); at least `100ms`"},
+    {"peers.fanout", "4", "children per member in a blob's distribution tree, 1 to 64"},
+    {"peers.secret_file", "/etc/pullcache/peer-secret",
+     "the cluster's shared secret (16 bytes or more) that peer tokens are made from"},
+    {"peers.connect_timeout", "500ms",
+     "a peer that does not accept the connection within this is skipped"},
     {"log.level", "info", "`trace`, `debug`, `info`, `warn` (no access lines), `error` or `off`"},
     {"log.format", "text", "`text` or `json` (one JSON object per line)"},
 };

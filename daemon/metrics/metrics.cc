@@ -209,10 +209,21 @@ void Metrics::httpRequest(Route route, Method method, int status, double seconds
 
 void Metrics::cacheRequest(Kind kind, Outcome outcome) noexcept {
   cache_requests_[static_cast<std::size_t>(kind)][static_cast<std::size_t>(outcome)].inc();
+  if (kind == Kind::kBlob && outcome == Outcome::kHit)
+    peers.source_requests_[static_cast<std::size_t>(Source::kCache)].inc();
 }
 
 void Metrics::servedBytes(bool from_cache, std::uint64_t n) noexcept {
   served_bytes_[from_cache ? 0 : 1].inc(n);
+  if (from_cache) peers.source_bytes_[static_cast<std::size_t>(Source::kCache)].inc(n);
+}
+
+void PeerMetrics::fetchError(const std::string& peer, PeerError reason) {
+  std::lock_guard lock(errors_mu_);
+  constexpr std::size_t kMaxPeerSeries = 4096;  // a cluster's worth; beyond: "other"
+  auto key = std::pair{peer, reason};
+  if (errors_.size() >= kMaxPeerSeries && !errors_.contains(key)) key.first = "other";
+  ++errors_[key];
 }
 
 void Metrics::clientError(ClientError reason) noexcept {
@@ -247,6 +258,50 @@ void Metrics::imagePull(const UpstreamMetrics& upstream, const std::string& repo
   auto& slot = pulls_[key];
   if (!slot) slot = std::make_unique<Counter>();
   slot->inc();
+}
+
+void Metrics::addPeerMetrics(const PeerMetrics& p, std::vector<prometheus::MetricFamily>& out) {
+  static constexpr const char* kSources[] = {"cache", "peer", "upstream"};
+  auto bytes = family("pullcache_source_bytes_total",
+                      "Blob bytes by where they came from: served from this node's cache, fetched "
+                      "from a peer, fetched from the upstream.",
+                      MetricType::Counter);
+  auto fetches = family("pullcache_source_requests_total",
+                        "Blob requests answered from the cache, and blob fetches from a peer or "
+                        "the upstream.",
+                        MetricType::Counter);
+  for (std::size_t s = 0; s < std::size(kSources); ++s) {
+    addValue(bytes, {label("source", kSources[s])}, static_cast<double>(p.source_bytes_[s].value()));
+    addValue(fetches, {label("source", kSources[s])},
+             static_cast<double>(p.source_requests_[s].value()));
+  }
+  static constexpr const char* kOutcomes[] = {"served",    "unauthorized", "busy",
+                                              "not_found", "bad_request",  "error"};
+  auto reqs = family("pullcache_peer_requests_total",
+                     "Requests received on the peer port, by outcome.", MetricType::Counter);
+  for (std::size_t o = 0; o < std::size(kOutcomes); ++o)
+    addValue(reqs, {label("outcome", kOutcomes[o])}, static_cast<double>(p.requests_[o].value()));
+  static constexpr const char* kErrors[] = {"connect", "status", "stall", "digest"};
+  auto errors = family("pullcache_peer_fetch_errors_total",
+                       "Fetches from a peer given up (the next candidate or the upstream took "
+                       "over), by peer and reason.",
+                       MetricType::Counter);
+  {
+    std::lock_guard lock(p.errors_mu_);
+    for (const auto& [key, n] : p.errors_) {
+      addValue(errors,
+               {label("peer", key.first), label("reason", kErrors[static_cast<std::size_t>(key.second)])},
+               static_cast<double>(n));
+    }
+  }
+  auto members = family("pullcache_peer_members",
+                        "Members in this node's cluster view, itself included; 0: cluster mode off.",
+                        MetricType::Gauge);
+  addValue(members, {}, p.members.value());
+  auto sent = family("pullcache_peer_served_bytes_total", "Body bytes sent to peers.",
+                     MetricType::Counter);
+  addValue(sent, {}, static_cast<double>(p.served_bytes.value()));
+  for (auto* f : {&bytes, &fetches, &reqs, &errors, &members, &sent}) out.push_back(std::move(*f));
 }
 
 std::string Metrics::scrape() const {
@@ -294,6 +349,8 @@ std::string Metrics::scrape() const {
   addValue(served, {label("source", "cache")}, static_cast<double>(served_bytes_[0].value()));
   addValue(served, {label("source", "upstream")}, static_cast<double>(served_bytes_[1].value()));
   out.push_back(std::move(served));
+
+  addPeerMetrics(peers, out);
 
   auto up_reqs = family(
       "pullcache_upstream_requests_total",

@@ -18,6 +18,10 @@
 
 #include "common/http_message.h"
 
+namespace prometheus {
+struct MetricFamily;
+}
+
 namespace pullcache::metrics {
 
 class Counter {
@@ -68,6 +72,12 @@ enum class Kind { kManifest, kBlob, kCount };
 enum class Outcome { kHit, kMiss, kCoalesced, kStale, kError, kCount };
 // Why a client's request was refused before it reached the registry API.
 enum class ClientError { kHeaderTimeout, kHeaderTooLarge, kUriTooLong, kMalformed, kCount };
+// Where a blob's bytes came from.
+enum class Source { kCache, kPeer, kUpstream, kCount };
+// How the peer port answered a request.
+enum class PeerOutcome { kServed, kUnauthorized, kBusy, kNotFound, kBadRequest, kError, kCount };
+// Why a fetch from a peer was given up.
+enum class PeerError { kConnect, kStatus, kStall, kDigest, kCount };
 // Upstream request kinds (what was asked of the upstream).
 enum class UpstreamKind { kManifest, kBlob, kTags, kReferrers, kToken, kOther, kCount };
 
@@ -103,6 +113,41 @@ struct UpstreamMetrics {
   void transportError(UpstreamKind kind, double seconds) noexcept;
 };
 
+// Cluster mode's series (daemon/peers/).
+class PeerMetrics {
+ public:
+  void sourceFetch(Source source, std::uint64_t bytes) noexcept {
+    source_requests_[static_cast<std::size_t>(source)].inc();
+    source_bytes_[static_cast<std::size_t>(source)].inc(bytes);
+  }
+  void request(PeerOutcome outcome) noexcept {
+    requests_[static_cast<std::size_t>(outcome)].inc();
+  }
+  // Series per peer are made on a peer's first error (a healthy cluster has none).
+  void fetchError(const std::string& peer, PeerError reason);
+
+  Gauge members;        // in this node's view, itself included; 0 when cluster mode is off
+  Counter served_bytes;  // body bytes sent on the peer port
+
+  [[nodiscard]] std::uint64_t requests(PeerOutcome o) const noexcept {
+    return requests_[static_cast<std::size_t>(o)].value();
+  }
+  [[nodiscard]] std::uint64_t sourceBytes(Source s) const noexcept {
+    return source_bytes_[static_cast<std::size_t>(s)].value();
+  }
+  [[nodiscard]] std::uint64_t sourceRequests(Source s) const noexcept {
+    return source_requests_[static_cast<std::size_t>(s)].value();
+  }
+
+ private:
+  friend class Metrics;
+  std::array<Counter, static_cast<std::size_t>(Source::kCount)> source_requests_;
+  std::array<Counter, static_cast<std::size_t>(Source::kCount)> source_bytes_;
+  std::array<Counter, static_cast<std::size_t>(PeerOutcome::kCount)> requests_;
+  mutable std::mutex errors_mu_;
+  std::map<std::pair<std::string, PeerError>, std::uint64_t> errors_;  // guarded by errors_mu_
+};
+
 inline constexpr std::size_t kMaxRepositories =
     200;  // beyond this, pulls count as repository="other"
 inline constexpr std::size_t kMaxUpstreams = 256;
@@ -131,6 +176,7 @@ class Metrics {
   // Unix seconds of the last registry request with ?ns= (only containerd's mirror client sends
   // it); 0 until one arrives. Is the node's containerd actually using the mirror?
   Gauge containerd_last_request;
+  PeerMetrics peers;
 
   // The text exposition (Prometheus 0.0.4 format), process_* metrics included.
   [[nodiscard]] std::string scrape() const;
@@ -139,6 +185,7 @@ class Metrics {
   [[nodiscard]] std::uint64_t cacheRequests(Kind kind, Outcome outcome) const noexcept;
 
  private:
+  static void addPeerMetrics(const PeerMetrics& p, std::vector<prometheus::MetricFamily>& out);
   std::string version_;
   std::string commit_;
   std::array<std::array<std::array<Counter, kCodeSlots>, static_cast<std::size_t>(Method::kCount)>,

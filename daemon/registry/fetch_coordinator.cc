@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/blocking.h"
@@ -22,6 +23,13 @@ constexpr std::uint64_t kHashStep = 1u << 20;       // the hasher is fed in 1 Mi
 const std::shared_ptr<spdlog::logger>& logger() {
   static const auto log = componentLogger("fetch");
   return log;
+}
+
+constexpr int kMaxPeerFailures = 3;  // members given up in one fetch before the upstream
+
+// A failure of this node (its disk, its memory), not of the source it was reading.
+bool isLocalFailure(Errc code) {
+  return code == Errc::kStoreFull || code == Errc::kStoreIo || code == Errc::kInternal;
 }
 
 std::optional<std::uint64_t> parseU64(std::string_view s) {
@@ -131,6 +139,8 @@ class BlobWriter final : public upstream::BodySink {
 
   // Read after the transfer completed (the completion is posted after the last callback).
   [[nodiscard]] const std::optional<Error>& error() const { return error_; }
+  // The source that caused error() is given up; the next one starts clean.
+  void clearError() { error_.reset(); }
   [[nodiscard]] bool started() const { return started_; }
   [[nodiscard]] bool attemptStarted() const { return attempt_started_; }
   [[nodiscard]] std::uint64_t written() const { return written_; }
@@ -210,13 +220,14 @@ class BlobWriter final : public upstream::BodySink {
 FetchCoordinator::FetchCoordinator(asio::io_context::executor_type executor,
                                    asio::thread_pool& pool, cache::BlobCache& cache,
                                    upstream::RegistryClient& client, FetchOptions options,
-                                   metrics::Metrics* metrics)
+                                   metrics::Metrics* metrics, PeerSource* peers)
     : executor_(std::move(executor)),
       pool_(pool),
       cache_(cache),
       client_(client),
       options_(options),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      peers_(peers) {}
 
 FetchCoordinator::~FetchCoordinator() = default;
 
@@ -252,7 +263,8 @@ Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest&
 }
 
 Task<Result<BlobOpenResult>> FetchCoordinator::open(
-    std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest) {
+    std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest,
+    std::vector<std::string> trail) {
   auto cached = openCached(digest);
   if (!cached) co_return cached.error();
   if (cached.value()) co_return std::move(*cached.value());
@@ -282,10 +294,10 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
     fetches_started_.fetch_add(1);
     if (metrics_ != nullptr) metrics_->inflight_fetches.add(1);
     // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
-    asio::co_spawn(
-        asio::make_strand(executor_),
-        runFetch(entry, std::move(upstream), std::move(repository), std::move(reservation)),
-        LogEscaped("blob fetch"));
+    asio::co_spawn(asio::make_strand(executor_),
+                   runFetch(entry, std::move(upstream), std::move(repository),
+                            std::move(reservation), std::move(trail)),
+                   LogEscaped("blob fetch"));
   }
 
   auto started = co_await entry->waitStarted();
@@ -303,7 +315,8 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
 Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
                                       std::shared_ptr<const upstream::Upstream> upstream,
                                       std::string repository,
-                                      std::shared_ptr<cache::Reservation> reservation) {
+                                      std::shared_ptr<cache::Reservation> reservation,
+                                      std::vector<std::string> trail) {
   const Digest digest = entry->digest();
   // However this ends, an exception included: the in-flight entry goes (else every later
   // request for this digest would wait on a dead fetch until the stall timeout, and fail,
@@ -326,10 +339,77 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   std::uint64_t offset = 0;
   int resumes = 0;
   auto t0 = std::chrono::steady_clock::now();
+  // Cluster mode: the members to ask before the upstream (none when this node is the blob's
+  // root). Members on the trail wait for this node: asking them would be a loop.
+  std::vector<std::string> exclude = trail;
+  std::vector<std::string> onward = trail;  // the trail of the requests this fetch sends
+  std::vector<PeerHop> hops;
+  if (peers_ != nullptr) {
+    onward.push_back(peers_->self());
+    hops = peers_->plan(digest, exclude);
+  }
+  std::size_t hop_index = 0;
+  int peer_failures = 0;
+  std::vector<std::string> contributors;  // members whose bytes are in the staging file
   for (;;) {
+    const PeerHop* hop = hop_index < hops.size() ? &hops[hop_index] : nullptr;
     writer->beginAttempt(offset);
-    auto resp = co_await client_.streamBlob(upstream, repository, digest.str(), offset, writer);
+    const std::uint64_t before = writer->written();
+    Result<upstream::Response> resp = Error{};
+    if (hop != nullptr) {
+      std::string ns = upstream->host;  // named: see common/blocking.h
+      resp = co_await peers_->streamBlob(*hop, std::move(ns), repository, digest, offset, onward,
+                                         writer);
+    } else {
+      resp = co_await client_.streamBlob(upstream, repository, digest.str(), offset, writer);
+    }
     writer->publish();  // whatever the outcome, readers may have the bytes written so far
+    const std::uint64_t got = writer->written() - before;
+    if (metrics_ != nullptr && got > 0)
+      metrics_->peers.sourceFetch(
+          hop != nullptr ? metrics::Source::kPeer : metrics::Source::kUpstream, got);
+    if (hop != nullptr) {
+      if (got > 0 &&
+          std::find(contributors.begin(), contributors.end(), hop->member) == contributors.end())
+        contributors.push_back(hop->member);
+      if (writer->error() && isLocalFailure(writer->error()->code)) {
+        failure = writer->error();  // the disk or memory, not the peer: nobody else does better
+        break;
+      }
+      const bool complete = resp && writer->attemptStarted() && !writer->error() &&
+                            (!writer->sizeKnown() || writer->written() >= writer->size());
+      if (complete) break;
+      const int status = resp && !writer->attemptStarted() ? resp.value().status : 0;
+      const bool bad_answer = writer->error().has_value();  // wrong digest header, Range, length
+      writer->clearError();
+      offset = writer->written();
+      if (status == 429) {  // the root is busy: our tree parent, which never refuses a child
+        ++hop_index;
+        continue;
+      }
+      const std::string member = hop->member;
+      if (status != 0 && status != 401) {
+        // The member answered, with an error (it could not get the blob either, or does not
+        // mirror this registry): the upstream's own answer is what the client should get.
+        if (metrics_ != nullptr) metrics_->peers.fetchError(member, metrics::PeerError::kStatus);
+        logger()->info("peer {} answered {} for {}; fetching from the upstream", member, status,
+                       digest.str());
+        hops.clear();
+        continue;
+      }
+      const auto reason = status == 401 || bad_answer ? metrics::PeerError::kStatus
+                          : writer->attemptStarted()  ? metrics::PeerError::kStall
+                                                      : metrics::PeerError::kConnect;
+      peers_->failed(member, reason);
+      exclude.push_back(member);
+      hops = ++peer_failures < kMaxPeerFailures ? peers_->plan(digest, exclude)
+                                                : std::vector<PeerHop>{};
+      hop_index = 0;
+      logger()->info("{} from peer {} failed at byte {} ({}); next: {}", digest.str(), member,
+                     offset, resp ? "status " + std::to_string(status) : resp.error().message(),
+                     hops.empty() ? std::string("the upstream") : hops.front().member);
+      continue;
+    }
     if (writer->error()) {
       failure = writer->error();
       break;
@@ -359,15 +439,20 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     if (!hashed) {
       failure = hashed.error();
     } else if (hashed.value() != digest) {
-      failure =
-          Error{Errc::kDigestMismatch, "upstream " + upstream->host + " sent content hashing to " +
-                                           hashed.value().str() + " for " + digest.str()};
+      std::string from = "upstream " + upstream->host;
+      for (const auto& m : contributors) {
+        from += " and peer " + m;
+        peers_->failed(m, metrics::PeerError::kDigest);
+      }
+      failure = Error{Errc::kDigestMismatch, from + " sent content hashing to " +
+                                                 hashed.value().str() + " for " + digest.str()};
     }
   }
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
           .count();
-  if (failure && failure->code == Errc::kDigestMismatch && upstream->metrics != nullptr) {
+  if (failure && failure->code == Errc::kDigestMismatch && contributors.empty() &&
+      upstream->metrics != nullptr) {
     upstream->metrics->verify_failures.inc();
   }
   if (writer->diskError()) reservation->noteWriteError(*writer->diskError());

@@ -9,7 +9,10 @@
 // session closes the connection short) and nothing is kept. A dropped upstream connection is
 // resumed with a Range request from the current offset. When the cache directory fails (disk
 // full, I/O error), the fetch goes on in a memory file: every reader is still served, and the
-// blob is not cached.
+// blob is not cached. In cluster mode (`peers`), the bytes come from the members the peer source
+// names before the upstream (see peer_source.h); a member that fails is left for the next one, a
+// member cut mid-blob is resumed from the next one with Range, and the upstream comes last, so a
+// client never sees an error that the upstream alone would not have given.
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/asio.h"
 #include "common/clock.h"
@@ -26,6 +30,7 @@
 #include "common/http_message.h"
 #include "daemon/cache/blob_cache.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/registry/peer_source.h"
 #include "daemon/upstream/registry_client.h"
 
 namespace pullcache::registry {
@@ -54,13 +59,15 @@ class FetchCoordinator {
   // and reference-counted across threads; TSan flagged its release, see README).
   FetchCoordinator(asio::io_context::executor_type executor, asio::thread_pool& pool,
                    cache::BlobCache& cache, upstream::RegistryClient& client, FetchOptions options,
-                   metrics::Metrics* metrics = nullptr);
+                   metrics::Metrics* metrics = nullptr, PeerSource* peers = nullptr);
   ~FetchCoordinator();
 
   // Completes when response headers can be sent (the blob's size is known), or with the error
-  // to answer before any body byte.
+  // to answer before any body byte. `trail`: for a request from a peer, the members it passed
+  // through (they wait for this node: a fetch it starts never asks them).
   Task<Result<BlobOpenResult>> open(std::shared_ptr<const upstream::Upstream> upstream,
-                                    std::string repository, Digest digest);
+                                    std::string repository, Digest digest,
+                                    std::vector<std::string> trail = {});
   // A committed blob, or nullopt. Bumps its last-access time (coarsely, in the background).
   Result<std::optional<BlobOpenResult>> openCached(const Digest& digest);
   // Size of a blob being fetched right now, if its headers have arrived.
@@ -72,7 +79,8 @@ class FetchCoordinator {
  private:
   Task<void> runFetch(std::shared_ptr<InflightBlob> entry,
                       std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
-                      std::shared_ptr<cache::Reservation> reservation);
+                      std::shared_ptr<cache::Reservation> reservation,
+                      std::vector<std::string> trail);
   void finishFetch(const Digest& digest);
 
   asio::io_context::executor_type executor_;
@@ -81,6 +89,7 @@ class FetchCoordinator {
   upstream::RegistryClient& client_;
   FetchOptions options_;
   metrics::Metrics* metrics_;
+  PeerSource* peers_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
       inflight_;  // by digest; guarded by mu_

@@ -385,6 +385,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
         options.metrics->servedBytes(from_cache, outcome.body_bytes);
       }
     }
+    if (options.body_bytes != nullptr) options.body_bytes->inc(outcome.body_bytes);
     logAccess(listener_name, options.access_log_format, req, resp, outcome.body_bytes, outcome.ok,
               t0);
     if (!outcome.ok || !keep_alive) break;

@@ -29,6 +29,7 @@ struct SessionOptions {
   std::uint64_t max_header_bytes = 16 * 1024;        // request line + headers
   std::size_t max_connections = 4096;                // beyond: a canned 503, then close
   metrics::Metrics* metrics = nullptr;               // counts this listener's requests when set
+  metrics::Counter* body_bytes = nullptr;            // counts the body bytes it sends when set
   AccessLogFormat access_log_format = AccessLogFormat::kText;
 };
 

@@ -34,6 +34,9 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
     std::string ns = route.value().ns;
     std::string repository = route.value().name;
     std::string reference = route.value().reference.str();
+    // Cluster-mode headers are the peer port's (a local client cannot pose as a peer).
+    request.headers.remove(registry::kTrailHeader);
+    request.headers.remove(registry::kHopHeader);
     auto result = co_await api_.handle(std::move(route).value(), std::move(request));
     if (result) {
       resp = std::move(result).value();

@@ -257,7 +257,8 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   // custom headers since 7.58; stated explicitly here).
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
+                   static_cast<long>(r.connect_timeout.count() > 0 ? r.connect_timeout.count()
+                                                                   : options_.connect_timeout.count()));
   t->stall_timeout = options_.stall_timeout;
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &onProgress);

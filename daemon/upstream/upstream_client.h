@@ -24,6 +24,7 @@ struct Request {
   std::uint64_t max_body = 4u << 20;  // buffered responses: larger bodies fail with kTooLarge
   bool follow_redirects = true;
   std::chrono::milliseconds timeout{0};  // whole request; 0 = only the stall timeout applies
+  std::chrono::milliseconds connect_timeout{0};  // 0: the client's own (upstream_timeouts.connect)
   // false: the connection may only go to a public address (checked on the resolved address at
   // connect time, so DNS cannot smuggle one in). For redirect targets and token realms.
   bool allow_non_public = true;

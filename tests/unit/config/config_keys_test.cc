@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -124,9 +125,21 @@ TEST(ConfigKeys, ReadmeTableIsTheTableInCode) {
 
 // --- the table against the parser ---------------------------------------------------------
 
+// Cluster mode needs this node's address and a member source; its keys are set beside these.
+const std::map<std::string, std::string> kPeersBase = {{"advertise", "10.9.9.9:5001"},
+                                                       {"dns", "peers.example:5001"}};
+
+std::string peersWith(const std::string& name, const std::string& value) {
+  std::string out = kMinimal + std::string("peers:\n");
+  for (const auto& [k, v] : kPeersBase)
+    if (k != name) out += "  " + k + ": " + v + "\n";
+  return out + (name.empty() ? "" : "  " + name + ": " + value + "\n");
+}
+
 // A config with `path` set to `value` (written as YAML), beside the one upstream docker.io.
 std::string configWith(std::string_view path, std::string_view value) {
   const std::string v(value);
+  if (path.starts_with("peers.")) return peersWith(std::string(path.substr(6)), v);
   if (path.starts_with("upstreams[].")) {
     const std::string name(path.substr(std::string_view("upstreams[].").size()));
     if (name == "match") return "upstreams:\n  - match: " + v + "\n";
@@ -142,11 +155,15 @@ std::string configWith(std::string_view path, std::string_view value) {
 }
 
 TEST(ConfigKeys, DocumentedDefaultsAreTheParsersDefaults) {
-  auto base = parseConfig(kMinimal);
-  ASSERT_TRUE(base) << base.error().detail;
+  auto plain = parseConfig(kMinimal);
+  ASSERT_TRUE(plain) << plain.error().detail;
+  auto with_peers = parseConfig(peersWith("", ""));
+  ASSERT_TRUE(with_peers) << with_peers.error().detail;
   int checked = 0;
   for (const ConfigKey& k : configKeys()) {
     if (k.default_value.empty()) continue;
+    const auto& base = k.path.starts_with("peers.") ? with_peers : plain;
+    if (k.path == "peers.static") continue;  // `static: []` beside `dns` is `dns` alone: below
     const std::string yaml = configWith(k.path, k.default_value);
     auto c = parseConfig(yaml);
     ASSERT_TRUE(c) << k.path << ": its documented default is refused: " << c.error().detail << "\n"
@@ -164,6 +181,9 @@ TEST(ConfigKeys, DocumentedDefaultsAreTheParsersDefaults) {
     ++checked;
   }
   EXPECT_GT(checked, 25);
+  auto empty_static = parseConfig(peersWith("static", "[]"));
+  ASSERT_TRUE(empty_static) << empty_static.error().detail;
+  EXPECT_TRUE(empty_static.value() == with_peers.value());
 }
 
 // Every row is read by the parser: a mapping where its value belongs is refused, naming it.

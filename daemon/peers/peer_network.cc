@@ -1,0 +1,110 @@
+#include "daemon/peers/peer_network.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "daemon/peers/peer_token.h"
+#include "daemon/peers/ranking.h"
+
+namespace pullcache::peers {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto log = componentLogger("peers");
+  return log;
+}
+
+std::string_view reasonName(metrics::PeerError r) {
+  switch (r) {
+    case metrics::PeerError::kConnect:
+      return "no connection";
+    case metrics::PeerError::kStatus:
+      return "refused or bad answer";
+    case metrics::PeerError::kStall:
+      return "stalled or cut mid-blob";
+    case metrics::PeerError::kDigest:
+      return "sent bytes that do not match the digest";
+    case metrics::PeerError::kCount:
+      break;
+  }
+  return "error";
+}
+
+}  // namespace
+
+PeerNetwork::PeerNetwork(const config::PeersConfig& config, Secret secret, Membership& membership,
+                         upstream::UpstreamClient& http, const Clock& clock,
+                         metrics::PeerMetrics* metrics)
+    : self_(config.self().str()),
+      fanout_(static_cast<std::size_t>(std::max(config.fanout, 1))),
+      connect_timeout_(config.connect_timeout),
+      secret_(std::move(secret)),
+      membership_(membership),
+      http_(http),
+      clock_(clock),
+      metrics_(metrics) {}
+
+std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
+                                                 const std::vector<std::string>& exclude) {
+  auto view = membership_.view();
+  std::vector<std::string> live;
+  live.reserve(view->members.size());
+  {
+    const auto now = clock_.now();
+    std::lock_guard lock(mu_);
+    for (const auto& m : view->members) {
+      if (m != self_) {
+        if (std::find(exclude.begin(), exclude.end(), m) != exclude.end()) continue;
+        if (auto it = down_until_.find(m); it != down_until_.end()) {
+          if (it->second > now) continue;
+          down_until_.erase(it);
+        }
+      }
+      live.push_back(m);
+    }
+  }
+  if (live.size() <= 1) return {};
+  const Placement p = place(digest, live, self_, fanout_);
+  if (p.selfIsRoot()) return {};
+  if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
+  return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
+}
+
+Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, std::string ns,
+                                                         std::string repository, Digest digest,
+                                                         std::uint64_t offset,
+                                                         std::vector<std::string> trail,
+                                                         std::shared_ptr<upstream::BodySink> sink) {
+  const std::string target = "/v2/" + repository + "/blobs/" + digest.str() + "?ns=" + ns;
+  upstream::Request r;
+  r.method = "GET";
+  r.url = "http://" + hop.member + target;
+  r.headers.add("Authorization", peerAuthorization(secret_, clock_.unixSeconds(), "GET", target));
+  r.headers.add(std::string(registry::kHopHeader), hop.as_child ? "child" : "direct");
+  std::string via;
+  for (const auto& t : trail) via += (via.empty() ? "" : ",") + t;
+  if (!via.empty()) r.headers.add(std::string(registry::kTrailHeader), std::move(via));
+  if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
+  r.follow_redirects = false;  // a peer answers itself; anything else is a broken peer
+  r.allow_non_public = true;   // peers are on the node network
+  r.connect_timeout = connect_timeout_;
+  auto resp = co_await http_.stream(std::move(r), std::move(sink));
+  co_return resp;
+}
+
+void PeerNetwork::failed(const std::string& member, metrics::PeerError reason) {
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    auto until = clock_.now() + kDownFor;
+    auto [it, inserted] = down_until_.try_emplace(member, until);
+    first = inserted;
+    it->second = until;
+  }
+  if (metrics_ != nullptr) metrics_->fetchError(member, reason);
+  if (first)
+    logger()->warn("peer {} {}: skipping it for {} s", member, reasonName(reason),
+                   kDownFor.count());
+}
+
+}  // namespace pullcache::peers

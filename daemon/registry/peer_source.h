@@ -1,0 +1,52 @@
+#pragma once
+// Cluster mode as the fetch path sees it: other nodes to get a blob from before the upstream.
+// Implemented by peers::PeerNetwork (daemon/peers/peer_network.h); the registry layer does not
+// depend on how members are found or ranked.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/asio.h"
+#include "common/digest.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/upstream/upstream_client.h"
+
+namespace pullcache::registry {
+
+// One member to ask for a blob, and in which role.
+struct PeerHop {
+  std::string member;  // "IP:port"
+  // The member is this node's parent in the blob's distribution tree: it never refuses a child
+  // as busy. Otherwise this is a direct request to the blob's root, which it may refuse (429)
+  // past `peers.fanout` concurrent direct streams.
+  bool as_child = false;
+};
+
+class PeerSource {
+ public:
+  virtual ~PeerSource() = default;
+  [[nodiscard]] virtual const std::string& self() const = 0;
+  // Members to try for `digest`, in order, before the upstream; empty: the upstream (this node
+  // is the blob's root, or it is alone). `exclude`: members not to ask (already failed in this
+  // fetch, or on the request's trail, waiting for this node).
+  virtual std::vector<PeerHop> plan(const Digest& digest,
+                                    const std::vector<std::string>& exclude) = 0;
+  // GET of the blob from `hop`, from byte `offset` (Range when > 0); a 2xx body goes to `sink`.
+  // `trail`: the members this request has passed through, this node last.
+  virtual Task<Result<upstream::Response>> streamBlob(PeerHop hop, std::string ns,
+                                                      std::string repository, Digest digest,
+                                                      std::uint64_t offset,
+                                                      std::vector<std::string> trail,
+                                                      std::shared_ptr<upstream::BodySink> sink) = 0;
+  // `member` failed: it is skipped for a while (a peer that is down costs one connect timeout,
+  // not one per blob).
+  virtual void failed(const std::string& member, metrics::PeerError reason) = 0;
+};
+
+// The trail header: "a,b,c" (the peers a request has passed through).
+inline constexpr std::string_view kTrailHeader = "Pullcache-Trail";
+inline constexpr std::string_view kHopHeader = "Pullcache-Hop";  // "child" | "direct"
+
+}  // namespace pullcache::registry
