@@ -180,7 +180,10 @@ Result<void> BlobCache::commit(Reservation& r, std::uint64_t size) {
   return ok();
 }
 
-Result<store::EvictionReport> BlobCache::evict(bool dry_run) { return evictor_.runOnce(dry_run); }
+Result<store::EvictionReport> BlobCache::evict(bool dry_run,
+                                               const store::EvictionProgressFn& progress) {
+  return evictor_.runOnce(dry_run, progress);
+}
 
 Result<store::CacheStats> BlobCache::stats(std::size_t top_repositories) {
   return store::collectStats(index_, evictor_, top_repositories);

@@ -104,8 +104,8 @@ class BlobCache final : private store::BlobRows {
   // On success the reservation's claim becomes cached bytes; on failure nothing is kept.
   Result<void> commit(Reservation& reservation, std::uint64_t size);
 
-  // One eviction pass now (blocking). dry_run plans only.
-  Result<store::EvictionReport> evict(bool dry_run);
+  // One eviction pass now (blocking). dry_run plans only. `progress`: store/evictor.h.
+  Result<store::EvictionReport> evict(bool dry_run, const store::EvictionProgressFn& progress = {});
   // What the cache holds (blocking: index scans).
   Result<store::CacheStats> stats(std::size_t top_repositories);
 

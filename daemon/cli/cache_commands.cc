@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "common/image_ref.h"
@@ -174,23 +175,25 @@ void printGc(const nlohmann::json& g) {
   }
 }
 
-// While a blocking call runs: on a terminal, one stderr line with what is going on and for how
-// long, redrawn every 200 ms and erased at the end; off a terminal, nothing.
-class Ticker {
+// A long command's progress, for a person: on a terminal, one stderr line, redrawn and erased
+// at the end; off a terminal (a pipe, a log file) nothing, so stderr carries only errors. Until
+// the first counts arrive the line is `waiting` and how long it has run ("gc: eviction pass
+// running (3 s)"); then progressLine() for `label`, drawn at once for the first counts and when
+// every blob is done, at most every 100 ms in between, and redrawn every 200 ms so the elapsed
+// time and the rate move while a blob takes long.
+class ProgressDisplay {
  public:
-  explicit Ticker(std::string what) : what_(std::move(what)) {
+  ProgressDisplay(std::string label, std::string waiting)
+      : label_(std::move(label)), waiting_(std::move(waiting)) {
     if (::isatty(STDERR_FILENO) == 0) return;
     thread_ = std::thread([this] {
-      const auto start = std::chrono::steady_clock::now();
       std::unique_lock lock(mu_);
       while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; })) {
-        const std::chrono::duration<double> t = std::chrono::steady_clock::now() - start;
-        std::fprintf(stderr, "\r%s (%.0f s)\x1b[K", what_.c_str(), t.count());
-        std::fflush(stderr);
+        drawLocked();
       }
     });
   }
-  ~Ticker() {
+  ~ProgressDisplay() {
     if (!thread_.joinable()) return;
     {
       std::lock_guard lock(mu_);
@@ -201,21 +204,47 @@ class Ticker {
     std::fprintf(stderr, "\r\x1b[K");
     std::fflush(stderr);
   }
-  Ticker(const Ticker&) = delete;
-  Ticker& operator=(const Ticker&) = delete;
+  ProgressDisplay(const ProgressDisplay&) = delete;
+  ProgressDisplay& operator=(const ProgressDisplay&) = delete;
+
+  void update(const prefetch::Progress& p) {
+    if (!thread_.joinable()) return;
+    std::lock_guard lock(mu_);
+    const bool first = !progress_.has_value();
+    progress_ = p;
+    const auto now = std::chrono::steady_clock::now();
+    if (first || p.blobs_done == p.blobs_total ||
+        now - last_draw_ >= std::chrono::milliseconds(100)) {
+      drawLocked();
+    }
+  }
 
  private:
-  std::string what_;
+  void drawLocked() {
+    last_draw_ = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> t = last_draw_ - start_;
+    if (progress_) {
+      std::fprintf(stderr, "\r%s\x1b[K", progressLine(label_, *progress_, t.count()).c_str());
+    } else {
+      std::fprintf(stderr, "\r%s (%.0f s)\x1b[K", waiting_.c_str(), t.count());
+    }
+    std::fflush(stderr);
+  }
+
+  const std::string label_;
+  const std::string waiting_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;
+  bool done_ = false;                                // guarded by mu_
+  std::optional<prefetch::Progress> progress_;       // guarded by mu_
+  std::chrono::steady_clock::time_point last_draw_;  // guarded by mu_
   std::thread thread_;
 };
 
 }  // namespace
 
-std::string prefetchProgressLine(std::string_view image, const prefetch::Progress& p,
-                                 double seconds) {
+std::string progressLine(std::string_view label, const prefetch::Progress& p, double seconds) {
   const double frac = p.bytes_total > 0
                           ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total)
                           : 0;
@@ -223,7 +252,7 @@ std::string prefetchProgressLine(std::string_view image, const prefetch::Progres
       seconds > 0.05 ? static_cast<std::uint64_t>(static_cast<double>(p.bytes_done) / seconds) : 0;
   char buf[256];
   std::snprintf(buf, sizeof buf, "%.*s  %zu/%zu blobs  %s / %s  %3.0f%%  %s/s",
-                static_cast<int>(image.size()), image.data(), p.blobs_done, p.blobs_total,
+                static_cast<int>(label.size()), label.data(), p.blobs_done, p.blobs_total,
                 formatBytes(p.bytes_done).c_str(), formatBytes(p.bytes_total).c_str(),
                 std::min(frac, 1.0) * 100, formatBytes(rate).c_str());
   return buf;
@@ -253,15 +282,23 @@ int stats(const config::Config& config, bool json) {
 }
 
 int gc(const config::Config& config, bool dry_run, bool json) {
-  std::optional<Ticker> ticker;
-  ticker.emplace(dry_run ? "gc: planning an eviction pass" : "gc: eviction pass running");
+  std::optional<ProgressDisplay> display;
+  display.emplace("gc: evicted",
+                  dry_run ? "gc: planning an eviction pass" : "gc: eviction pass running");
+  // Stand-alone, the pass runs here and reports each blob it removes; the daemon's pass does
+  // not report to the command, so then the line says only that the pass runs.
   auto g = query(config, dry_run ? "/pullcache/v1/gc?dry_run=1" : "/pullcache/v1/gc", true,
-                 [dry_run](LocalCache& c) -> Result<nlohmann::json> {
-                   auto r = c.cache.evict(dry_run);
+                 [dry_run, &display](LocalCache& c) -> Result<nlohmann::json> {
+                   auto r = c.cache.evict(dry_run, [&display](const store::EvictionProgress& e) {
+                     display->update({.bytes_done = e.bytes_done,
+                                      .bytes_total = e.bytes_total,
+                                      .blobs_done = e.blobs_done,
+                                      .blobs_total = e.blobs_total});
+                   });
                    if (!r) return r.error();
                    return store::evictionToJson(r.value(), c.clock.unixSeconds(), dry_run);
                  });
-  ticker.reset();
+  display.reset();
   if (!g) return 1;
   if (json) {
     std::printf("%s\n", g->dump(2).c_str());
@@ -282,23 +319,17 @@ int prefetch(const config::Config& config, const std::vector<std::string>& image
     }
     refs.push_back(r.value());
   }
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
   int failures = 0;
   for (const auto& ref : refs) {
     prefetch::PrefetchOptions o;
     o.registry_url = localRegistryUrl(config.listen);
     o.all_platforms = all_platforms;
     const std::string name = ref.str();
-    const auto start = std::chrono::steady_clock::now();
-    if (tty) {  // one line, redrawn (at most every 100 ms); nothing when stderr is a file or pipe
-      o.progress = [&name, start](const prefetch::Progress& p) {
-        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-        std::fprintf(stderr, "\r%s\x1b[K", prefetchProgressLine(name, p, elapsed.count()).c_str());
-        std::fflush(stderr);
-      };
-    }
+    std::optional<ProgressDisplay> display;
+    display.emplace(name, name);
+    o.progress = [&display](const prefetch::Progress& p) { display->update(p); };
     auto r = prefetch::prefetchImage(ref, o);
-    if (tty) std::fprintf(stderr, "\r\x1b[K");
+    display.reset();
     if (!r) {
       std::fprintf(stderr, "pullcache: prefetch %s: %s\n", name.c_str(),
                    r.error().message().c_str());

@@ -186,7 +186,7 @@ std::unordered_set<std::string> Evictor::pinnedDigests(std::size_t* missing) {
   return keep;
 }
 
-Result<EvictionReport> Evictor::runOnce(bool dry_run) {
+Result<EvictionReport> Evictor::runOnce(bool dry_run, const EvictionProgressFn& progress) {
   std::lock_guard run_lock(run_mu_);
   auto disk = disk_();
   if (!disk) return disk.error();
@@ -231,6 +231,10 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
                              clock_.unixSeconds(), reserved_bytes_.load());
   const auto& plan = report.plan;
   if (!dry_run) {
+    EvictionProgress step;
+    step.blobs_total = plan.victims.size();
+    for (const auto& v : plan.victims) step.bytes_total += v.blob.size;
+    if (progress) progress(step);
     for (const auto& v : plan.victims) {
       auto removed = rows_.removeBlob(v.blob.digest);
       if (!removed) {
@@ -241,6 +245,12 @@ Result<EvictionReport> Evictor::runOnce(bool dry_run) {
       if (!removed.value()) continue;  // gone already (a concurrent check found it broken)
       ++report.deleted;
       report.deleted_bytes += v.blob.size;
+      if (progress) {
+        step.blobs_done = report.deleted;
+        step.bytes_done = report.deleted_bytes;
+        step.removed = &v;
+        progress(step);
+      }
       logger()->debug("evicted {} ({} bytes, {}, last read {} s ago)", v.blob.digest.str(),
                       v.blob.size, evictReasonName(v.reason),
                       clock_.unixSeconds() - v.blob.last_access_unix);

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,20 @@ struct EvictionReport {
   std::uint64_t deleted_bytes = 0;
 };
 
+// How far a pass that removes blobs has got, for a progress display (`pullcache gc`).
+struct EvictionProgress {
+  std::size_t blobs_done = 0;       // removed so far
+  std::size_t blobs_total = 0;      // the plan's victims
+  std::uint64_t bytes_done = 0;     // their sizes, as indexed
+  std::uint64_t bytes_total = 0;    // the plan's
+  const Victim* removed = nullptr;  // the blob just removed; null in the first report
+};
+// Called on the pass's thread, with the pass's lock held (it must not start a pass): once when the
+// plan is made (nothing removed yet), then after each blob removed. A victim that could not be
+// removed (the index refused, or it was gone already) is not reported, so the last report's counts
+// are the EvictionReport's.
+using EvictionProgressFn = std::function<void(const EvictionProgress&)>;
+
 class Evictor {
  public:
   // Reads and removes blobs through `rows` (cache::BlobCache in the daemon); reads manifests
@@ -79,8 +94,9 @@ class Evictor {
   void start();  // the background thread
   void stop();
 
-  // One pass now, on the calling thread (blocking: index scan, unlinks). dry_run plans only.
-  Result<EvictionReport> runOnce(bool dry_run);
+  // One pass now, on the calling thread (blocking: index scan, unlinks). dry_run plans only
+  // (and reports no progress).
+  Result<EvictionReport> runOnce(bool dry_run, const EvictionProgressFn& progress = {});
 
   // Hot path, any thread: cheap and lock-sharded.
   void touch(const Digest& digest);

@@ -1,14 +1,18 @@
 // pullcache stats / gc / prefetch against a real daemon, a real registry and real skopeo pulls:
-// the same answers from the daemon and stand-alone, gc --dry-run deletes nothing, and prefetch
-// of a multi-platform index fetches only this node's platform.
+// the same answers from the daemon and stand-alone, gc --dry-run deletes nothing, gc's output
+// names what it removed, progress only on a terminal, and prefetch of a multi-platform index
+// fetches only this node's platform.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "common/manifest_refs.h"
+#include "common/units.h"
 #include "tests/integration/fixtures.h"
 #include "tests/support/http_client.h"
 #include "tests/support/image_generator.h"
@@ -229,6 +233,101 @@ TEST_F(CacheCommandsTest, ProgressOnlyOnATerminal) {
   EXPECT_NE(tty.output.find("2/2 blobs"), std::string::npos) << tty.output;
   EXPECT_NE(tty.output.find("/s\x1b[K"), std::string::npos) << tty.output;
   EXPECT_NE(tty.output.find(ref2 + ": sha256:"), std::string::npos) << tty.output;
+}
+
+std::set<std::string> cachedBlobDigests(const std::string& cache_dir) {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache_dir + "/blobs")) {
+    if (e.is_regular_file()) out.insert("sha256:" + e.path().filename().string());
+  }
+  return out;
+}
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto end = text.find('\n', at);
+    lines.push_back(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    at = end == std::string::npos ? text.size() : end + 1;
+  }
+  return lines;
+}
+
+// gc's pass, stand-alone (no daemon): in a pipe, stderr stays empty and stdout says what went,
+// one line each; on a terminal, the progress line counts the blobs and bytes removed.
+TEST_F(CacheCommandsTest, GcReportsWhatItRemovesLineByLineOrAsProgress) {
+  pushSingle("cmd/gc-a", 8 * kMiB, 51);
+  pushSingle("cmd/gc-b", 8 * kMiB, 52);
+  PullcacheServer pc(dir_.sub("pc"), registry_->host());
+  auto fill = [&](const std::string& round) {
+    pc.start();
+    ASSERT_EQ(skopeoPull(pc, "cmd/gc-a:v1", dir_.sub("out-a" + round)).code, 0);
+    ASSERT_EQ(skopeoPull(pc, "cmd/gc-b:v1", dir_.sub("out-b" + round)).code, 0);
+    ASSERT_TRUE(waitFor([&] { return scrapeMetrics(pc)["pullcache_cache_blobs"] == 4; },
+                        std::chrono::seconds(10)));
+    ASSERT_EQ(pc.stop(), 0);
+  };
+  fill("1");
+  if (HasFatalFailure()) return;
+  std::string config = readTextFile(pc.configPath());
+  auto at = config.find("cache:\n");
+  ASSERT_NE(at, std::string::npos);
+  config.insert(at + 7, "  max_bytes: 15MiB\n");  // holds one image: one layer at least goes
+  const std::string tight = dir_.sub("tight.yaml");
+  writeTextFile(tight, config);
+
+  const auto before = cachedBlobDigests(pc.cacheDir());
+  ASSERT_EQ(before.size(), 4u);
+  auto piped = runCommand(
+      {"sh", "-c", pullcacheBinary() + " gc --config " + tight + " 2>" + dir_.sub("gc-err.txt")});
+  ASSERT_EQ(piped.code, 0) << piped.output;
+  EXPECT_EQ(readTextFile(dir_.sub("gc-err.txt")), "");
+  EXPECT_EQ(piped.output.find('\r'), std::string::npos) << piped.output;
+  EXPECT_EQ(piped.output.find('\x1b'), std::string::npos) << piped.output;
+  const auto after = cachedBlobDigests(pc.cacheDir());
+  std::set<std::string> gone;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::inserter(gone, gone.end()));
+  ASSERT_GE(gone.size(), 1u);
+  // "evicted N blobs, X (cache A -> B; ...)", then one line per blob removed, nothing else.
+  const auto lines = splitLines(piped.output);
+  ASSERT_EQ(lines.size(), 1 + gone.size()) << piped.output;
+  EXPECT_TRUE(lines[0].starts_with("evicted " + std::to_string(gone.size()) + " blobs, "))
+      << piped.output;
+  EXPECT_NE(lines[0].find("budget 15.0 MiB"), std::string::npos) << piped.output;
+  std::set<std::string> listed;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    ASSERT_TRUE(lines[i].starts_with("  sha256:")) << lines[i];
+    EXPECT_NE(lines[i].find(" budget "), std::string::npos) << lines[i];
+    listed.insert(lines[i].substr(2, lines[i].find(' ', 2) - 2));
+  }
+  EXPECT_EQ(listed, gone) << piped.output;
+
+  // A terminal: `script` runs the command on a pseudo-terminal (util-linux, on Debian's base).
+  if (!haveCommand("script")) GTEST_SKIP() << "no script(1) to give the command a terminal";
+  fill("2");
+  if (HasFatalFailure()) return;
+  auto plan = runJson({"gc", "--config", tight, "--dry-run", "--json"});
+  const auto n = plan["evict_blobs"].get<std::size_t>();
+  const auto bytes = formatBytes(plan["evict_bytes"].get<std::uint64_t>());
+  ASSERT_GE(n, 1u) << plan.dump(2);
+  auto tty = runCommand(
+      {"script", "-q", "-e", "-c", pullcacheBinary() + " gc --config " + tight, "/dev/null"});
+  ASSERT_EQ(tty.code, 0) << tty.output;
+  const std::string total = std::to_string(n);
+  // The plan's totals before the first removal, every blob and byte at the end, then the line
+  // erased before the answer.
+  EXPECT_NE(tty.output.find("\rgc: evicted  0/" + total + " blobs  0 B / " + bytes + "    0%"),
+            std::string::npos)
+      << tty.output;
+  const auto last = tty.output.find("\rgc: evicted  " + total + "/" + total + " blobs  " + bytes +
+                                    " / " + bytes + "  100%  ");
+  ASSERT_NE(last, std::string::npos) << tty.output;
+  const auto answer = tty.output.find("evicted " + total + " blobs, " + bytes, last);
+  ASSERT_NE(answer, std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.substr(last, answer - last).find("\r\x1b[K"), std::string::npos)
+      << tty.output;
 }
 
 TEST_F(CacheCommandsTest, ConfiguredPrefetchWarmsANewNodeWithoutAnyClient) {

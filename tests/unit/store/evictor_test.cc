@@ -1,5 +1,6 @@
 // The Evictor against a real RocksDB index and blob files: pins resolved through tags and
-// indexes, in-memory access order, deletes that keep the index and the files in agreement.
+// indexes, in-memory access order, deletes that keep the index and the files in agreement, and
+// the progress a pass reports as it removes blobs.
 #include "daemon/store/evictor.h"
 
 #include <gtest/gtest.h>
@@ -125,6 +126,88 @@ TEST_F(EvictorTest, DryRunDeletesNothing) {
   EXPECT_EQ(r.value().deleted, 0u);
   EXPECT_TRUE(cached(a));
   EXPECT_TRUE(cached(b));
+}
+
+// Blob rows straight on the test's index and files, except that one digest's row turns out
+// gone already when the pass removes it (a concurrent check dropped it).
+class RowsWithOneGone final : public BlobRows {
+ public:
+  RowsWithOneGone(BlobStore& store, index::Index& index, Digest gone)
+      : store_(store), index_(index), gone_(std::move(gone)) {}
+  Result<void> forEachBlob(
+      const std::function<void(const Digest&, const index::BlobMeta&)>& fn) override {
+    return index_.forEachBlob(fn);
+  }
+  void writeAccess(const Digest&, std::int64_t) override {}
+  Result<bool> removeBlob(const Digest& digest) override {
+    if (digest == gone_) return false;
+    if (auto del = index_.deleteBlob(digest); !del) return del.error();
+    if (auto rm = store_.remove(digest); !rm) return rm.error();
+    return true;
+  }
+
+ private:
+  BlobStore& store_;
+  index::Index& index_;
+  Digest gone_;
+};
+
+TEST_F(EvictorTest, ProgressReportsThePlanThenEveryRemovedBlob) {
+  // Oldest first: a, b, c and d go (in that order) to bring 180 KiB down to 80 KiB; b's row is
+  // gone already when its turn comes, so it is not reported.
+  auto a = addBlob("a", 10 * kKiB);
+  auto b = addBlob("b", 20 * kKiB);
+  auto c = addBlob("c", 30 * kKiB);
+  auto d = addBlob("d", 50 * kKiB);
+  auto e = addBlob("e", 70 * kKiB);
+  EvictorOptions o;
+  o.max_bytes = std::uint64_t{100 * kKiB};
+  o.min_free_bytes = std::uint64_t{0};
+  RowsWithOneGone rows(store_, index_, b);
+  Evictor ev(rows, index_, clock_, o, [this]() -> Result<DiskUsage> { return disk_; });
+
+  std::vector<EvictionProgress> reports;
+  std::vector<std::string> removed;
+  auto r = ev.runOnce(/*dry_run=*/false, [&](const EvictionProgress& p) {
+    reports.push_back(p);
+    removed.push_back(p.removed != nullptr ? p.removed->blob.digest.str() : "");
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r.value().plan.victims.size(), 4u);
+
+  ASSERT_EQ(reports.size(), 4u);  // the plan, then a, c and d
+  EXPECT_EQ(reports[0].removed, nullptr);
+  EXPECT_EQ(reports[0].blobs_done, 0u);
+  EXPECT_EQ(reports[0].bytes_done, 0u);
+  EXPECT_EQ(removed[1], a.str());
+  EXPECT_EQ(removed[2], c.str());
+  EXPECT_EQ(removed[3], d.str());
+  const std::vector<std::uint64_t> bytes_done = {0, 10 * kKiB, 40 * kKiB, 90 * kKiB};
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].blobs_total, 4u) << i;
+    EXPECT_EQ(reports[i].bytes_total, 110 * kKiB) << i;
+    EXPECT_EQ(reports[i].blobs_done, i) << i;
+    EXPECT_EQ(reports[i].bytes_done, bytes_done[i]) << i;
+    if (i > 0) {
+      EXPECT_EQ(reports[i].removed->blob.size, bytes_done[i] - bytes_done[i - 1]) << i;
+    }
+  }
+  // The last report is what the pass did, and what is gone from the cache.
+  EXPECT_EQ(reports.back().blobs_done, r.value().deleted);
+  EXPECT_EQ(reports.back().bytes_done, r.value().deleted_bytes);
+  EXPECT_FALSE(cached(a));
+  EXPECT_FALSE(cached(c));
+  EXPECT_FALSE(cached(d));
+  EXPECT_TRUE(cached(e));
+
+  // A dry run removes nothing and reports nothing.
+  auto f = addBlob("f", 60 * kKiB);
+  reports.clear();
+  auto dry = ev.runOnce(/*dry_run=*/true, [&](const EvictionProgress& p) { reports.push_back(p); });
+  ASSERT_TRUE(dry);
+  EXPECT_FALSE(dry.value().plan.victims.empty());
+  EXPECT_TRUE(reports.empty());
+  EXPECT_TRUE(cached(f));
 }
 
 TEST_F(EvictorTest, PinnedImagesSurviveThroughTagsAndIndexes) {
