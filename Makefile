@@ -67,6 +67,14 @@ bench: build
 bench-startup: build
 	$(BUILD_DIR)/bench/startup_bench $(BUILD_DIR)/daemon/pullcache 100000 3
 
+# Cluster mode's distribution tree simulated on the real ranking code: 100 / 1,000 / 5,000 nodes,
+# strict vs adaptive, with and without churn (seconds; the same output every run). Exits 1 if an
+# invariant breaks. BENCHMARKS.md holds the table.
+.PHONY: bench-cluster-sim
+bench-cluster-sim: setup $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target pullcache_cluster_sim
+	$(BUILD_DIR)/bench/pullcache_cluster_sim
+
 # deploy/kustomize/pullcache.yaml from the chart's defaults (a test keeps them in step).
 deploy-manifests:
 	helm template pullcache helm/pullcache --namespace kube-system > deploy/kustomize/pullcache.yaml
