@@ -66,3 +66,17 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* Cluster mode: the headless Service whose DNS name lists the ready pods' node IPs. */}}
+{{- define "pullcache.peersServiceName" -}}
+{{- printf "%s-peers" (include "pullcache.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The Secret holding the peers' shared secret (key peer-secret): the user's, or ours. */}}
+{{- define "pullcache.peerSecretName" -}}
+{{- if .Values.peers.existingSecret -}}
+{{- .Values.peers.existingSecret -}}
+{{- else -}}
+{{- printf "%s-peer-secret" (include "pullcache.fullname" .) | trunc 253 -}}
+{{- end -}}
+{{- end -}}
