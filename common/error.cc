@@ -56,6 +56,8 @@ std::string_view errcName(Errc e) noexcept {
       return "invalid configuration";
     case Errc::kInternal:
       return "internal error";
+    case Errc::kPeerUnauthorized:
+      return "peer not authenticated";
   }
   return "unknown error";
 }

@@ -42,6 +42,7 @@ enum class Errc {
   kTimeout,
   kConfigInvalid,
   kInternal,
+  kPeerUnauthorized,  // the cluster peer port's token is missing or wrong (401 there)
 };
 
 const std::error_category& pullcacheCategory() noexcept;

@@ -56,6 +56,9 @@ OciError ociError(Errc errc) noexcept {
       return {500, "UNKNOWN"};
     case Errc::kInternal:
       return {500, "UNKNOWN"};
+    // Only the peer port answers this: a peer must present the cluster's token.
+    case Errc::kPeerUnauthorized:
+      return {401, "UNAUTHORIZED"};
   }
   return {500, "UNKNOWN"};
 }

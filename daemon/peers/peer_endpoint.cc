@@ -120,6 +120,10 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
                       Error{Errc::kTooManyRequests,
                             "this member serves " + std::to_string(fanout_) +
                                 " direct streams of the blob already; ask your tree parent"});
+      // Marked, so that it is not taken for an upstream's 429 passed on; and closed, so that a
+      // herd of N members does not leave N idle connections on the root.
+      r.headers.set(registry::kBusyHeader, "1");
+      r.close = true;
       co_return r;
     }
     ++n;

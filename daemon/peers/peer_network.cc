@@ -46,6 +46,13 @@ PeerNetwork::PeerNetwork(const config::PeersConfig& config, Secret secret, Membe
 
 std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
                                                  const std::vector<std::string>& exclude) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = poisoned_until_.find(digest.str()); it != poisoned_until_.end()) {
+      if (it->second > clock_.now()) return {};
+      poisoned_until_.erase(it);
+    }
+  }
   auto view = membership_.view();
   std::vector<std::string> live;
   live.reserve(view->members.size());
@@ -90,6 +97,13 @@ Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, 
   r.connect_timeout = connect_timeout_;
   auto resp = co_await http_.stream(std::move(r), std::move(sink));
   co_return resp;
+}
+
+void PeerNetwork::poisoned(const Digest& digest) {
+  std::lock_guard lock(mu_);
+  constexpr std::size_t kMaxPoisoned = 10'000;  // a bound, should a peer send garbage for all
+  if (poisoned_until_.size() >= kMaxPoisoned) poisoned_until_.clear();
+  poisoned_until_[digest.str()] = clock_.now() + kDownFor;
 }
 
 void PeerNetwork::failed(const std::string& member, metrics::PeerError reason) {

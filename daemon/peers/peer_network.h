@@ -38,6 +38,7 @@ class PeerNetwork final : public registry::PeerSource {
                                               std::uint64_t offset, std::vector<std::string> trail,
                                               std::shared_ptr<upstream::BodySink> sink) override;
   void failed(const std::string& member, metrics::PeerError reason) override;
+  void poisoned(const Digest& digest) override;
 
  private:
   const std::string self_;
@@ -50,6 +51,8 @@ class PeerNetwork final : public registry::PeerSource {
   metrics::PeerMetrics* metrics_;
   std::mutex mu_;
   std::map<std::string, std::chrono::system_clock::time_point> down_until_;  // guarded by mu_
+  // Digests fetched from the upstream only, until then (their bytes from peers were wrong).
+  std::map<std::string, std::chrono::system_clock::time_point> poisoned_until_;  // mu_
 };
 
 }  // namespace pullcache::peers

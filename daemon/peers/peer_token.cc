@@ -23,7 +23,7 @@ std::string mac(const Secret& secret, std::int64_t t, std::string_view method,
   return hexLower(hmacSha256(secret.reveal(), data));
 }
 
-Error unauthorized(std::string why) { return Error{Errc::kUnauthorized, std::move(why)}; }
+Error unauthorized(std::string why) { return Error{Errc::kPeerUnauthorized, std::move(why)}; }
 
 }  // namespace
 

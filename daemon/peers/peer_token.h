@@ -21,7 +21,7 @@ inline constexpr std::chrono::seconds kTokenMaxSkew{120};
 std::string peerAuthorization(const Secret& secret, std::int64_t unix_seconds,
                               std::string_view method, std::string_view target);
 
-// kUnauthorized with the reason (never the token or the secret) unless `authorization` is a
+// kPeerUnauthorized with the reason (never the token or the secret) unless `authorization` is a
 // token for this request made within `max_skew` of `now_unix_seconds`.
 Result<void> checkPeerAuthorization(const Secret& secret, std::string_view authorization,
                                     std::int64_t now_unix_seconds, std::string_view method,

@@ -383,11 +383,24 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
       const bool bad_answer = writer->error().has_value();  // wrong digest header, Range, length
       writer->clearError();
       offset = writer->written();
-      if (status == 429) {  // the root is busy: our tree parent, which never refuses a child
+      // The root is busy (its own 429, or its listener full: a canned 503): our tree parent,
+      // which never refuses a child.
+      const bool busy = (status == 429 && resp.value().headers.has(kBusyHeader)) ||
+                        (status == 503 && !hop->as_child &&
+                         !resp.value().headers.has("docker-distribution-api-version"));
+      if (busy) {
         ++hop_index;
         continue;
       }
       const std::string member = hop->member;
+      if (status == 429) {
+        // The upstream throttles the member that asked it: asking it again ourselves would only
+        // add to that. The client gets the 429 (and its Retry-After) and comes back later.
+        failure =
+            upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
+                                          "blob " + digest.str() + " (via peer " + member + ")");
+        break;
+      }
       if (status != 0 && status != 401) {
         // The member answered, with an error (it could not get the blob either, or does not
         // mirror this registry): the upstream's own answer is what the client should get.
@@ -444,6 +457,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
         from += " and peer " + m;
         peers_->failed(m, metrics::PeerError::kDigest);
       }
+      if (!contributors.empty()) peers_->poisoned(digest);
       failure = Error{Errc::kDigestMismatch, from + " sent content hashing to " +
                                                  hashed.value().str() + " for " + digest.str()};
     }
@@ -459,6 +473,10 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   if (failure) {
     logger()->warn("fetch of {} from {}/{} failed after {} ms: {}", digest.str(), upstream->host,
                    repository, ms, failure->message());
+    // The staging file goes before the readers hear of the failure (the writer holds the other
+    // reference to the reservation): whoever sees the error sees no leftover file.
+    writer.reset();
+    reservation.reset();
     entry->setFailed(*failure);
     co_return;
   }

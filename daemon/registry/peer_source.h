@@ -43,10 +43,16 @@ class PeerSource {
   // `member` failed: it is skipped for a while (a peer that is down costs one connect timeout,
   // not one per blob).
   virtual void failed(const std::string& member, metrics::PeerError reason) = 0;
+  // Bytes of `digest` that came through peers did not hash to it: the copy that went bad may be
+  // anywhere up the tree, and a resumed fetch keeps the bytes it has, so the next fetches of this
+  // digest go to the upstream for a while.
+  virtual void poisoned(const Digest& digest) = 0;
 };
 
 // The trail header: "a,b,c" (the peers a request has passed through).
 inline constexpr std::string_view kTrailHeader = "Pullcache-Trail";
 inline constexpr std::string_view kHopHeader = "Pullcache-Hop";  // "child" | "direct"
+// On a 429 of the peer port's own: the member is busy (an upstream's 429 passed on lacks it).
+inline constexpr std::string_view kBusyHeader = "Pullcache-Busy";
 
 }  // namespace pullcache::registry

@@ -138,8 +138,8 @@ int onProgress(void* userdata, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_of
   t->abort_error =
       Error{Errc::kTimeout,
             "no data from the upstream for " +
-                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t->stall_timeout)
-                                   .count()) +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(t->stall_timeout).count()) +
                 " s"};
   return 1;
 }
@@ -256,9 +256,10 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   // Authorization is never sent to a host other than the original one (libcurl's default for
   // custom headers since 7.58; stated explicitly here).
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(r.connect_timeout.count() > 0 ? r.connect_timeout.count()
-                                                                   : options_.connect_timeout.count()));
+  curl_easy_setopt(
+      e, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(r.connect_timeout.count() > 0 ? r.connect_timeout.count()
+                                                      : options_.connect_timeout.count()));
   t->stall_timeout = options_.stall_timeout;
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &onProgress);
@@ -377,6 +378,7 @@ void CurlClient::finish(Transfer* t, int curl_code) {
     // The sink saw a partial body: report how far it got through body_bytes.
     result = Error{errc, detail};
   }
+  t->sink.reset();  // its last callback is done: whoever awaits the result holds the last reference
   t->completion->complete(std::move(result));
 }
 

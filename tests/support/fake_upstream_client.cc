@@ -117,6 +117,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
             result.value().body = body;
             result.value().body_bytes = body.size();
           }
+          sink.reset();  // as the real client: the sink is let go before the completion runs
           asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
             std::move(handler)(std::move(result));
           });

@@ -50,7 +50,7 @@ TEST(PeerToken, RefusesEverythingElse) {
   for (const auto& c : cases) {
     auto r = checkPeerAuthorization(kSecret, c.header, c.now, c.method, c.target);
     ASSERT_FALSE(r) << c.what;
-    EXPECT_EQ(r.error().code, Errc::kUnauthorized) << c.what;
+    EXPECT_EQ(r.error().code, Errc::kPeerUnauthorized) << c.what;
     EXPECT_EQ(r.error().detail.find(kSecret.reveal()), std::string::npos) << c.what;
   }
 }

@@ -1,0 +1,314 @@
+// Cluster mode with real parts: six pullcache nodes, each its own process with its own cache,
+// peer port on its own loopback address (127.0.1.N), one real upstream (Debian's
+// docker-registry, counted at its access log), members from a static list.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/digest.h"
+#include "daemon/peers/peer_token.h"
+#include "daemon/peers/ranking.h"
+#include "tests/integration/fixtures.h"
+#include "tests/support/faulty_upstream.h"
+#include "tests/support/http_client.h"
+#include "tests/support/image_generator.h"
+
+namespace pullcache::testing {
+namespace {
+
+constexpr int kNodes = 6;
+constexpr int kFanout = 2;  // small, so that six nodes already need the tree
+const char* kSecret = "cluster-secret-for-the-integration-tests-0123456789";
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    registry_ = new RegistryServer(dir_->sub("registry"));
+    registry_->start();
+    auto image =
+        writeOciLayout(dir_->sub("layout"), "v1", {{6 << 20, 101}, {3 << 20, 102}, {1 << 20, 103}});
+    std::string log;
+    ASSERT_EQ(pushWithSkopeo(image, registry_->host(), "test/app", &log), 0) << log;
+    remote_ = new RemoteImage(inspectRemote(registry_->host(), "test/app", "v1"));
+  }
+  static void TearDownTestSuite() {
+    delete remote_;
+    delete registry_;
+    delete dir_;
+  }
+
+  void SetUp() override {
+    if (!registry_->port()) GTEST_SKIP();
+    registry_->start();
+    std::ofstream(local_.sub("peer-secret")) << kSecret << "\n";
+  }
+
+  // Nodes whose upstream is `upstream_host` (the registry, or a FaultyUpstream in front of it).
+  void startNodes(const std::string& upstream_host) {
+    for (int i = 0; i < kNodes; ++i) members_.push_back(peerAddress(i));
+    std::string list;
+    for (const auto& m : members_) list += (list.empty() ? "" : ", ") + ("\"" + m + "\"");
+    for (int i = 0; i < kNodes; ++i) {
+      PullcacheOptions o;
+      o.extra_yaml = "peers:\n  listen: " + members_[i] + "\n  static: [" + list +
+                     "]\n  fanout: " + std::to_string(kFanout) +
+                     "\n  secret_file: " + local_.sub("peer-secret") + "\n";
+      nodes_.push_back(std::make_unique<PullcacheServer>(local_.sub("node" + std::to_string(i)),
+                                                         upstream_host, o));
+    }
+    std::vector<std::thread> starters;
+    for (auto& n : nodes_) starters.emplace_back([&n] { n->start(); });
+    for (auto& t : starters) t.join();
+  }
+
+  std::string peerAddress(int i) {
+    if (peer_ports_.empty())
+      for (int n = 0; n < kNodes; ++n) peer_ports_.push_back(freePort());
+    return "127.0.1." + std::to_string(i + 1) + ":" + std::to_string(peer_ports_[i]);
+  }
+
+  // Which node is `digest`'s root: the real ranking code, as every node computes it.
+  int rootOf(const std::string& digest) const {
+    auto p = peers::place(Digest::parse(digest).value(), members_, members_[0], kFanout);
+    for (int i = 0; i < kNodes; ++i)
+      if (members_[i] == p.root) return i;
+    return -1;
+  }
+
+  static std::string blobPath(const std::string& repo, const std::string& digest) {
+    return "/v2/" + repo + "/blobs/" + digest + "?ns=" + registry_->host();
+  }
+
+  // Every node GETs `digest` at once; each answer's status and whether its bytes hash right.
+  std::vector<HttpResult> getEverywhere(const std::string& repo, const std::string& digest,
+                                        const std::string& ns, int skip = -1) {
+    std::vector<HttpResult> results(kNodes);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kNodes; ++i) {
+      if (i == skip) continue;
+      clients.emplace_back([&, i] {
+        results[i] = httpGet(nodes_[i]->url("/v2/" + repo + "/blobs/" + digest + "?ns=" + ns));
+      });
+    }
+    for (auto& t : clients) t.join();
+    return results;
+  }
+
+  static bool cachedRight(const PullcacheServer& node, const std::string& digest) {
+    std::ifstream in(node.blobFile(digest), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return in.good() || !bytes.empty() ? "sha256:" + sha256Hex(bytes) == digest : false;
+  }
+
+  // Bytes in a node's staging files (blobs on their way in).
+  static std::uintmax_t stagedBytes(const PullcacheServer& node) {
+    std::uintmax_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(node.cacheDir() + "/tmp", ec))
+      if (e.is_regular_file(ec)) n += e.file_size(ec);
+    return n;
+  }
+
+  // Commits follow the last byte sent: wait for the file.
+  static bool eventuallyCachedRight(const PullcacheServer& node, const std::string& digest) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!std::filesystem::exists(node.blobFile(digest)) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return cachedRight(node, digest);
+  }
+
+  static double metric(const PullcacheServer& node, const std::string& series) {
+    auto m = scrapeMetrics(node);
+    auto it = m.find(series);
+    return it == m.end() ? 0 : it->second;
+  }
+
+  static TempDir* dir_;
+  static RegistryServer* registry_;
+  static RemoteImage* remote_;
+  TempDir local_;
+  std::vector<int> peer_ports_;
+  std::vector<std::string> members_;
+  std::vector<std::unique_ptr<PullcacheServer>> nodes_;
+};
+
+TempDir* ClusterTest::dir_ = nullptr;
+RegistryServer* ClusterTest::registry_ = nullptr;
+RemoteImage* ClusterTest::remote_ = nullptr;
+
+TEST_F(ClusterTest, EveryLayerLeavesTheUpstreamOnceForTheWholeCluster) {
+  startNodes(registry_->host());
+  std::map<std::string, int> before;
+  for (const auto& d : remote_->layer_digests)
+    before[d] = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
+  // All six nodes pull the whole image at once (skopeo, as a client would).
+  std::vector<int> rc(kNodes, -1);
+  std::vector<std::string> logs(kNodes);
+  std::vector<std::thread> pulls;
+  for (int i = 0; i < kNodes; ++i) {
+    pulls.emplace_back([&, i] {
+      auto r = skopeoPull(*nodes_[i], "test/app:v1", local_.sub("out" + std::to_string(i)));
+      rc[i] = r.code;
+      logs[i] = r.output;
+    });
+  }
+  for (auto& t : pulls) t.join();
+  for (int i = 0; i < kNodes; ++i) ASSERT_EQ(rc[i], 0) << "node " << i << ": " << logs[i];
+  for (const auto& d : remote_->layer_digests) {
+    EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/blobs/" + d), before[d] + 1)
+        << d << " left the upstream more than once";
+    for (int i = 0; i < kNodes; ++i) EXPECT_TRUE(cachedRight(*nodes_[i], d)) << "node " << i;
+  }
+  // The bytes came from peers, and the peers say so.
+  double from_peers = 0;
+  double served = 0;
+  for (const auto& n : nodes_) {
+    from_peers += metric(*n, "pullcache_source_bytes_total{source=\"peer\"}");
+    served += metric(*n, "pullcache_peer_requests_total{outcome=\"served\"}");
+    EXPECT_EQ(metric(*n, "pullcache_peer_members"), kNodes);
+  }
+  std::uint64_t image_bytes = 0;
+  for (auto s : remote_->layer_sizes) image_bytes += s;
+  EXPECT_GE(from_peers, static_cast<double>(image_bytes) * (kNodes - 1));
+  EXPECT_GE(served, (kNodes - 1) * static_cast<double>(remote_->layer_digests.size()));
+}
+
+TEST_F(ClusterTest, ThePeerPortWantsTheSecretAndServesDigestsOnly) {
+  startNodes(registry_->host());
+  const std::string d = remote_->layer_digests[2];
+  const std::string target = blobPath("test/app", d);
+  const std::string url = "http://" + members_[0] + target;
+  auto none = httpGet(url);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(ociErrorCode(none.body), "UNAUTHORIZED");
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto wrong = httpGet(
+      url, {"Authorization: " +
+            peers::peerAuthorization(Secret("not-the-cluster-secret-at-all"), now, "GET", target)});
+  EXPECT_EQ(wrong.status, 401);
+  // A good token for another blob does not open this one.
+  auto replayed =
+      httpGet(url, {"Authorization: " +
+                    peers::peerAuthorization(Secret(kSecret), now, "GET",
+                                             blobPath("test/app", remote_->layer_digests[0]))});
+  EXPECT_EQ(replayed.status, 401);
+  EXPECT_EQ(metric(*nodes_[0], "pullcache_peer_requests_total{outcome=\"unauthorized\"}"), 3);
+  // With the secret: the blob; a tag, or a registry the node does not mirror: 404.
+  auto good = httpGet(
+      url, {"Authorization: " + peers::peerAuthorization(Secret(kSecret), now, "GET", target)});
+  ASSERT_EQ(good.status, 200);
+  EXPECT_EQ("sha256:" + sha256Hex(good.body), d);
+  for (const std::string& t : {"/v2/test/app/manifests/v1?ns=" + registry_->host(),
+                               "/v2/test/app/blobs/" + d + "?ns=evil.example.com"}) {
+    auto r =
+        httpGet("http://" + members_[0] + t,
+                {"Authorization: " + peers::peerAuthorization(Secret(kSecret), now, "GET", t)});
+    EXPECT_EQ(r.status, 404) << t << ": " << r.body;
+  }
+  EXPECT_EQ(metric(*nodes_[0], "pullcache_peer_requests_total{outcome=\"not_found\"}"), 2);
+  // The registry port never listens on the peer address.
+  EXPECT_EQ(httpGet("http://127.0.1.1:" + std::to_string(nodes_[0]->port()) + "/v2/").status, 0);
+}
+
+TEST_F(ClusterTest, ABlobCorruptedOnOnePeerIsCachedNowhere) {
+  startNodes(registry_->host());
+  const std::string d = remote_->layer_digests[1];
+  const int root = rootOf(d);
+  ASSERT_GE(root, 0);
+  // The root gets the blob (from the upstream), then its copy rots on disk, same size.
+  ASSERT_EQ(httpGet(nodes_[root]->url(blobPath("test/app", d))).status, 200);
+  ASSERT_TRUE(eventuallyCachedRight(*nodes_[root], d));
+  {
+    std::fstream f(nodes_[root]->blobFile(d), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    f.seekp(4096);
+    f.put('\x00');
+    f.seekp(4097);
+    f.put('\x01');
+  }
+  const int asker = (root + 1) % kNodes;
+  auto first = httpGet(nodes_[asker]->url(blobPath("test/app", d)));
+  // The asker verified what the peer sent: its client never gets the whole wrong blob (the
+  // connection is cut before the last bytes).
+  EXPECT_TRUE(first.status != 200 || first.curl_code != 0)
+      << "a wrong blob was delivered whole: " << first.body.size() << " bytes, "
+      << (("sha256:" + sha256Hex(first.body)) == d ? "right" : "wrong") << " bytes\n"
+      << nodes_[asker]->log();
+  EXPECT_FALSE(std::filesystem::exists(nodes_[asker]->blobFile(d)));
+  EXPECT_EQ(metric(*nodes_[asker], "pullcache_peer_fetch_errors_total{peer=\"" + members_[root] +
+                                       "\",reason=\"digest\"}"),
+            1);
+  // The client retries (containerd does): the bad peer is skipped, the bytes are right, and no
+  // node holds a wrong copy apart from the rotten one.
+  auto again = httpGet(nodes_[asker]->url(blobPath("test/app", d)));
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.curl_code, 0);
+  EXPECT_EQ("sha256:" + sha256Hex(again.body), d);
+  for (int i = 0; i < kNodes; ++i) {
+    if (i == root || !std::filesystem::exists(nodes_[i]->blobFile(d))) continue;
+    EXPECT_TRUE(cachedRight(*nodes_[i], d)) << "node " << i << " cached wrong bytes";
+  }
+}
+
+TEST_F(ClusterTest, WithTheUpstreamDownAPeersCopyServesEveryNode) {
+  startNodes(registry_->host());
+  const std::string d = remote_->layer_digests[0];
+  const int root = rootOf(d);
+  const int first = (root + 1) % kNodes;
+  ASSERT_EQ(httpGet(nodes_[first]->url(blobPath("test/app", d))).status, 200);
+  ASSERT_TRUE(eventuallyCachedRight(*nodes_[root], d)) << "the root holds what went through it";
+  registry_->stop();
+  auto results = getEverywhere("test/app", d, registry_->host());
+  for (int i = 0; i < kNodes; ++i) {
+    ASSERT_EQ(results[i].status, 200) << "node " << i << ": " << results[i].body;
+    EXPECT_EQ(results[i].curl_code, 0) << "node " << i;
+    EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
+  }
+}
+
+TEST_F(ClusterTest, TheRootKilledMidBlobCostsNoPull) {
+  FaultyUpstream faulty(registry_->host());
+  startNodes(faulty.hostPort());
+  const std::string d = remote_->layer_digests[0];  // 6 MiB
+  const int root = rootOf(d);
+  // The root's upstream stalls after half the blob; the others stream that half from it.
+  faulty.add(
+      Fault{.kind = FaultKind::kStallMidBody, .path_contains = d, .method = "GET", .times = 1});
+  std::vector<HttpResult> results(kNodes);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kNodes; ++i) {
+    if (i == root) continue;
+    clients.emplace_back([&, i] {
+      results[i] = httpGet(nodes_[i]->url("/v2/test/app/blobs/" + d + "?ns=" + faulty.hostPort()));
+    });
+  }
+  // Once the others hold bytes they streamed from it (their staging files grow), kill it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::uintmax_t staged = 0;
+  while (staged == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    staged = 0;
+    for (int i = 0; i < kNodes; ++i)
+      if (i != root) staged += stagedBytes(*nodes_[i]);
+  }
+  ASSERT_GT(staged, 0u) << "no node got bytes from the root: the test would prove nothing";
+  nodes_[root]->kill9();
+  for (auto& t : clients) t.join();
+  faulty.releaseStalls();
+  for (int i = 0; i < kNodes; ++i) {
+    if (i == root) continue;
+    ASSERT_EQ(results[i].status, 200) << "node " << i << ": " << results[i].body;
+    EXPECT_EQ(results[i].curl_code, 0) << "node " << i;
+    EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
+    EXPECT_TRUE(eventuallyCachedRight(*nodes_[i], d)) << "node " << i;
+  }
+}
+
+}  // namespace
+}  // namespace pullcache::testing
