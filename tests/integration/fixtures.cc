@@ -107,9 +107,22 @@ std::string PullcacheServer::blobFile(const std::string& digest) const {
 }
 
 void PullcacheServer::start() {
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{pullcacheBinary(), "serve", "--config", configPath()},
-      dir_ + "/pullcache.log", options_.env);
+  std::vector<std::string> argv;
+  if (!options_.resolv_conf.empty()) {
+    // unshare and sh exec: the process is pullcache itself, signals reach it.
+    argv = {"unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+            options_.resolv_conf};
+  }
+  for (std::string a :
+       {pullcacheBinary(), std::string("serve"), std::string("--config"), configPath()})
+    argv.push_back(std::move(a));
+  process_ = std::make_unique<Process>(std::move(argv), dir_ + "/pullcache.log", options_.env);
   if (!waitFor([&] { return httpGet(healthUrl("/readyz")).status == 200; },
                std::chrono::seconds(20))) {
     throw std::runtime_error("pullcache did not become ready: " + process_->log());

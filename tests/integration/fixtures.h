@@ -46,6 +46,9 @@ struct PullcacheOptions {
   std::string upstream_timeouts = "{connect: 2s, stall: 10s, request: 20s}";
   // Environment for the daemon, on top of the test's own ("NAME=value").
   std::vector<std::string> env;
+  // Run the daemon with this resolv.conf (in a mount namespace of its own, bind-mounted over
+  // /etc/resolv.conf, as `ip netns exec` does): its system resolver asks that DNS server.
+  std::string resolv_conf;
 };
 
 class PullcacheServer {
