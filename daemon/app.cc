@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/spawn.h"
+#include "daemon/cache/blob_cache.h"
 #include "daemon/cli/cache_commands.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/metrics/metrics.h"
@@ -20,7 +21,6 @@
 #include "daemon/server/admin_endpoint.h"
 #include "daemon/server/listener.h"
 #include "daemon/server/registry_endpoint.h"
-#include "daemon/cache/blob_cache.h"
 #include "daemon/upstream/curl_client.h"
 #include "daemon/upstream/redirect.h"
 #include "daemon/upstream/registry_client.h"
@@ -50,7 +50,6 @@ App::App(config::Config config) : config_(std::move(config)) {
       config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
       report.value().entries_dropped, report.value().orphans_removed, ms);
 
-
   upstream::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
   co.stall_timeout = config_.upstream_timeouts.stall;
@@ -74,10 +73,9 @@ App::App(config::Config config) : config_(std::move(config)) {
   fo.passthrough_max_bytes = config_.cache.passthrough_max_bytes;
   fetches_ = std::make_unique<registry::FetchCoordinator>(
       ioc_->get_executor(), pool_, *cache_, *client_, fo, metrics_.get(), peer_network_.get());
-  api_ = std::make_unique<registry::RegistryApi>(
-      registry::RegistryDeps{pool_, *index_, *router_, *client_, *fetches_, clock_,
-                             config_.cache.tag_ttl, metrics_.get(),
-                             config_.limits.max_manifest_bytes});
+  api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
+      pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl, metrics_.get(),
+      config_.limits.max_manifest_bytes, peer_network_.get()});
   server::SessionOptions so;
   so.header_timeout = config_.limits.header_timeout;
   so.idle_timeout = config_.limits.idle_timeout;

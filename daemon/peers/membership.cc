@@ -56,16 +56,16 @@ Membership::Membership(const config::PeersConfig& config, Resolver resolver,
       members_gauge_(members) {
   std::vector<std::string> initial;
   for (const auto& e : config.static_members) initial.push_back(e.str());
-  publish(std::move(initial));
+  publish(std::move(initial), dns_name_.empty());
 }
 
 Membership::~Membership() { stop(); }
 
-void Membership::publish(std::vector<std::string> members) {
+void Membership::publish(std::vector<std::string> members, bool listed) {
   members.push_back(self_);
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
-  auto v = std::make_shared<View>(View{std::move(members), self_});
+  auto v = std::make_shared<View>(View{std::move(members), self_, listed});
   if (members_gauge_ != nullptr) members_gauge_->set(static_cast<double>(v->members.size()));
   std::lock_guard lock(mu_);
   view_ = std::move(v);
@@ -99,8 +99,9 @@ Result<void> Membership::refresh() {
   }
   std::vector<std::string> members;
   for (const auto& ip : addrs.value()) members.push_back(memberText(ip, dns_port_));
+  const bool listed = std::find(members.begin(), members.end(), self_) != members.end();
   const std::size_t before = view()->members.size();
-  publish(std::move(members));
+  publish(std::move(members), listed);
   const std::size_t after = view()->members.size();
   bool recovered = false;
   {

@@ -22,6 +22,9 @@ namespace pullcache::peers {
 struct View {
   std::vector<std::string> members;
   std::string self;
+  // `self` is among the records (always, for a static list). A node that just started is not,
+  // until the others' resolvers see it too: it must not rank itself in meanwhile.
+  bool listed = true;
 };
 
 // name -> literal IP addresses (blocking).
@@ -47,7 +50,7 @@ class Membership {
   Result<void> refresh();
 
  private:
-  void publish(std::vector<std::string> members);
+  void publish(std::vector<std::string> members, bool listed);
   void loop();
 
   const std::string self_;

@@ -13,6 +13,29 @@ const std::shared_ptr<spdlog::logger>& logger() {
   return log;
 }
 
+}  // namespace
+
+// One direct stream of a digest, counted while it lives.
+class PeerEndpoint::DirectSlot {
+ public:
+  DirectSlot(std::shared_ptr<Streams> streams, std::string digest)
+      : streams_(std::move(streams)), digest_(std::move(digest)) {}
+  ~DirectSlot() {
+    std::lock_guard lock(streams_->mu);
+    if (auto it = streams_->by_digest.find(digest_);
+        it != streams_->by_digest.end() && --it->second == 0)
+      streams_->by_digest.erase(it);
+  }
+  DirectSlot(const DirectSlot&) = delete;
+  DirectSlot& operator=(const DirectSlot&) = delete;
+
+ private:
+  std::shared_ptr<Streams> streams_;
+  std::string digest_;
+};
+
+namespace {
+
 // A blob body that also holds a direct-stream slot until the session is done with it.
 class SlottedBlob final : public BlobSource {
  public:
@@ -109,7 +132,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
     co_return refuse(metrics::PeerOutcome::kNotFound, up.error());
 
   // Direct streams of one blob are bounded; a tree child is never refused.
-  std::shared_ptr<void> slot;
+  std::shared_ptr<DirectSlot> slot;
   if (kind == registry::RouteKind::kBlob && !head &&
       request.headers.get(registry::kHopHeader) != "child") {
     const std::string digest = route.value().reference.str();
@@ -127,14 +150,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
       co_return r;
     }
     ++n;
-    std::weak_ptr<Streams> streams = streams_;
-    slot = std::shared_ptr<void>(nullptr, [streams, digest](void*) {
-      if (auto s = streams.lock()) {
-        std::lock_guard l(s->mu);
-        if (auto it = s->by_digest.find(digest); it != s->by_digest.end() && --it->second == 0)
-          s->by_digest.erase(it);
-      }
-    });
+    slot = std::make_shared<DirectSlot>(streams_, digest);
   }
   auto result = co_await api_.handle(std::move(route).value(), std::move(request));
   if (!result) co_return refuse(outcomeOf(result.error().code), result.error());
@@ -142,6 +158,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
   if (metrics_ != nullptr)
     metrics_->request(resp.status < 400 ? metrics::PeerOutcome::kServed
                                         : metrics::PeerOutcome::kBadRequest);
+  // The slot lives as long as the body is being sent (the session holds the blob until then).
   if (slot && resp.blob) resp.blob = std::make_shared<SlottedBlob>(std::move(resp.blob), slot);
   resp.route = "peer";
   co_return resp;

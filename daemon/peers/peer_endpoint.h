@@ -38,6 +38,7 @@ class PeerEndpoint final : public server::RequestHandler {
     mutable std::mutex mu;
     std::unordered_map<std::string, std::size_t> by_digest;  // guarded by mu
   };
+  class DirectSlot;
   Task<HttpResponse> serve(HttpRequest request);
 
   registry::RegistryApi& api_;

@@ -49,7 +49,7 @@ std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
   {
     std::lock_guard lock(mu_);
     if (auto it = poisoned_until_.find(digest.str()); it != poisoned_until_.end()) {
-      if (it->second > clock_.now()) return {};
+      if (it->second > std::chrono::steady_clock::now()) return {};
       poisoned_until_.erase(it);
     }
   }
@@ -57,7 +57,7 @@ std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
   std::vector<std::string> live;
   live.reserve(view->members.size());
   {
-    const auto now = clock_.now();
+    const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mu_);
     for (const auto& m : view->members) {
       if (m != self_) {
@@ -71,18 +71,23 @@ std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
     }
   }
   if (live.size() <= 1) return {};
+  if (!view->listed) {
+    // Not yet in the others' views: they would not send this node's share of the blobs here,
+    // so it never takes the root's part. Where it would, it asks the real root instead.
+    live.erase(std::remove(live.begin(), live.end(), self_), live.end());
+    const Placement p = place(digest, live, self_, fanout_);
+    if (p.selfIsRoot()) return {registry::PeerHop{live[rankMembers(digest, live)[0]], true}};
+    if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
+    return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
+  }
   const Placement p = place(digest, live, self_, fanout_);
   if (p.selfIsRoot()) return {};
   if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
   return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
 }
 
-Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, std::string ns,
-                                                         std::string repository, Digest digest,
-                                                         std::uint64_t offset,
-                                                         std::vector<std::string> trail,
-                                                         std::shared_ptr<upstream::BodySink> sink) {
-  const std::string target = "/v2/" + repository + "/blobs/" + digest.str() + "?ns=" + ns;
+upstream::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const std::string& target,
+                                           const std::vector<std::string>& trail) const {
   upstream::Request r;
   r.method = "GET";
   r.url = "http://" + hop.member + target;
@@ -91,11 +96,35 @@ Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, 
   std::string via;
   for (const auto& t : trail) via += (via.empty() ? "" : ",") + t;
   if (!via.empty()) r.headers.add(std::string(registry::kTrailHeader), std::move(via));
-  if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
   r.follow_redirects = false;  // a peer answers itself; anything else is a broken peer
-  r.allow_non_public = true;   // peers are on the node network
+  r.allow_non_public = true;   // peers are on the node network...
+  r.no_proxy = true;           // ...and never reached through an egress proxy
   r.connect_timeout = connect_timeout_;
+  return r;
+}
+
+Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, std::string ns,
+                                                         std::string repository, Digest digest,
+                                                         std::uint64_t offset,
+                                                         std::vector<std::string> trail,
+                                                         std::shared_ptr<upstream::BodySink> sink) {
+  const std::string target = "/v2/" + repository + "/blobs/" + digest.str() + "?ns=" + ns;
+  upstream::Request r = peerRequest(hop, target, trail);
+  if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
   auto resp = co_await http_.stream(std::move(r), std::move(sink));
+  co_return resp;
+}
+
+Task<Result<upstream::Response>> PeerNetwork::getManifest(registry::PeerHop hop, std::string ns,
+                                                          std::string repository, Digest digest,
+                                                          std::string accept,
+                                                          std::vector<std::string> trail,
+                                                          std::uint64_t max_body) {
+  const std::string target = "/v2/" + repository + "/manifests/" + digest.str() + "?ns=" + ns;
+  upstream::Request r = peerRequest(hop, target, trail);
+  if (!accept.empty()) r.headers.add("Accept", std::move(accept));
+  r.max_body = max_body;
+  auto resp = co_await http_.send(std::move(r));
   co_return resp;
 }
 
@@ -103,14 +132,14 @@ void PeerNetwork::poisoned(const Digest& digest) {
   std::lock_guard lock(mu_);
   constexpr std::size_t kMaxPoisoned = 10'000;  // a bound, should a peer send garbage for all
   if (poisoned_until_.size() >= kMaxPoisoned) poisoned_until_.clear();
-  poisoned_until_[digest.str()] = clock_.now() + kDownFor;
+  poisoned_until_[digest.str()] = std::chrono::steady_clock::now() + kDownFor;
 }
 
 void PeerNetwork::failed(const std::string& member, metrics::PeerError reason) {
   bool first = false;
   {
     std::lock_guard lock(mu_);
-    auto until = clock_.now() + kDownFor;
+    auto until = std::chrono::steady_clock::now() + kDownFor;
     auto [it, inserted] = down_until_.try_emplace(member, until);
     first = inserted;
     it->second = until;

@@ -37,10 +37,17 @@ class PeerNetwork final : public registry::PeerSource {
                                               std::string repository, Digest digest,
                                               std::uint64_t offset, std::vector<std::string> trail,
                                               std::shared_ptr<upstream::BodySink> sink) override;
+  Task<Result<upstream::Response>> getManifest(registry::PeerHop hop, std::string ns,
+                                               std::string repository, Digest digest,
+                                               std::string accept, std::vector<std::string> trail,
+                                               std::uint64_t max_body) override;
   void failed(const std::string& member, metrics::PeerError reason) override;
   void poisoned(const Digest& digest) override;
 
  private:
+  upstream::Request peerRequest(const registry::PeerHop& hop, const std::string& target,
+                                const std::vector<std::string>& trail) const;
+
   const std::string self_;
   const std::size_t fanout_;
   const std::chrono::milliseconds connect_timeout_;
@@ -50,9 +57,9 @@ class PeerNetwork final : public registry::PeerSource {
   const Clock& clock_;
   metrics::PeerMetrics* metrics_;
   std::mutex mu_;
-  std::map<std::string, std::chrono::system_clock::time_point> down_until_;  // guarded by mu_
+  std::map<std::string, std::chrono::steady_clock::time_point> down_until_;  // guarded by mu_
   // Digests fetched from the upstream only, until then (their bytes from peers were wrong).
-  std::map<std::string, std::chrono::system_clock::time_point> poisoned_until_;  // mu_
+  std::map<std::string, std::chrono::steady_clock::time_point> poisoned_until_;  // mu_
 };
 
 }  // namespace pullcache::peers

@@ -63,12 +63,7 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
 
   // From a peer (the peer port passes the header on; the registry port drops it): the members
   // this request passed through.
-  std::vector<std::string> trail;
-  for (std::string_view rest = request.headers.get(kTrailHeader); !rest.empty();) {
-    const std::size_t comma = rest.find(',');
-    if (auto m = rest.substr(0, comma); !m.empty() && trail.size() < 64) trail.emplace_back(m);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  std::vector<std::string> trail = parseTrail(request.headers.get(kTrailHeader));
   auto t0 = std::chrono::steady_clock::now();
   auto opened = co_await d_.fetches.open(up, route.name, digest, std::move(trail));
   if (!opened) co_return opened.error();

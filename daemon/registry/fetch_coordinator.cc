@@ -273,7 +273,11 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   bool starter = false;
   {
     std::lock_guard lock(mu_);
-    if (auto it = inflight_.find(digest.str()); it != inflight_.end()) entry = it->second;
+    // A failed fetch stays listed until its coroutine retires it, a moment after its readers
+    // heard: a request in that moment starts a new fetch instead of joining the dead one.
+    if (auto it = inflight_.find(digest.str());
+        it != inflight_.end() && it->second->snapshot().state != InflightBlob::State::kFailed)
+      entry = it->second;
   }
   std::shared_ptr<cache::Reservation> reservation;
   if (!entry) {
@@ -286,6 +290,10 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
         std::make_shared<InflightBlob>(digest, std::move(read_fd).value(), options_.stall_timeout);
     std::lock_guard lock(mu_);
     auto [it, inserted] = inflight_.try_emplace(digest.str(), fresh);
+    if (!inserted && it->second->snapshot().state == InflightBlob::State::kFailed) {
+      it->second = fresh;
+      inserted = true;
+    }
     entry = it->second;
     starter = inserted;
   }
@@ -330,7 +338,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
       } catch (...) {  // out of memory for the message: the readers still time out
       }
     }
-    finishFetch(digest);
+    finishFetch(digest, entry.get());
   });
   auto hasher = std::make_shared<BlobHasher>(pool_, entry->readFd(), digest.algorithm());
   auto writer =
@@ -503,10 +511,11 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   }
 }
 
-void FetchCoordinator::finishFetch(const Digest& digest) {
+void FetchCoordinator::finishFetch(const Digest& digest, const InflightBlob* entry) {
   if (metrics_ != nullptr) metrics_->inflight_fetches.add(-1);
   std::lock_guard lock(mu_);
-  inflight_.erase(digest.str());
+  if (auto it = inflight_.find(digest.str()); it != inflight_.end() && it->second.get() == entry)
+    inflight_.erase(it);
 }
 
 }  // namespace pullcache::registry

@@ -81,7 +81,8 @@ class FetchCoordinator {
                       std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
                       std::shared_ptr<cache::Reservation> reservation,
                       std::vector<std::string> trail);
-  void finishFetch(const Digest& digest);
+  // Unlists `entry` (not a newer fetch of the same digest that replaced it).
+  void finishFetch(const Digest& digest, const InflightBlob* entry);
 
   asio::io_context::executor_type executor_;
   asio::thread_pool& pool_;

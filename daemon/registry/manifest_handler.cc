@@ -48,22 +48,68 @@ std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
 
 Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
-    std::string accept) {
+    std::string accept, std::vector<std::string> trail) {
   std::string key = up->host + "/" + up->upstreamName(name) + ":" + reference + "|" + accept;
-  std::function<Task<Result<Fetched>>()> work = [this, up, name, reference, accept]() {
-    return fetchManifestOnce(up, name, reference, accept);
+  std::function<Task<Result<Fetched>>()> work = [this, up, name, reference, accept, trail]() {
+    return fetchManifestOnce(up, name, reference, accept, trail);
   };
   co_return co_await manifest_flights_.run(std::move(key), std::move(work));
 }
 
+Task<std::optional<upstream::Response>> RegistryApi::manifestFromPeer(
+    std::shared_ptr<const upstream::Upstream> up, std::string name, Digest digest,
+    std::string accept, std::vector<std::string> trail) {
+  auto hops = d_.peers->plan(digest, trail);
+  if (hops.empty()) co_return std::nullopt;  // this node is the root, or alone
+  // Only the root: manifests are small, nobody is refused as busy for one.
+  PeerHop hop = hops.front();
+  hop.as_child = true;
+  std::vector<std::string> onward = std::move(trail);
+  onward.push_back(d_.peers->self());
+  std::string ns = up->host;  // named: see common/blocking.h
+  auto resp =
+      co_await d_.peers->getManifest(hop, std::move(ns), std::move(name), digest, std::move(accept),
+                                     std::move(onward), d_.max_manifest_bytes);
+  if (!resp) {
+    d_.peers->failed(hop.member, resp.error().code == Errc::kTimeout
+                                     ? metrics::PeerError::kStall
+                                     : metrics::PeerError::kConnect);
+    co_return std::nullopt;
+  }
+  if (resp.value().status != 200) {
+    // It could not get it either, or does not mirror this registry: the upstream's own answer.
+    if (d_.metrics != nullptr)
+      d_.metrics->peers.fetchError(hop.member, metrics::PeerError::kStatus);
+    co_return std::nullopt;
+  }
+  Hasher hasher(digest.algorithm());
+  hasher.update(resp.value().body);
+  if (hasher.finish() != digest) {
+    d_.peers->failed(hop.member, metrics::PeerError::kDigest);
+    d_.peers->poisoned(digest);
+    co_return std::nullopt;  // buffered: the upstream's copy replaces it before anyone sees it
+  }
+  co_return std::move(resp).value();
+}
+
 Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
-    std::string accept) {
-  Headers h;
-  h.add("Accept", std::move(accept));
-  std::string path = "manifests/" + reference;
-  auto resp =
-      co_await d_.client.request(up, "GET", name, std::move(path), std::move(h), d_.max_manifest_bytes);
+    std::string accept, std::vector<std::string> trail) {
+  auto parsed = Reference::parse(reference);
+  std::optional<upstream::Response> from_peer;
+  if (d_.peers != nullptr && parsed && parsed.value().isDigest())
+    from_peer =
+        co_await manifestFromPeer(up, name, parsed.value().digest(), accept, std::move(trail));
+  Result<upstream::Response> resp = Error{};
+  if (from_peer) {
+    resp = std::move(*from_peer);
+  } else {
+    Headers h;
+    h.add("Accept", std::move(accept));
+    std::string path = "manifests/" + reference;
+    resp = co_await d_.client.request(up, "GET", name, std::move(path), std::move(h),
+                                      d_.max_manifest_bytes);
+  }
   if (!resp) co_return resp.error();
   auto& u = resp.value();
   if (u.status != 200)
@@ -71,7 +117,7 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
                                             "manifest " + name + ":" + reference);
   // The digest is ours to compute: a manifest is kept only under the hash of its bytes.
   Digest computed = sha256Of(u.body);
-  auto ref = Reference::parse(reference);
+  const auto& ref = parsed;
   if (ref && ref.value().isDigest()) {
     const Digest& want = ref.value().digest();
     Digest got = computed;
@@ -95,8 +141,42 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
     if (!declared.empty()) type = declared;
   }
   if (type.empty()) co_return fail(Errc::kManifestInvalid, "upstream manifest has no media type");
-  co_return Fetched{computed,
-                    index::ManifestRecord{type, std::move(u.body), d_.clock.unixSeconds()}};
+  Fetched f{computed, index::ManifestRecord{type, std::move(u.body), d_.clock.unixSeconds()}};
+  // Kept before the flight ends, so that a request arriving just after it finds the manifest in
+  // the index instead of starting a second upstream GET (callers add the tag's mapping).
+  std::function<Result<void>()> put = [this, f]() {
+    return d_.index.putManifest(f.digest, f.record, std::nullopt);
+  };
+  auto stored = co_await runBlocking(d_.pool, std::move(put));
+  if (!stored)
+    logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
+  co_return f;
+}
+
+Task<Result<RegistryApi::Fetched>> RegistryApi::fetchByTag(
+    std::shared_ptr<const upstream::Upstream> up, std::string name, std::string tag,
+    std::string accept, std::vector<std::string> trail) {
+  if (d_.peers != nullptr) {
+    Headers h;
+    h.add("Accept", accept);
+    std::string path = "manifests/" + tag;
+    auto head = co_await d_.client.request(up, "HEAD", name, std::move(path), std::move(h), 0);
+    if (head && head.value().status == 200) {
+      if (auto digest = Digest::parse(head.value().headers.get("docker-content-digest"))) {
+        // Known already (a peer asked this node for it, or another tag points to it).
+        if (auto rec = d_.index.getManifest(digest.value()); rec && rec.value())
+          co_return Fetched{digest.value(), std::move(*rec.value())};
+        std::string by_digest = digest.value().str();
+        auto fetched = co_await fetchManifest(up, name, std::move(by_digest), accept, trail);
+        if (fetched) co_return fetched;
+      }
+    }
+    // No digest on HEAD (some registries), or the fetch by digest failed: by tag, as without
+    // peers.
+  }
+  auto fetched = co_await fetchManifest(up, std::move(name), std::move(tag), std::move(accept),
+                                        std::move(trail));
+  co_return fetched;
 }
 
 Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest request,
@@ -117,7 +197,8 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     // a co_await'ed call's arguments (see common/blocking.h).
     std::string ask = rec.value() ? accept : std::string(media::kManifestAccept);
     std::string digest_str = digest.str();
-    auto fetched = co_await fetchManifest(up, route.name, std::move(digest_str), std::move(ask));
+    auto fetched = co_await fetchManifest(up, route.name, std::move(digest_str), std::move(ask),
+                                          parseTrail(request.headers.get(kTrailHeader)));
     if (!fetched) co_return fetched.error();
     auto& f = fetched.value();
     if (!media::accepts(accept, f.record.media_type)) {
@@ -125,12 +206,6 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
                                                  f.record.media_type +
                                                  ", which the client does not accept");
     }
-    std::function<Result<void>()> put = [this, f]() {
-      return d_.index.putManifest(f.digest, f.record, std::nullopt);
-    };
-    auto stored = co_await runBlocking(d_.pool, std::move(put));
-    if (!stored)
-      logger()->warn("could not cache manifest {}: {}", f.digest.str(), stored.error().message());
     auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
     r.upstream_ms = msSince(t0);
     co_return r;
@@ -189,7 +264,8 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
   }
 
   std::string all_types(media::kManifestAccept);
-  auto fetched = co_await fetchManifest(up, route.name, key.tag, std::move(all_types));
+  auto fetched = co_await fetchByTag(up, route.name, key.tag, std::move(all_types),
+                                     parseTrail(request.headers.get(kTrailHeader)));
   if (!fetched) {
     if (known && (fetched.error().retryable())) {
       auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);

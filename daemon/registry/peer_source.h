@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/asio.h"
@@ -40,6 +41,12 @@ class PeerSource {
                                                       std::uint64_t offset,
                                                       std::vector<std::string> trail,
                                                       std::shared_ptr<upstream::BodySink> sink) = 0;
+  // GET of a manifest by digest from `hop` (buffered, up to `max_body`).
+  virtual Task<Result<upstream::Response>> getManifest(PeerHop hop, std::string ns,
+                                                       std::string repository, Digest digest,
+                                                       std::string accept,
+                                                       std::vector<std::string> trail,
+                                                       std::uint64_t max_body) = 0;
   // `member` failed: it is skipped for a while (a peer that is down costs one connect timeout,
   // not one per blob).
   virtual void failed(const std::string& member, metrics::PeerError reason) = 0;
@@ -51,6 +58,19 @@ class PeerSource {
 
 // The trail header: "a,b,c" (the peers a request has passed through).
 inline constexpr std::string_view kTrailHeader = "Pullcache-Trail";
+
+// The trail header's members; the last 64 (a trail is as long as a tree is deep, and the
+// nearest members are the ones a loop would come back through).
+inline std::vector<std::string> parseTrail(std::string_view header) {
+  std::vector<std::string> trail;
+  while (!header.empty()) {
+    const std::size_t comma = header.find(',');
+    if (auto m = header.substr(0, comma); !m.empty()) trail.emplace_back(m);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+  }
+  if (trail.size() > 64) trail.erase(trail.begin(), trail.end() - 64);
+  return trail;
+}
 inline constexpr std::string_view kHopHeader = "Pullcache-Hop";  // "child" | "direct"
 // On a 429 of the peer port's own: the member is busy (an upstream's 429 passed on lacks it).
 inline constexpr std::string_view kBusyHeader = "Pullcache-Busy";

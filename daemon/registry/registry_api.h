@@ -4,14 +4,16 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "common/asio.h"
 #include "common/clock.h"
 #include "common/http_message.h"
+#include "common/single_flight.h"
 #include "daemon/index/index.h"
 #include "daemon/registry/fetch_coordinator.h"
 #include "daemon/registry/route.h"
-#include "common/single_flight.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
@@ -28,6 +30,8 @@ struct RegistryDeps {
   metrics::Metrics* metrics = nullptr;
   // Manifests (and tag lists) larger than this are refused: 502 SIZE_INVALID.
   std::uint64_t max_manifest_bytes = 4u << 20;  // as containerd
+  // Cluster mode: manifests by digest come through the digest's root, like blobs.
+  PeerSource* peers = nullptr;
 };
 
 class RegistryApi {
@@ -52,11 +56,22 @@ class RegistryApi {
   };
   // One upstream GET per (upstream, repository, reference, accept) at a time, however many
   // clients ask concurrently (manifest GETs count against registries' pull limits).
+  // `trail`: see FetchCoordinator::open.
   Task<Result<Fetched>> fetchManifest(std::shared_ptr<const upstream::Upstream> up,
-                                      std::string name, std::string reference, std::string accept);
+                                      std::string name, std::string reference, std::string accept,
+                                      std::vector<std::string> trail = {});
   Task<Result<Fetched>> fetchManifestOnce(std::shared_ptr<const upstream::Upstream> up,
                                           std::string name, std::string reference,
-                                          std::string accept);
+                                          std::string accept, std::vector<std::string> trail);
+  // Cluster mode: the manifest from its root, verified; nullopt: ask the upstream.
+  Task<std::optional<upstream::Response>> manifestFromPeer(
+      std::shared_ptr<const upstream::Upstream> up, std::string name, Digest digest,
+      std::string accept, std::vector<std::string> trail);
+  // By tag: with peers, the digest from a HEAD (not counted against Docker Hub's pull limit),
+  // then the body by digest through its root; without, a GET by tag.
+  Task<Result<Fetched>> fetchByTag(std::shared_ptr<const upstream::Upstream> up, std::string name,
+                                   std::string tag, std::string accept,
+                                   std::vector<std::string> trail);
 
   RegistryDeps d_;
   SingleFlight<Result<Fetched>> manifest_flights_;

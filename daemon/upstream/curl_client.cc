@@ -252,6 +252,7 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+  if (r.no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, options_.max_redirects);
   // Authorization is never sent to a host other than the original one (libcurl's default for
   // custom headers since 7.58; stated explicitly here).

@@ -20,7 +20,7 @@ struct Request {
   std::string method = "GET";  // GET or HEAD to registries; POST/PUT for the AWS credential APIs
   std::string url;
   Headers headers;
-  std::string body;  // request body (POST/PUT); sent with Content-Length
+  std::string body;                   // request body (POST/PUT); sent with Content-Length
   std::uint64_t max_body = 4u << 20;  // buffered responses: larger bodies fail with kTooLarge
   bool follow_redirects = true;
   std::chrono::milliseconds timeout{0};  // whole request; 0 = only the stall timeout applies
@@ -28,6 +28,7 @@ struct Request {
   // false: the connection may only go to a public address (checked on the resolved address at
   // connect time, so DNS cannot smuggle one in). For redirect targets and token realms.
   bool allow_non_public = true;
+  bool no_proxy = false;  // never through a proxy from the environment (peers on the node network)
 };
 
 struct Response {

@@ -146,6 +146,10 @@ TEST_F(ClusterTest, EveryLayerLeavesTheUpstreamOnceForTheWholeCluster) {
   std::map<std::string, int> before;
   for (const auto& d : remote_->layer_digests)
     before[d] = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
+  const std::string by_tag = "/v2/test/app/manifests/v1";
+  const std::string by_digest = "/v2/test/app/manifests/" + remote_->manifest_digest;
+  const int gets_by_tag = registry_->countRequests("GET", by_tag);
+  const int gets_by_digest = registry_->countRequests("GET", by_digest);
   // All six nodes pull the whole image at once (skopeo, as a client would).
   std::vector<int> rc(kNodes, -1);
   std::vector<std::string> logs(kNodes);
@@ -164,6 +168,10 @@ TEST_F(ClusterTest, EveryLayerLeavesTheUpstreamOnceForTheWholeCluster) {
         << d << " left the upstream more than once";
     for (int i = 0; i < kNodes; ++i) EXPECT_TRUE(cachedRight(*nodes_[i], d)) << "node " << i;
   }
+  // The manifest: each node asked the upstream for the tag's digest with a HEAD (which Docker
+  // Hub does not count against its pull limit), and its body left the upstream once.
+  EXPECT_EQ(registry_->countRequests("GET", by_tag), gets_by_tag);
+  EXPECT_EQ(registry_->countRequests("GET", by_digest), gets_by_digest + 1);
   // The bytes came from peers, and the peers say so.
   double from_peers = 0;
   double served = 0;

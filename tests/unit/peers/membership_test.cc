@@ -44,6 +44,10 @@ TEST(Membership, DnsRecordsBecomeMembersWithTheServicePort) {
   EXPECT_EQ(m.view()->members, (std::vector<std::string>{"10.0.0.1:5001", "10.0.0.2:5001",
                                                          "10.0.0.3:5001", "[fd00::7]:5001"}));
   EXPECT_EQ(gauge.value(), 4);
+  EXPECT_FALSE(m.view()->listed) << "this node is not among the records yet";
+  answer.push_back("10.0.0.1");
+  ASSERT_TRUE(m.refresh());
+  EXPECT_TRUE(m.view()->listed);
   answer = {"10.0.0.2"};  // a pod went away
   ASSERT_TRUE(m.refresh());
   EXPECT_EQ(m.view()->members, (std::vector<std::string>{"10.0.0.1:5001", "10.0.0.2:5001"}));
