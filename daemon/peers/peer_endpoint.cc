@@ -109,8 +109,10 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
     r.close = true;
     co_return r;
   }
-  if (auto auth = checkPeerAuthorization(secret_, request.headers.get("authorization"),
-                                         clock_.unixSeconds(), request.method, request.target);
+  const bool child = request.headers.get(registry::kHopHeader) == "child";
+  if (auto auth = checkPeerAuthorization(
+          secret_, request.headers.get("authorization"), clock_.unixSeconds(), request.method,
+          request.target, child ? std::string_view("child") : std::string_view("direct"));
       !auth) {
     logger()->debug("refused a peer request: {}", auth.error().detail);
     auto r = refuse(metrics::PeerOutcome::kUnauthorized, auth.error());
@@ -133,8 +135,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
 
   // Direct streams of one blob are bounded; a tree child is never refused.
   std::shared_ptr<DirectSlot> slot;
-  if (kind == registry::RouteKind::kBlob && !head &&
-      request.headers.get(registry::kHopHeader) != "child") {
+  if (kind == registry::RouteKind::kBlob && !head && !child) {
     const std::string digest = route.value().reference.str();
     std::lock_guard lock(streams_->mu);
     std::size_t& n = streams_->by_digest[digest];

@@ -91,8 +91,10 @@ upstream::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const s
   upstream::Request r;
   r.method = "GET";
   r.url = "http://" + hop.member + target;
-  r.headers.add("Authorization", peerAuthorization(secret_, clock_.unixSeconds(), "GET", target));
-  r.headers.add(std::string(registry::kHopHeader), hop.as_child ? "child" : "direct");
+  const std::string_view role = hop.as_child ? "child" : "direct";
+  r.headers.add("Authorization",
+                peerAuthorization(secret_, clock_.unixSeconds(), "GET", target, role));
+  r.headers.add(std::string(registry::kHopHeader), std::string(role));
   std::string via;
   for (const auto& t : trail) via += (via.empty() ? "" : ",") + t;
   if (!via.empty()) r.headers.add(std::string(registry::kTrailHeader), std::move(via));

@@ -15,11 +15,11 @@ constexpr std::string_view kVersion = "pc1";
 constexpr std::string_view kScheme = "Bearer ";
 
 std::string mac(const Secret& secret, std::int64_t t, std::string_view method,
-                std::string_view target) {
+                std::string_view target, std::string_view role) {
   std::string data;
-  data.reserve(kVersion.size() + method.size() + target.size() + 24);
+  data.reserve(kVersion.size() + method.size() + target.size() + role.size() + 32);
   data.append(kVersion).append("\n").append(std::to_string(t)).append("\n");
-  data.append(method).append("\n").append(target);
+  data.append(method).append("\n").append(target).append("\n").append(role);
   return hexLower(hmacSha256(secret.reveal(), data));
 }
 
@@ -28,14 +28,16 @@ Error unauthorized(std::string why) { return Error{Errc::kPeerUnauthorized, std:
 }  // namespace
 
 std::string peerAuthorization(const Secret& secret, std::int64_t unix_seconds,
-                              std::string_view method, std::string_view target) {
+                              std::string_view method, std::string_view target,
+                              std::string_view role) {
   return std::string(kScheme) + std::string(kVersion) + "." + std::to_string(unix_seconds) + "." +
-         mac(secret, unix_seconds, method, target);
+         mac(secret, unix_seconds, method, target, role);
 }
 
 Result<void> checkPeerAuthorization(const Secret& secret, std::string_view authorization,
                                     std::int64_t now_unix_seconds, std::string_view method,
-                                    std::string_view target, std::chrono::seconds max_skew) {
+                                    std::string_view target, std::string_view role,
+                                    std::chrono::seconds max_skew) {
   if (authorization.empty()) return unauthorized("no Authorization header");
   if (!authorization.starts_with(kScheme)) return unauthorized("not a Bearer token");
   std::string_view token = authorization.substr(kScheme.size());
@@ -50,7 +52,7 @@ Result<void> checkPeerAuthorization(const Secret& secret, std::string_view autho
   if (ec != std::errc() || p != token.data() + dot) return unauthorized("malformed peer token");
   if (t < now_unix_seconds - max_skew.count() || t > now_unix_seconds + max_skew.count())
     return unauthorized("peer token too old or from the future (are the nodes' clocks synced?)");
-  const std::string want = mac(secret, t, method, target);
+  const std::string want = mac(secret, t, method, target, role);
   std::string_view got = token.substr(dot + 1);
   if (got.size() != want.size() || CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0)
     return unauthorized("peer token does not match (a different secret?)");

@@ -24,8 +24,8 @@ class PeerEndpointTest : public ::testing::Test {
     HttpRequest r;
     r.method = "GET";
     r.target = "/v2/lib/app/blobs/" + digest_.str() + "?ns=reg.test";
-    r.headers.add("Authorization",
-                  peerAuthorization(kSecret, bed_.clock.unixSeconds(), "GET", r.target));
+    r.headers.add("Authorization", peerAuthorization(kSecret, bed_.clock.unixSeconds(), "GET",
+                                                     r.target, child ? "child" : "direct"));
     if (child) r.headers.add("Pullcache-Hop", "child");
     return r;
   }
@@ -67,6 +67,12 @@ TEST_F(PeerEndpointTest, DirectStreamsAreBoundedForAsLongAsTheirBodiesAreSent) {
   EXPECT_EQ(endpoint_.directStreams(digest_.str()), 0u);
   EXPECT_EQ(bed_.metrics.peers.requests(metrics::PeerOutcome::kBusy), 1u);
   EXPECT_EQ(bed_.metrics.peers.requests(metrics::PeerOutcome::kServed), 4u);
+}
+
+TEST_F(PeerEndpointTest, ADirectTokenCannotClaimAChildsStream) {
+  auto r = request(false);
+  r.headers.add("Pullcache-Hop", "child");
+  EXPECT_EQ(serve(std::move(r)).status, 401);
 }
 
 TEST_F(PeerEndpointTest, NoTokenNoBlob) {

@@ -47,6 +47,12 @@ TEST(PeerToken, RefusesEverythingElse) {
       {"bad time", "Bearer pc1.18x0000000.abcd", kNow, "GET", std::string(kTarget)},
       {"other version", "Bearer pc2" + good.substr(10), kNow, "GET", std::string(kTarget)},
   };
+  // A direct request's token does not make its bearer a tree child.
+  auto as_child = checkPeerAuthorization(kSecret, good, kNow, "GET", kTarget, "child");
+  EXPECT_FALSE(as_child);
+  EXPECT_TRUE(checkPeerAuthorization(kSecret,
+                                     peerAuthorization(kSecret, kNow, "GET", kTarget, "child"),
+                                     kNow, "GET", kTarget, "child"));
   for (const auto& c : cases) {
     auto r = checkPeerAuthorization(kSecret, c.header, c.now, c.method, c.target);
     ASSERT_FALSE(r) << c.what;
