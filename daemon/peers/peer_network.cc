@@ -30,6 +30,12 @@ std::string_view reasonName(metrics::PeerError r) {
   return "error";
 }
 
+// The root directly, then the tree parent as a child (one hop when the parent is the root).
+std::vector<registry::PeerHop> hopsOf(const Placement& p) {
+  if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
+  return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
+}
+
 }  // namespace
 
 PeerNetwork::PeerNetwork(const config::PeersConfig& config, Secret secret, Membership& membership,
@@ -77,13 +83,11 @@ std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
     live.erase(std::remove(live.begin(), live.end(), self_), live.end());
     const Placement p = place(digest, live, self_, fanout_);
     if (p.selfIsRoot()) return {registry::PeerHop{live[rankMembers(digest, live)[0]], true}};
-    if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
-    return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
+    return hopsOf(p);
   }
   const Placement p = place(digest, live, self_, fanout_);
   if (p.selfIsRoot()) return {};
-  if (p.parent == p.root) return {registry::PeerHop{p.root, true}};
-  return {registry::PeerHop{p.root, false}, registry::PeerHop{*p.parent, true}};
+  return hopsOf(p);
 }
 
 upstream::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const std::string& target,
