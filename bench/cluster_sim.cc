@@ -231,8 +231,9 @@ int main(int argc, char** argv) {
   capped.herd_only = true;
   std::printf(
       "\nWith churn, all nodes wanting the blob, and the peer listener's limits.max_connections "
-      "(%zu; a peer's connection stays open after its answer, in keep-alive, for the herd's "
-      "duration; past the limit the listener answers 503 and the asker goes to the upstream):\n\n",
+      "(%zu; a peer's connection stays open after a 200, in keep-alive, for the herd's "
+      "duration, and a busy root's 429 closes it; past the limit the listener answers 503 and "
+      "the asker goes to the upstream):\n\n",
       kMaxConnections);
   printCappedTable(measure(capped));
   std::fflush(stdout);  // the tables before the timing line, when both go to one file

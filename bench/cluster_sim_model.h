@@ -332,7 +332,7 @@ class Herd {
         break;
       case Kind::kArrive: {
         Node& y = nodes_[e.to];
-        // A request on a new connection: the connection stays open after the answer (HTTP
+        // A request on a new connection: the connection stays open after a 200 (HTTP
         // keep-alive; the listener's idle_timeout, 75 s, outlasts the herd). Past
         // max_connections the listener answers 503 before the handler sees the request.
         if (std::find(x.peers.begin(), x.peers.end(), e.to) == x.peers.end()) {
@@ -345,6 +345,9 @@ class Herd {
           ++y.connections;
         }
         if (!e.as_child && y.direct >= fanout_) {  // the peer endpoint's bound; never for a child
+          // The 429 closes the connection (peer_endpoint.cc), so a refused node holds no slot.
+          std::erase(x.peers, e.to);
+          --y.connections;
           ++stats_.refusals;
           push(e.time + kLatency, Kind::kRefused, e.from, e.to, false);
           break;
