@@ -27,6 +27,21 @@ Result<void> writeAll(int fd, const void* data, std::size_t size) {
   return ok();
 }
 
+Result<void> writeAllAt(int fd, const void* data, std::size_t size, std::uint64_t offset) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return systemError(errno, "pwrite");
+    }
+    p += n;
+    offset += static_cast<std::uint64_t>(n);
+    size -= static_cast<std::size_t>(n);
+  }
+  return ok();
+}
+
 Result<void> makeDirs(const std::string& path) {
   std::string cur;
   std::size_t pos = 0;

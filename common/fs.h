@@ -37,6 +37,8 @@ class UniqueFd {
 
 // Writes all of [data, data+size) at the file's current offset, retrying short writes.
 Result<void> writeAll(int fd, const void* data, std::size_t size);
+// The same at `offset` (pwrite: the descriptor's own offset does not move).
+Result<void> writeAllAt(int fd, const void* data, std::size_t size, std::uint64_t offset);
 Result<void> makeDirs(const std::string& path);
 Result<std::string> readFile(const std::string& path, std::size_t max_size);
 

@@ -25,41 +25,55 @@ std::string ByteRange::contentRange(std::uint64_t size) const {
   return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size);
 }
 
-Result<std::optional<ByteRange>> resolveRange(std::string_view header, std::uint64_t size) {
+std::optional<RangeAsk> parseRangeAsk(std::string_view header) {
   header = trim(header);
-  if (header.empty()) return std::optional<ByteRange>{};
   constexpr std::string_view kUnit = "bytes=";
-  if (header.size() < kUnit.size()) return std::optional<ByteRange>{};
+  if (header.size() < kUnit.size()) return std::nullopt;
   for (std::size_t i = 0; i < kUnit.size(); ++i) {
     char c = header[i];
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kUnit[i]) return std::optional<ByteRange>{};
+    if (c != kUnit[i]) return std::nullopt;
   }
   std::string_view spec = trim(header.substr(kUnit.size()));
-  if (spec.find(',') != std::string_view::npos)
-    return std::optional<ByteRange>{};  // multi-range: ignore
+  if (spec.find(',') != std::string_view::npos) return std::nullopt;  // multi-range: ignore
   std::size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return std::optional<ByteRange>{};
+  if (dash == std::string_view::npos) return std::nullopt;
   std::string_view a = trim(spec.substr(0, dash));
   std::string_view b = trim(spec.substr(dash + 1));
-
+  RangeAsk ask;
   if (a.empty()) {  // suffix range: the last N bytes
     auto n = parseNumber(b);
-    if (!n) return std::optional<ByteRange>{};
-    if (*n == 0 || size == 0) return fail(Errc::kRangeInvalid, "empty suffix range");
-    std::uint64_t len = *n < size ? *n : size;
-    return std::optional<ByteRange>{ByteRange{size - len, size - 1}};
+    if (!n) return std::nullopt;
+    ask.suffix = *n;
+    return ask;
   }
-  auto first = parseNumber(a);
-  if (!first) return std::optional<ByteRange>{};
-  std::uint64_t last = size == 0 ? 0 : size - 1;
+  ask.first = parseNumber(a);
+  if (!ask.first) return std::nullopt;
   if (!b.empty()) {
-    auto l = parseNumber(b);
-    if (!l || *l < *first) return std::optional<ByteRange>{};
-    if (*l < last) last = *l;
+    ask.last = parseNumber(b);
+    if (!ask.last || *ask.last < *ask.first) return std::nullopt;
   }
-  if (*first >= size) return fail(Errc::kRangeInvalid, "range starts past the end of the blob");
-  return std::optional<ByteRange>{ByteRange{*first, last}};
+  return ask;
+}
+
+Result<ByteRange> resolveRangeAsk(const RangeAsk& ask, std::uint64_t size) {
+  if (!ask.first) {
+    if (ask.suffix == 0 || size == 0) return fail(Errc::kRangeInvalid, "empty suffix range");
+    std::uint64_t len = ask.suffix < size ? ask.suffix : size;
+    return ByteRange{size - len, size - 1};
+  }
+  if (*ask.first >= size) return fail(Errc::kRangeInvalid, "range starts past the end of the blob");
+  std::uint64_t last = size - 1;
+  if (ask.last && *ask.last < last) last = *ask.last;
+  return ByteRange{*ask.first, last};
+}
+
+Result<std::optional<ByteRange>> resolveRange(std::string_view header, std::uint64_t size) {
+  auto ask = parseRangeAsk(header);
+  if (!ask) return std::optional<ByteRange>{};
+  auto range = resolveRangeAsk(*ask, size);
+  if (!range) return range.error();
+  return std::optional<ByteRange>{range.value()};
 }
 
 }  // namespace pullcache

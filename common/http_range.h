@@ -20,6 +20,24 @@ struct ByteRange {
   [[nodiscard]] std::string contentRange(std::uint64_t size) const;
 };
 
+// What a Range header asks for, before the entity's size is known.
+struct RangeAsk {
+  std::optional<std::uint64_t> first;  // nullopt: a suffix range ("bytes=-N")
+  std::optional<std::uint64_t> last;   // inclusive; nullopt: to the end
+  std::uint64_t suffix = 0;            // N of a suffix range
+  // Bytes asked for, when the header says (a closed or suffix range).
+  [[nodiscard]] std::optional<std::uint64_t> length() const {
+    if (!first) return suffix;
+    if (last) return *last - *first + 1;
+    return std::nullopt;
+  }
+};
+// nullopt: not a single well-formed byte range (the header is ignored).
+std::optional<RangeAsk> parseRangeAsk(std::string_view header);
+// `ask` against the entity's size. nullopt: serve the whole entity (not given here: the RFC's
+// "ignore" cases come from parseRangeAsk). Error kRangeInvalid: answer 416.
+Result<ByteRange> resolveRangeAsk(const RangeAsk& ask, std::uint64_t size);
+
 // nullopt: serve the whole entity. Error kRangeInvalid: answer 416.
 Result<std::optional<ByteRange>> resolveRange(std::string_view header, std::uint64_t size);
 

@@ -384,6 +384,17 @@ Result<Config> parseConfig(const std::string& yaml_text) {
         while (!out->empty() && out->back() == '/') out->pop_back();
       }
     }
+    if (root["ranges"]) {
+      const auto& r = root["ranges"];
+      if (auto k = checkKeys(r, "ranges", "ranges"); !k) return k.error();
+      for (auto [key, out] : {std::pair{"fill_below", &c.ranges.fill_below},
+                              std::pair{"fill_after", &c.ranges.fill_after}}) {
+        if (!r[key]) continue;
+        auto b = bytesKey(r[key], std::string("ranges.") + key, 0, 1ull << 50);
+        if (!b) return b.error();
+        *out = b.value();
+      }
+    }
     if (root["peers"]) {
       auto p = yaml::parsePeers(root["peers"], [](const char* name) { return std::getenv(name); });
       if (!p) return p.error();

@@ -116,6 +116,14 @@ struct PeersConfig {
   friend bool operator==(const PeersConfig&, const PeersConfig&) = default;
 };
 
+// Range reads of blobs not cached yet (registry/fetch_coordinator.h): when the whole blob is
+// fetched in the background.
+struct RangesConfig {
+  std::uint64_t fill_below = 16ull << 20;  // blobs up to this size: at their first range
+  std::uint64_t fill_after = 64ull << 20;  // once clients asked for this many ranged bytes
+  friend bool operator==(const RangesConfig&, const RangesConfig&) = default;
+};
+
 struct Config {
   Endpoint listen{"127.0.0.1", 5000};
   Endpoint metrics_listen{"0.0.0.0", 9095};
@@ -128,6 +136,7 @@ struct Config {
   AwsConfig aws;
   LogConfig log;
   PeersConfig peers;
+  RangesConfig ranges;
   friend bool operator==(const Config&, const Config&) = default;
 };
 

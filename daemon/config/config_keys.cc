@@ -87,6 +87,12 @@ constexpr ConfigKey kKeys[] = {
     {"aws.sts_endpoint", "",
      "AssumeRoleWithWebIdentity endpoint; unset: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, then "
      "the regional one"},
+    {"ranges.fill_below", "16MiB",
+     "a range read of an uncached blob up to this size fetches the whole blob (verified, "
+     "cached); larger ones are fetched span by span..."},
+    {"ranges.fill_after", "64MiB",
+     "...until clients asked for this many ranged bytes of the blob; then the rest comes in the "
+     "background (an open-ended range, as containerd's chunked fetch sends, starts it at once)"},
     {"peers.listen", "0.0.0.0:5001",
      "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` expands from the environment (the chart: "
      "`${HOST_IP}:5001`)"},

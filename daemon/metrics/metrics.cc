@@ -213,6 +213,11 @@ void Metrics::cacheRequest(Kind kind, Outcome outcome) noexcept {
     peers.source_requests_[static_cast<std::size_t>(Source::kCache)].inc();
 }
 
+void Metrics::rangeRequest(Outcome outcome, std::uint64_t bytes) noexcept {
+  range_requests_[static_cast<std::size_t>(outcome)].inc();
+  range_bytes_[static_cast<std::size_t>(outcome)].inc(bytes);
+}
+
 void Metrics::servedBytes(bool from_cache, std::uint64_t n) noexcept {
   served_bytes_[from_cache ? 0 : 1].inc(n);
   if (from_cache) peers.source_bytes_[static_cast<std::size_t>(Source::kCache)].inc(n);
@@ -349,6 +354,27 @@ std::string Metrics::scrape() const {
   addValue(served, {label("source", "cache")}, static_cast<double>(served_bytes_[0].value()));
   addValue(served, {label("source", "upstream")}, static_cast<double>(served_bytes_[1].value()));
   out.push_back(std::move(served));
+
+  auto ranges = family("pullcache_range_requests_total",
+                       "Blob GETs answered with a range (206), by cache outcome.",
+                       MetricType::Counter);
+  auto range_bytes = family("pullcache_range_bytes_total",
+                            "Body bytes of blob GETs answered with a range, by cache outcome.",
+                            MetricType::Counter);
+  for (std::size_t o = 0; o < kOutcomeNames.size(); ++o) {
+    addValue(ranges, {label("result", kOutcomeNames[o])},
+             static_cast<double>(range_requests_[o].value()));
+    addValue(range_bytes, {label("result", kOutcomeNames[o])},
+             static_cast<double>(range_bytes_[o].value()));
+  }
+  out.push_back(std::move(ranges));
+  out.push_back(std::move(range_bytes));
+  auto fill = family("pullcache_background_fill_bytes_total",
+                     "Bytes fetched for blobs read by ranges before any client asked for the "
+                     "whole blob (the background fill).",
+                     MetricType::Counter);
+  addValue(fill, {}, static_cast<double>(background_fill_bytes.value()));
+  out.push_back(std::move(fill));
 
   addPeerMetrics(peers, out);
 

@@ -159,12 +159,16 @@ class Metrics {
   void httpRequest(Route route, Method method, int status, double seconds) noexcept;
   void cacheRequest(Kind kind, Outcome outcome) noexcept;
   void servedBytes(bool from_cache, std::uint64_t n) noexcept;
+  // A blob GET answered 206 (a range), by cache outcome, and the body bytes it sent.
+  void rangeRequest(Outcome outcome, std::uint64_t bytes) noexcept;
   void clientError(ClientError reason) noexcept;
   // Stable for the process's life; hosts past kMaxUpstreams share one "other" series.
   UpstreamMetrics& upstream(const std::string& host, std::string_view auth_provider = "anonymous");
   void imagePull(const UpstreamMetrics& upstream, const std::string& repository);
 
   Gauge inflight_fetches;
+  // Bytes a fill fetched before any client asked for the whole blob (started for range reads).
+  Counter background_fill_bytes;
   Gauge cache_size_bytes;
   Gauge cache_blobs;
   Gauge cache_capacity_bytes;
@@ -196,6 +200,8 @@ class Metrics {
              static_cast<std::size_t>(Kind::kCount)>
       cache_requests_;
   std::array<Counter, 2> served_bytes_;  // [0] cache, [1] upstream
+  std::array<Counter, static_cast<std::size_t>(Outcome::kCount)> range_requests_;
+  std::array<Counter, static_cast<std::size_t>(Outcome::kCount)> range_bytes_;
   std::array<Counter, static_cast<std::size_t>(ClientError::kCount)> client_errors_;
 
   mutable std::mutex upstreams_mu_;

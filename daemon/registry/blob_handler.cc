@@ -65,35 +65,47 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
   // this request passed through.
   std::vector<std::string> trail = parseTrail(request.headers.get(kTrailHeader));
   auto t0 = std::chrono::steady_clock::now();
-  auto opened = co_await d_.fetches.open(up, route.name, digest, std::move(trail));
-  if (!opened) co_return opened.error();
-  BlobOpenResult& blob = opened.value();
-  if (blob.cache != CacheResult::kHit) {
-    r.upstream_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
+  auto elapsed = [&t0] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0)
+        .count();
+  };
+  std::string range_header(request.headers.get("range"));
+  if (range_header.empty()) {
+    auto opened = co_await d_.fetches.open(up, route.name, digest, std::move(trail));
+    if (!opened) co_return opened.error();
+    BlobOpenResult& blob = opened.value();
+    if (blob.cache != CacheResult::kHit) r.upstream_ms = elapsed();
+    r.cache = blob.cache;
+    r.blob = std::move(blob.source);
+    r.content_length = blob.size;
+    co_return r;
   }
-  r.cache = blob.cache;
-  auto range = resolveRange(request.headers.get("range"), blob.size);
-  if (!range) {
+  // A range: served as soon as its bytes can come, cached or not (fetch_coordinator.h).
+  auto opened =
+      co_await d_.fetches.openRange(up, route.name, digest, std::move(range_header), std::move(trail));
+  if (!opened && opened.error().code == Errc::kRangeInvalid) {
     HttpResponse bad;
     bad.status = 416;
-    bad.headers.add("Content-Range", "bytes */" + std::to_string(blob.size));
+    bad.headers.add("Content-Range", "bytes */" + opened.error().detail);
     bad.headers.add("Content-Type", "application/json");
-    bad.body = ociErrorBody(range.error());
+    bad.body = ociErrorBody(Error{Errc::kRangeInvalid, "range not satisfiable"});
     bad.content_length = bad.body.size();
-    bad.cache = blob.cache;
     co_return bad;
   }
-  r.blob = std::move(blob.source);
-  if (range.value()) {
-    const ByteRange& br = *range.value();
+  if (!opened) co_return opened.error();
+  RangeOpenResult& ranged = opened.value();
+  if (ranged.blob.cache != CacheResult::kHit) r.upstream_ms = elapsed();
+  r.cache = ranged.blob.cache;
+  r.blob = std::move(ranged.blob.source);
+  if (ranged.range) {
+    const ByteRange& br = *ranged.range;
     r.status = 206;
-    r.headers.add("Content-Range", br.contentRange(blob.size));
+    r.headers.add("Content-Range", br.contentRange(ranged.blob.size));
     r.blob_offset = br.first;
     r.content_length = br.length();
   } else {
-    r.content_length = blob.size;
+    r.content_length = ranged.blob.size;
   }
   co_return r;
 }

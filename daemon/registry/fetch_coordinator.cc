@@ -1,24 +1,19 @@
 #include "daemon/registry/fetch_coordinator.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
-
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "common/blocking.h"
 #include "common/log.h"
 #include "common/scope_exit.h"
 #include "common/spawn.h"
 #include "daemon/registry/blob_hasher.h"
+#include "daemon/registry/blob_writer.h"
 #include "daemon/registry/inflight_blob.h"
 
 namespace pullcache::registry {
 namespace {
-
-constexpr std::uint64_t kPublishStep = 256u << 10;  // readers are woken at most every 256 KiB
-constexpr std::uint64_t kHashStep = 1u << 20;       // the hasher is fed in 1 MiB steps
 
 const std::shared_ptr<spdlog::logger>& logger() {
   static const auto log = componentLogger("fetch");
@@ -26,17 +21,13 @@ const std::shared_ptr<spdlog::logger>& logger() {
 }
 
 constexpr int kMaxPeerFailures = 3;  // members given up in one fetch before the upstream
+constexpr int kMaxSpanStarts = 3;    // span streams one range reader may ask for
+constexpr std::size_t kMaxRangedDigests = 4096;
+constexpr std::uint64_t kNoEnd = std::numeric_limits<std::uint64_t>::max();
 
 // A failure of this node (its disk, its memory), not of the source it was reading.
 bool isLocalFailure(Errc code) {
   return code == Errc::kStoreFull || code == Errc::kStoreIo || code == Errc::kInternal;
-}
-
-std::optional<std::uint64_t> parseU64(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
 }
 
 // A committed blob file.
@@ -49,170 +40,6 @@ class StoredBlob final : public BlobSource {
  private:
   UniqueFd fd_;
   std::uint64_t size_;
-};
-
-// The writer side of a fetch: runs on the upstream client's thread, appends to the staging
-// file and publishes progress to the readers and to the hasher (which runs on the pool).
-class BlobWriter final : public upstream::BodySink {
- public:
-  // Writes into `reservation`'s staging file (already a memory file when the disk refused even
-  // to create one); `memory_limit`: the largest blob that may be held in memory.
-  BlobWriter(std::shared_ptr<InflightBlob> entry, std::shared_ptr<cache::Reservation> reservation,
-             std::shared_ptr<BlobHasher> hasher, std::uint64_t memory_limit)
-      : entry_(std::move(entry)),
-        reservation_(std::move(reservation)),
-        fd_(reservation_->fd()),
-        hasher_(std::move(hasher)),
-        in_memory_(reservation_->inMemory()),
-        memory_limit_(memory_limit) {}
-
-  void beginAttempt(std::uint64_t offset) {
-    attempt_offset_ = offset;
-    attempt_started_ = false;
-  }
-
-  bool onHeaders(int status, const Headers& headers) override {
-    if (attempt_offset_ == 0) {
-      if (status != 200)
-        return reject(Errc::kUpstreamBadResponse,
-                      "expected HTTP 200 for a blob, got " + std::to_string(status));
-      if (auto dcd = headers.get("docker-content-digest");
-          !dcd.empty() && dcd != entry_->digest().str()) {
-        return reject(Errc::kDigestMismatch,
-                      "upstream Docker-Content-Digest differs from the requested digest");
-      }
-      auto length = parseU64(headers.get("content-length"));
-      size_known_ = length.has_value();
-      size_ = length.value_or(0);
-      // Decide before the first body byte: room is made for the blob while it downloads; a
-      // blob the disk cannot take goes to memory (or, too large for that, fails now, so the
-      // client falls back to the registry cleanly).
-      // (Once: a fetch resumed from offset 0 comes through here again.)
-      if (!in_memory_ && size_known_ && reservation_->claimed() == 0 &&
-          !reservation_->claim(size_) &&
-          !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
-        return false;
-      }
-      if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
-      entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
-    } else {
-      // Resumption: the upstream must continue exactly where we stopped.
-      std::string_view cr = headers.get("content-range");
-      std::string expect = "bytes " + std::to_string(attempt_offset_) + "-";
-      if (status != 206 || !cr.starts_with(expect)) {
-        return reject(Errc::kUpstreamBadResponse,
-                      "upstream did not honour the Range request of a resumed fetch");
-      }
-    }
-    started_ = true;
-    attempt_started_ = true;
-    return true;
-  }
-
-  bool onData(const char* data, std::size_t size) override {
-    if (size_known_ && written_ + size > size_)
-      return reject(Errc::kUpstreamBadResponse, "upstream sent more bytes than Content-Length");
-    if (in_memory_ && written_ + size > memory_limit_) return rejectTooLargeForMemory();
-    if (auto w = writeAll(fd_, data, size); !w) {
-      // The disk refused (ENOSPC, EIO, ...): go on in memory, serve, do not cache.
-      if (in_memory_ || !moveToMemory(w.error())) return false;
-      if (auto again = writeAll(fd_, data, size); !again) {
-        error_ = again.error();
-        return false;
-      }
-    }
-    written_ += size;
-    // Progress is published in steps, not per network read: every step wakes other threads.
-    if (written_ - hashed_step_ >= kHashStep) {
-      hasher_->advance(written_);
-      hashed_step_ = written_;
-    }
-    if (written_ - published_ >= kPublishStep) publish();
-    return true;
-  }
-
-  // Readers may send everything written so far (called at each step and when an attempt ends).
-  void publish() {
-    entry_->setWritten(written_);
-    published_ = written_;
-  }
-
-  // Read after the transfer completed (the completion is posted after the last callback).
-  [[nodiscard]] const std::optional<Error>& error() const { return error_; }
-  // The source that caused error() is given up; the next one starts clean.
-  void clearError() { error_.reset(); }
-  [[nodiscard]] bool started() const { return started_; }
-  [[nodiscard]] bool attemptStarted() const { return attempt_started_; }
-  [[nodiscard]] std::uint64_t written() const { return written_; }
-  [[nodiscard]] bool sizeKnown() const { return size_known_; }
-  [[nodiscard]] std::uint64_t size() const { return size_; }
-  // The bytes are in memory, not on disk: serve them, never commit them.
-  [[nodiscard]] bool inMemory() const { return in_memory_; }
-  [[nodiscard]] const std::optional<Error>& diskError() const { return disk_error_; }
-
- private:
-  bool reject(Errc code, std::string detail) {
-    error_ = Error{code, std::move(detail)};
-    return false;
-  }
-
-  bool rejectTooLargeForMemory() {
-    return reject(Errc::kStoreFull, "the cache directory cannot take this blob (" +
-                                        (disk_error_ ? disk_error_->message() : "") +
-                                        ") and it is larger than cache.passthrough_max_bytes");
-  }
-
-  // Copies what was written so far into a memory file and switches the writer, the readers and
-  // the hasher to it (same leading bytes, so a read in flight on the old file stays right).
-  bool moveToMemory(const Error& cause) {
-    disk_error_ = cause;
-    if ((size_known_ && size_ > memory_limit_) || written_ > memory_limit_)
-      return rejectTooLargeForMemory();
-    UniqueFd mem(::memfd_create("pullcache-blob", MFD_CLOEXEC));
-    if (!mem.valid()) {
-      error_ = systemError(errno, "memfd_create");
-      return false;
-    }
-    off_t from = 0;
-    while (static_cast<std::uint64_t>(from) < written_) {
-      ssize_t n = ::sendfile(mem.get(), entry_->fd(), &from,
-                             static_cast<std::size_t>(written_ - static_cast<std::uint64_t>(from)));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error_ = n < 0 ? systemError(errno, "copy staging file to memory")
-                       : Error{Errc::kStoreIo, "staging file is short"};
-        return false;
-      }
-    }
-    UniqueFd reader(::dup(mem.get()));  // readers use explicit offsets: a shared offset is fine
-    if (!reader.valid()) {
-      error_ = systemError(errno, "dup memory file");
-      return false;
-    }
-    entry_->readFd()->replace(std::move(reader));
-    fd_ = mem.get();
-    memory_fd_ = std::move(mem);
-    in_memory_ = true;
-    return true;
-  }
-
-  std::shared_ptr<InflightBlob> entry_;
-  std::shared_ptr<cache::Reservation> reservation_;
-  int fd_;
-  std::shared_ptr<BlobHasher> hasher_;
-  bool in_memory_;
-  std::uint64_t memory_limit_;
-  UniqueFd memory_fd_;  // when the disk failed
-  std::optional<Error> disk_error_;
-  std::uint64_t attempt_offset_ = 0;
-  bool started_ = false;
-  bool attempt_started_ = false;
-  bool size_known_ = false;
-  std::uint64_t size_ = 0;
-  std::uint64_t written_ = 0;
-  std::uint64_t published_ = 0;    // last value given to the readers
-  std::uint64_t hashed_step_ = 0;  // last value given to the hasher
-  std::optional<Error> error_;
 };
 
 }  // namespace
@@ -242,7 +69,7 @@ std::optional<std::uint64_t> FetchCoordinator::inflightSize(const Digest& digest
     std::lock_guard lock(mu_);
     auto it = inflight_.find(digest.str());
     if (it == inflight_.end()) return std::nullopt;
-    entry = it->second;
+    entry = it->second->entry;
   }
   auto s = entry->snapshot();
   if ((s.state == InflightBlob::State::kStreaming || s.state == InflightBlob::State::kHashing ||
@@ -262,6 +89,50 @@ Result<std::optional<BlobOpenResult>> FetchCoordinator::openCached(const Digest&
       std::make_shared<StoredBlob>(std::move(file.value()->fd), size), size, CacheResult::kHit}};
 }
 
+Result<std::shared_ptr<FetchCoordinator::Flight>> FetchCoordinator::flightFor(
+    const std::shared_ptr<const upstream::Upstream>& up, const std::string& repository,
+    const Digest& digest) {
+  {
+    std::lock_guard lock(mu_);
+    // A failed fetch stays listed until its coroutine retires it, a moment after its readers
+    // heard: a request in that moment starts a new flight instead of joining the dead one.
+    if (auto it = inflight_.find(digest.str());
+        it != inflight_.end() && it->second->entry->snapshot().state != InflightBlob::State::kFailed)
+      return it->second;
+  }
+  auto reserved = cache_.reserve(digest);
+  if (!reserved) return reserved.error();
+  auto read_fd = reserved.value()->openForReading();
+  if (!read_fd) return read_fd.error();
+  auto fresh = std::make_shared<Flight>();
+  fresh->entry =
+      std::make_shared<InflightBlob>(digest, std::move(read_fd).value(), options_.stall_timeout);
+  fresh->reservation = std::move(reserved).value();
+  fresh->upstream = up;
+  fresh->repository = repository;
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = inflight_.try_emplace(digest.str(), fresh);
+  if (!inserted && it->second->entry->snapshot().state == InflightBlob::State::kFailed)
+    it->second = fresh;
+  // Lost the race: join the other flight (ours, with its staging file, goes on return).
+  return it->second;
+}
+
+void FetchCoordinator::startFill(const std::shared_ptr<Flight>& flight,
+                                 std::vector<std::string> trail) {
+  {
+    std::lock_guard lock(mu_);
+    if (flight->filling) return;
+    flight->filling = true;
+    ranged_asked_.erase(flight->entry->digest().str());
+  }
+  fetches_started_.fetch_add(1);
+  if (metrics_ != nullptr) metrics_->inflight_fetches.add(1);
+  // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
+  asio::co_spawn(asio::make_strand(executor_), runFetch(flight, std::move(trail)),
+                 LogEscaped("blob fetch"));
+}
+
 Task<Result<BlobOpenResult>> FetchCoordinator::open(
     std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest,
     std::vector<std::string> trail) {
@@ -269,44 +140,17 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   if (!cached) co_return cached.error();
   if (cached.value()) co_return std::move(*cached.value());
 
-  std::shared_ptr<InflightBlob> entry;
+  auto found = flightFor(upstream, repository, digest);
+  if (!found) co_return found.error();
+  std::shared_ptr<Flight> flight = std::move(found).value();
   bool starter = false;
   {
     std::lock_guard lock(mu_);
-    // A failed fetch stays listed until its coroutine retires it, a moment after its readers
-    // heard: a request in that moment starts a new fetch instead of joining the dead one.
-    if (auto it = inflight_.find(digest.str());
-        it != inflight_.end() && it->second->snapshot().state != InflightBlob::State::kFailed)
-      entry = it->second;
+    starter = !flight->filling;
+    flight->whole_asked = true;
   }
-  std::shared_ptr<cache::Reservation> reservation;
-  if (!entry) {
-    auto reserved = cache_.reserve(digest);
-    if (!reserved) co_return reserved.error();
-    reservation = std::move(reserved).value();
-    auto read_fd = reservation->openForReading();
-    if (!read_fd) co_return read_fd.error();
-    auto fresh =
-        std::make_shared<InflightBlob>(digest, std::move(read_fd).value(), options_.stall_timeout);
-    std::lock_guard lock(mu_);
-    auto [it, inserted] = inflight_.try_emplace(digest.str(), fresh);
-    if (!inserted && it->second->snapshot().state == InflightBlob::State::kFailed) {
-      it->second = fresh;
-      inserted = true;
-    }
-    entry = it->second;
-    starter = inserted;
-  }
-  if (!starter) reservation.reset();  // lost the race: join the other fetch (file removed)
-  if (starter) {
-    fetches_started_.fetch_add(1);
-    if (metrics_ != nullptr) metrics_->inflight_fetches.add(1);
-    // Each fetch runs on a strand of its own: fetches of different blobs never wait on each other.
-    asio::co_spawn(asio::make_strand(executor_),
-                   runFetch(entry, std::move(upstream), std::move(repository),
-                            std::move(reservation), std::move(trail)),
-                   LogEscaped("blob fetch"));
-  }
+  if (starter) startFill(flight, std::move(trail));
+  const std::shared_ptr<InflightBlob>& entry = flight->entry;
 
   auto started = co_await entry->waitStarted();
   if (!started) co_return started.error();
@@ -320,13 +164,224 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
   co_return BlobOpenResult{entry, size, starter ? CacheResult::kMiss : CacheResult::kCoalesced};
 }
 
-Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
-                                      std::shared_ptr<const upstream::Upstream> upstream,
-                                      std::string repository,
-                                      std::shared_ptr<cache::Reservation> reservation,
+// A client's range of a blob on its way in. It sends what is there; when the next byte it needs
+// is not there and no writer is heading for it, it asks for a span stream (a few times at most:
+// a span that fails is asked for again, then the read fails).
+class FetchCoordinator::RangeReader final : public BlobSource {
+ public:
+  RangeReader(FetchCoordinator& coordinator, std::shared_ptr<Flight> flight)
+      : coordinator_(coordinator), flight_(std::move(flight)) {}
+  ~RangeReader() override { coordinator_.released(flight_, /*span=*/false); }
+  RangeReader(const RangeReader&) = delete;
+  RangeReader& operator=(const RangeReader&) = delete;
+
+  // The bytes it will be asked for end at `end`; `hold_last`: its answer is the whole blob.
+  void setRange(std::uint64_t end, bool hold_last) {
+    end_ = end;
+    hold_last_ = hold_last;
+  }
+  [[nodiscard]] int fd() const noexcept override { return flight_->entry->fd(); }
+
+  Task<Result<std::uint64_t>> readable(std::uint64_t offset) override {
+    const auto& entry = flight_->entry;
+    for (;;) {
+      auto look = entry->look(offset, hold_last_, coordinator_.options_.range_lookahead);
+      if (look.snapshot.state == InflightBlob::State::kFailed) co_return look.error;
+      if (look.until) co_return *look.until;
+      // A whole-blob reader has the fill, which reaches every byte; a range asks for a span.
+      if (!look.heading && look.snapshot.size_known && !hold_last_) {
+        if (starts_++ >= kMaxSpanStarts)
+          co_return fail(Errc::kUpstreamBadResponse, "could not fetch the range of the blob");
+        coordinator_.startSpan(flight_, offset, end_);
+        continue;
+      }
+      if (!co_await entry->waitForChange(look.snapshot.version) &&
+          look.snapshot.state != InflightBlob::State::kHashing) {
+        co_return fail(Errc::kTimeout, "upstream transfer stalled");
+      }
+    }
+  }
+
+ private:
+  FetchCoordinator& coordinator_;
+  const std::shared_ptr<Flight> flight_;
+  std::uint64_t end_ = kNoEnd;
+  bool hold_last_ = false;
+  int starts_ = 0;
+};
+
+void FetchCoordinator::startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin,
+                                 std::uint64_t end) {
+  int id = -1;
+  std::shared_ptr<cache::Reservation> reservation;
+  {
+    std::lock_guard lock(mu_);
+    reservation = flight->reservation;
+    if (!reservation) return;  // the fill failed and gave it back
+    // Another reader may have asked for the same bytes a moment ago.
+    auto look = flight->entry->look(begin, false, options_.range_lookahead);
+    if (look.until || look.heading || look.snapshot.state == InflightBlob::State::kFailed ||
+        look.snapshot.state == InflightBlob::State::kVerified)
+      return;
+    if (flight->entry->inMemory()) return;  // the fill alone writes a memory file
+    // Up to the first byte that is there already: no stream fetches what another has.
+    end = std::min(end, flight->entry->nextFilled(begin));
+    if (look.snapshot.size_known) end = std::min(end, look.snapshot.size);
+    if (end <= begin) return;
+    id = flight->entry->addWriter(begin, end);
+    ++flight->spans;
+  }
+  asio::co_spawn(asio::make_strand(executor_),
+                 runSpan(flight, std::move(reservation), begin, end, id), LogEscaped("blob span"));
+}
+
+Task<void> FetchCoordinator::runSpan(std::shared_ptr<Flight> flight,
+                                     std::shared_ptr<cache::Reservation> reservation,
+                                     std::uint64_t begin, std::uint64_t end, int writer_id) {
+  const auto& entry = flight->entry;
+  ScopeExit done([&] {
+    entry->removeWriter(writer_id);
+    released(flight, /*span=*/true);
+  });
+  auto sink = std::make_shared<SpanWriter>(entry, std::move(reservation), begin, end, writer_id);
+  std::optional<std::uint64_t> last;
+  if (end != kNoEnd) last = end - 1;
+  std::string digest = entry->digest().str();  // named: see common/blocking.h
+  auto resp = co_await client_.streamBlob(flight->upstream, flight->repository, std::move(digest),
+                                          begin, sink, last);
+  sink->publish();
+  if (metrics_ != nullptr && sink->received() > 0)
+    metrics_->peers.sourceFetch(metrics::Source::kUpstream, sink->received());
+  if (sink->done() || (resp && sink->started() && !sink->error())) co_return;
+  if (resp && !sink->started() && resp.value().status == 416) {
+    // The range starts past the end; the answer says where the end is ("bytes */<size>"), and
+    // the reader answers 416 itself.
+    std::string_view cr = resp.value().headers.get("content-range");
+    std::uint64_t size = 0;
+    if (cr.starts_with("bytes */") &&
+        std::from_chars(cr.data() + 8, cr.data() + cr.size(), size).ptr == cr.data() + cr.size()) {
+      entry->setStreaming(size, true);
+      co_return;
+    }
+  }
+  // It failed. Before the size is known no one else can answer the readers: they hear it.
+  // After, they ask again (or wait for the fill).
+  Error why = !resp                ? resp.error()
+              : sink->error()      ? *sink->error()
+              : !sink->started()   ? upstream::upstreamStatusError(resp.value(), Errc::kBlobUnknown,
+                                                                   "blob " + entry->digest().str())
+                                   : Error{Errc::kUpstreamBadResponse, "upstream span cut short"};
+  logger()->info("range {}-{} of {} from {} failed: {}", begin, end == kNoEnd ? 0 : end - 1,
+                 entry->digest().str(), flight->upstream->host, why.message());
+  bool filling = false;
+  {
+    std::lock_guard lock(mu_);
+    filling = flight->filling;
+  }
+  if (sink->rangeIgnored()) {
+    startFill(flight, {});  // the upstream serves whole blobs only: the fill serves the ranges
+  } else if (!filling && !entry->snapshot().size_known) {
+    entry->setFailed(why);
+  }
+}
+
+void FetchCoordinator::released(const std::shared_ptr<Flight>& flight, bool span) {
+  std::lock_guard lock(mu_);
+  if (span) {
+    --flight->spans;
+  } else {
+    --flight->readers;
+  }
+  if (flight->filling || flight->spans > 0 || flight->readers > 0) return;
+  // Read by ranges only, and nobody reads any more: the bytes are unverified and go.
+  if (auto it = inflight_.find(flight->entry->digest().str());
+      it != inflight_.end() && it->second == flight)
+    inflight_.erase(it);
+}
+
+Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
+    std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest,
+    std::string range_header, std::vector<std::string> trail) {
+  auto ask = parseRangeAsk(range_header);
+  auto cached = openCached(digest);
+  if (!cached) co_return cached.error();
+  if (!ask || cached.value()) {
+    // Cached, or a header to ignore: the whole blob, or the range of a file that is all there.
+    BlobOpenResult blob;
+    if (cached.value()) {
+      blob = std::move(*cached.value());
+    } else {
+      auto opened = co_await open(std::move(upstream), std::move(repository), digest,
+                                  std::move(trail));
+      if (!opened) co_return opened.error();
+      blob = std::move(opened).value();
+    }
+    auto range = resolveRange(range_header, blob.size);
+    if (!range) co_return fail(Errc::kRangeInvalid, std::to_string(blob.size));
+    co_return RangeOpenResult{std::move(blob), range.value()};
+  }
+
+  auto found = flightFor(upstream, repository, digest);
+  if (!found) co_return found.error();
+  std::shared_ptr<Flight> flight = std::move(found).value();
+  const auto& entry = flight->entry;
+  // What the policy needs: the bytes asked for so far (an open-ended range asks for the rest).
+  const auto asked = ask->length();
+  bool fill = !asked.has_value();
+  bool joined = false;
+  {
+    std::lock_guard lock(mu_);
+    ++flight->readers;
+    joined = flight->filling || flight->spans > 0 || flight->readers > 1;
+    if (!flight->filling && asked) {
+      if (ranged_asked_.size() >= kMaxRangedDigests) ranged_asked_.clear();
+      auto& total = ranged_asked_[digest.str()];
+      total += *asked;
+      fill = fill || total >= options_.range_fill_after;
+    }
+  }
+  auto reader = std::make_shared<RangeReader>(*this, flight);
+  auto snap = entry->snapshot();
+  fill = fill || (snap.size_known && snap.size <= options_.range_fill_below);
+  if (fill) startFill(flight, trail);
+  if (!snap.size_known) {
+    // Nobody knows the size yet: a span stream from the range's first byte (or the fill, when
+    // the range starts near the front) brings it with its headers.
+    if (!fill || ask->first.value_or(kNoEnd) >= options_.range_lookahead) {
+      if (ask->first) {
+        startSpan(flight, *ask->first, ask->last ? *ask->last + 1 : kNoEnd);
+      } else {
+        startFill(flight, trail);  // a suffix range of a blob of unknown size: from the front
+      }
+    }
+    auto started = co_await entry->waitStarted();
+    if (!started) co_return started.error();
+    snap = entry->snapshot();
+    if (!snap.size_known) {
+      auto verified = co_await entry->waitVerified();
+      if (!verified) co_return verified.error();
+      snap = entry->snapshot();
+    }
+    if (snap.size <= options_.range_fill_below) startFill(flight, trail);
+  }
+  auto range = resolveRangeAsk(*ask, snap.size);
+  if (!range) co_return fail(Errc::kRangeInvalid, std::to_string(snap.size));
+  const bool whole = range.value().first == 0 && range.value().last + 1 == snap.size;
+  if (whole) startFill(flight, trail);  // a whole blob is sent only verified
+  reader->setRange(range.value().last + 1, whole);
+  co_return RangeOpenResult{
+      BlobOpenResult{std::move(reader), snap.size, joined ? CacheResult::kCoalesced : CacheResult::kMiss},
+      range.value()};
+}
+
+Task<void> FetchCoordinator::runFetch(std::shared_ptr<Flight> flight,
                                       std::vector<std::string> trail) {
+  const std::shared_ptr<InflightBlob> entry = flight->entry;
+  const std::shared_ptr<const upstream::Upstream>& upstream = flight->upstream;
+  const std::string& repository = flight->repository;
+  std::shared_ptr<cache::Reservation> reservation = flight->reservation;
   const Digest digest = entry->digest();
-  // However this ends, an exception included: the in-flight entry goes (else every later
+  // However this ends, an exception included: the flight is unlisted (else every later
   // request for this digest would wait on a dead fetch until the stall timeout, and fail,
   // until a restart), its readers are told, and the reservation (staging file, claimed bytes)
   // is given back unless committed.
@@ -338,13 +393,15 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
       } catch (...) {  // out of memory for the message: the readers still time out
       }
     }
-    finishFetch(digest, entry.get());
+    if (metrics_ != nullptr) metrics_->inflight_fetches.add(-1);
+    unlist(*flight);
   });
   auto hasher = std::make_shared<BlobHasher>(pool_, entry->readFd(), digest.algorithm());
   auto writer =
       std::make_shared<BlobWriter>(entry, reservation, hasher, options_.passthrough_max_bytes);
   std::optional<Error> failure;
-  std::uint64_t offset = 0;
+  // Range readers may have put the front of the blob there already.
+  std::uint64_t offset = writer->skipFilled();
   int resumes = 0;
   auto t0 = std::chrono::steady_clock::now();
   // Cluster mode: the members to ask before the upstream (none when this node is the blob's
@@ -361,8 +418,12 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   std::vector<std::string> contributors;  // members whose bytes are in the staging file
   for (;;) {
     const PeerHop* hop = hop_index < hops.size() ? &hops[hop_index] : nullptr;
+    if (auto s = entry->snapshot(); !writer->started() && s.size_known && s.size > 0 &&
+                                    offset >= s.size) {
+      offset = s.size - 1;  // spans wrote it all: one byte's request tells this writer the size
+    }
     writer->beginAttempt(offset);
-    const std::uint64_t before = writer->written();
+    const std::uint64_t before = writer->received();
     Result<upstream::Response> resp = Error{};
     if (hop != nullptr) {
       std::string ns = upstream->host;  // named: see common/blocking.h
@@ -372,10 +433,23 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
       resp = co_await client_.streamBlob(upstream, repository, digest.str(), offset, writer);
     }
     writer->publish();  // whatever the outcome, readers may have the bytes written so far
-    const std::uint64_t got = writer->written() - before;
-    if (metrics_ != nullptr && got > 0)
+    const std::uint64_t got = writer->received() - before;
+    if (metrics_ != nullptr && got > 0) {
       metrics_->peers.sourceFetch(
           hop != nullptr ? metrics::Source::kPeer : metrics::Source::kUpstream, got);
+      bool asked = false;
+      {
+        std::lock_guard lock(mu_);
+        asked = flight->whole_asked;
+      }
+      if (!asked) metrics_->background_fill_bytes.inc(got);
+    }
+    if (writer->skipped()) {
+      // It reached bytes a span stream had put there: go on after them, from the same source.
+      offset = writer->skipFilled();
+      if (writer->sizeKnown() && offset >= writer->size()) break;
+      continue;
+    }
     if (hop != nullptr) {
       if (got > 0 &&
           std::find(contributors.begin(), contributors.end(), hop->member) == contributors.end())
@@ -390,7 +464,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
       const int status = resp && !writer->attemptStarted() ? resp.value().status : 0;
       const bool bad_answer = writer->error().has_value();  // wrong digest header, Range, length
       writer->clearError();
-      offset = writer->written();
+      offset = writer->skipFilled();
       // The root is busy (its own 429, or its listener full: a canned 503): our tree parent,
       // which never refuses a child.
       const bool busy = (status == 429 && resp.value().headers.has(kBusyHeader)) ||
@@ -444,7 +518,7 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     if (!incomplete) break;
     if (writer->started() && resumes < options_.max_resumes) {
       ++resumes;
-      offset = writer->written();
+      offset = writer->skipFilled();
       logger()->info(
           "resuming {} from {} at byte {} (attempt {}): {}", digest.str(), upstream->host, offset,
           resumes, resp ? std::string("body shorter than Content-Length") : resp.error().message());
@@ -485,6 +559,10 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
     // reference to the reservation): whoever sees the error sees no leftover file.
     writer.reset();
     reservation.reset();
+    {
+      std::lock_guard lock(mu_);
+      flight->reservation.reset();  // span streams still running hold theirs until they stop
+    }
     entry->setFailed(*failure);
     co_return;
   }
@@ -511,10 +589,10 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<InflightBlob> entry,
   }
 }
 
-void FetchCoordinator::finishFetch(const Digest& digest, const InflightBlob* entry) {
-  if (metrics_ != nullptr) metrics_->inflight_fetches.add(-1);
+void FetchCoordinator::unlist(const Flight& flight) {
   std::lock_guard lock(mu_);
-  if (auto it = inflight_.find(digest.str()); it != inflight_.end() && it->second.get() == entry)
+  if (auto it = inflight_.find(flight.entry->digest().str());
+      it != inflight_.end() && it->second.get() == &flight)
     inflight_.erase(it);
 }
 

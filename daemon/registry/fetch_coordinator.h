@@ -13,6 +13,15 @@
 // names before the upstream (see peer_source.h); a member that fails is left for the next one, a
 // member cut mid-blob is resumed from the next one with Range, and the upstream comes last, so a
 // client never sees an error that the upstream alone would not have given.
+//
+// Range reads (openRange) of a blob that is neither cached nor fetched far enough are served at
+// once: a range that no writer is about to reach gets a span stream of its own (a ranged
+// upstream request), written into the same staging file, and the fill, when it runs, skips
+// what the spans wrote. The fill (the whole blob, verified and then cached) starts at a whole
+// GET, at an open-ended range (containerd's parallel chunks), for blobs up to
+// `range_fill_below`, or once clients asked for `range_fill_after` ranged bytes of the blob; a
+// blob read by ranges only below that is fetched span by span and never cached (its bytes are
+// unverified, as they would be from the registry itself). See README "Range reads".
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +37,7 @@
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/http_message.h"
+#include "common/http_range.h"
 #include "daemon/cache/blob_cache.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/registry/peer_source.h"
@@ -50,6 +60,17 @@ struct FetchOptions {
   // When the cache directory fails (ENOSPC, EIO), blobs up to this size are fetched into memory
   // and served without being cached; larger ones fail (before any body byte, if they can).
   std::uint64_t passthrough_max_bytes = 512ull << 20;
+  // ranges.*: when a blob read by ranges is fetched whole in the background.
+  std::uint64_t range_fill_below = 16ull << 20;  // blobs up to this size: at the first range
+  std::uint64_t range_fill_after = 64ull << 20;  // once clients asked for this many ranged bytes
+  // A writer this close before a range's first byte serves it (no stream of its own).
+  std::uint64_t range_lookahead = 2ull << 20;
+};
+
+// A range read: the blob and the bytes to send (nullopt: the whole blob, 200).
+struct RangeOpenResult {
+  BlobOpenResult blob;
+  std::optional<ByteRange> range;
 };
 
 class FetchCoordinator {
@@ -68,6 +89,13 @@ class FetchCoordinator {
   Task<Result<BlobOpenResult>> open(std::shared_ptr<const upstream::Upstream> upstream,
                                     std::string repository, Digest digest,
                                     std::vector<std::string> trail = {});
+  // GET with a Range header: the cached blob, or the bytes the range needs as soon as they can
+  // come (see above). Error kRangeInvalid: answer 416 (with the size in the error's detail).
+  // Headers the range code ignores (not one well-formed range) give the whole blob.
+  Task<Result<RangeOpenResult>> openRange(std::shared_ptr<const upstream::Upstream> upstream,
+                                          std::string repository, Digest digest,
+                                          std::string range_header,
+                                          std::vector<std::string> trail = {});
   // A committed blob, or nullopt. Bumps its last-access time (coarsely, in the background).
   Result<std::optional<BlobOpenResult>> openCached(const Digest& digest);
   // Size of a blob being fetched right now, if its headers have arrived.
@@ -77,12 +105,35 @@ class FetchCoordinator {
   [[nodiscard]] std::uint64_t fetchesStarted() const noexcept { return fetches_started_.load(); }
 
  private:
-  Task<void> runFetch(std::shared_ptr<InflightBlob> entry,
-                      std::shared_ptr<const upstream::Upstream> upstream, std::string repository,
-                      std::shared_ptr<cache::Reservation> reservation,
-                      std::vector<std::string> trail);
-  // Unlists `entry` (not a newer fetch of the same digest that replaced it).
-  void finishFetch(const Digest& digest, const InflightBlob* entry);
+  class RangeReader;
+  // One blob on its way in: the in-flight blob its readers see, its staging file, and who is
+  // writing it. Fields other than the constants are guarded by the coordinator's mu_.
+  struct Flight {
+    std::shared_ptr<InflightBlob> entry;
+    std::shared_ptr<cache::Reservation> reservation;  // given back when the flight retires
+    std::shared_ptr<const upstream::Upstream> upstream;
+    std::string repository;
+    bool filling = false;           // the fill runs or ran
+    bool whole_asked = false;       // a client asked for the whole blob (not background)
+    int spans = 0;                  // span streams running
+    int readers = 0;                // range readers attached
+  };
+  // The listed flight of `digest` (not a failed one), or a new one listed now. Null with an
+  // error when the staging file cannot be made.
+  Result<std::shared_ptr<Flight>> flightFor(const std::shared_ptr<const upstream::Upstream>& up,
+                                            const std::string& repository, const Digest& digest);
+  // Starts the fill of `flight` unless it runs; `trail`: as for open(). Takes mu_.
+  void startFill(const std::shared_ptr<Flight>& flight, std::vector<std::string> trail);
+  // A span stream for [begin, end) unless a writer is heading there (checked under mu_).
+  void startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin, std::uint64_t end);
+  Task<void> runFetch(std::shared_ptr<Flight> flight, std::vector<std::string> trail);
+  Task<void> runSpan(std::shared_ptr<Flight> flight,
+                     std::shared_ptr<cache::Reservation> reservation, std::uint64_t begin,
+                     std::uint64_t end, int writer_id);
+  // Unlists `flight` (not a newer one of the same digest that replaced it).
+  void unlist(const Flight& flight);
+  // A span stream or a range reader is done: a flight without a fill, spans or readers goes.
+  void released(const std::shared_ptr<Flight>& flight, bool span);
 
   asio::io_context::executor_type executor_;
   asio::thread_pool& pool_;
@@ -92,8 +143,10 @@ class FetchCoordinator {
   metrics::Metrics* metrics_;
   PeerSource* peers_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<InflightBlob>>
-      inflight_;  // by digest; guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<Flight>> inflight_;  // by digest; guarded by mu_
+  // Ranged bytes clients asked for, by digest, until its fill starts (bounded: cleared when
+  // it grows past a few thousand digests); guarded by mu_.
+  std::unordered_map<std::string, std::uint64_t> ranged_asked_;
   std::atomic<std::uint64_t> fetches_started_{0};
 };
 

@@ -4,12 +4,18 @@
 
 namespace pullcache::registry {
 
-InflightBlob::Snapshot InflightBlob::snapshot() const {
-  std::lock_guard lock(mu_);
-  return Snapshot{state_, size_, size_known_, written_};
+InflightBlob::Snapshot InflightBlob::snapshotLocked() const {
+  return Snapshot{state_, size_, size_known_, filled_.prefix(), version_};
 }
 
-void InflightBlob::wakeAll(std::unique_lock<std::mutex>& lock) {
+InflightBlob::Snapshot InflightBlob::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshotLocked();
+}
+
+void InflightBlob::changedLocked(std::unique_lock<std::mutex>& lock) {
+  ++version_;
+  if (waiters_.empty()) return;
   std::vector<std::shared_ptr<Timer>> waiters;
   waiters.swap(waiters_);
   lock.unlock();
@@ -26,14 +32,45 @@ void InflightBlob::setStreaming(std::uint64_t size, bool size_known) {
   state_ = State::kStreaming;
   size_ = size;
   size_known_ = size_known;
-  wakeAll(lock);
+  changedLocked(lock);
 }
 
-void InflightBlob::setWritten(std::uint64_t written) {
+void InflightBlob::setWritten(std::uint64_t written) { addFilled(0, written); }
+
+std::uint64_t InflightBlob::addFilled(std::uint64_t begin, std::uint64_t end, int writer) {
   std::unique_lock lock(mu_);
-  if (state_ == State::kVerified || state_ == State::kFailed) return;
-  written_ = written;
-  if (!waiters_.empty()) wakeAll(lock);
+  if (state_ == State::kVerified || state_ == State::kFailed) return filled_.prefix();
+  filled_.add(begin, end);
+  for (auto& w : writers_)
+    if (w.id == writer) w.pos = end;
+  const std::uint64_t prefix = filled_.prefix();
+  changedLocked(lock);
+  return prefix;
+}
+
+std::uint64_t InflightBlob::nextFilled(std::uint64_t offset) const {
+  std::lock_guard lock(mu_);
+  return filled_.nextFilled(offset);
+}
+
+int InflightBlob::addWriter(std::uint64_t pos, std::uint64_t end) {
+  std::unique_lock lock(mu_);
+  const int id = next_writer_++;
+  writers_.push_back(Writer{id, pos, end});
+  changedLocked(lock);
+  return id;
+}
+
+void InflightBlob::moveWriter(int id, std::uint64_t pos) {
+  std::lock_guard lock(mu_);
+  for (auto& w : writers_)
+    if (w.id == id) w.pos = pos;
+}
+
+void InflightBlob::removeWriter(int id) {
+  std::unique_lock lock(mu_);
+  std::erase_if(writers_, [id](const Writer& w) { return w.id == id; });
+  changedLocked(lock);
 }
 
 void InflightBlob::setReceived(std::uint64_t size) {
@@ -42,8 +79,8 @@ void InflightBlob::setReceived(std::uint64_t size) {
   state_ = State::kHashing;
   size_ = size;
   size_known_ = true;
-  written_ = size;
-  wakeAll(lock);
+  filled_.add(0, size);
+  changedLocked(lock);
 }
 
 void InflightBlob::setVerified(std::uint64_t size) {
@@ -51,24 +88,69 @@ void InflightBlob::setVerified(std::uint64_t size) {
   state_ = State::kVerified;
   size_ = size;
   size_known_ = true;
-  written_ = size;
-  wakeAll(lock);
+  filled_.add(0, size);
+  changedLocked(lock);
 }
 
 void InflightBlob::setFailed(Error error) {
   std::unique_lock lock(mu_);
+  if (state_ == State::kFailed || state_ == State::kVerified) return;
   state_ = State::kFailed;
   error_ = std::move(error);
-  wakeAll(lock);
+  changedLocked(lock);
 }
 
-Task<bool> InflightBlob::waitForChange(Snapshot seen) {
+void InflightBlob::setInMemory() {
+  std::unique_lock lock(mu_);
+  in_memory_ = true;
+  changedLocked(lock);
+}
+
+bool InflightBlob::inMemory() const {
+  std::lock_guard lock(mu_);
+  return in_memory_;
+}
+
+InflightBlob::Look InflightBlob::look(std::uint64_t offset, bool hold_last,
+                                      std::uint64_t lookahead) const {
+  std::lock_guard lock(mu_);
+  Look l{snapshotLocked(), {}, std::nullopt, false};
+  switch (state_) {
+    case State::kFailed:
+      l.error = error_;
+      return l;
+    case State::kVerified:
+      if (offset < size_) l.until = size_;
+      return l;
+    case State::kConnecting:
+      break;
+    case State::kStreaming:
+    case State::kHashing:
+      if (!size_known_ || size_ == 0) break;
+      {
+        std::uint64_t end = std::min(filled_.filledFrom(offset), size_);
+        if (hold_last && end >= size_) {
+          end = size_ - 1;       // the last byte waits for the digest
+          l.heading = true;      // and the fill is the one that checks it
+        }
+        if (end > offset) l.until = end;
+      }
+      break;
+  }
+  if (state_ == State::kHashing) l.heading = true;
+  for (const auto& w : writers_) {
+    if (w.pos <= offset && offset < w.end && offset - w.pos < lookahead) l.heading = true;
+  }
+  return l;
+}
+
+Task<bool> InflightBlob::waitForChange(std::uint64_t seen) {
   auto timer = std::make_shared<Timer>(co_await asio::this_coro::executor);
   timer->expires_after(stall_timeout_);
   {
     // Register only if nothing changed since the caller looked, so no wake-up is lost.
     std::lock_guard lock(mu_);
-    if (state_ != seen.state || written_ != seen.written) co_return true;
+    if (version_ != seen) co_return true;
     waiters_.push_back(timer);
   }
   auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
@@ -80,64 +162,53 @@ Task<bool> InflightBlob::waitForChange(Snapshot seen) {
   co_return true;
 }
 
-std::optional<std::uint64_t> InflightBlob::ready(Goal goal, const Snapshot& s,
-                                                 std::uint64_t offset) {
-  switch (goal) {
-    case Goal::kStarted:
-      if (s.state != State::kConnecting) return s.size;
-      break;
-    case Goal::kVerified:
-      if (s.state == State::kVerified) return s.size;
-      break;
-    case Goal::kReadable:
-      if (s.state == State::kVerified) return s.size;
-      if ((s.state == State::kStreaming || s.state == State::kHashing) && s.size_known &&
-          s.size > 0) {
-        // Hold back the last byte until the digest is verified.
-        std::uint64_t avail = s.written < s.size ? s.written : s.size - 1;
-        if (avail > offset) return avail;
-      }
-      break;
-  }
-  return std::nullopt;
+namespace {
+
+Error stalled(InflightBlob::State state) {
+  return Error{Errc::kTimeout, state == InflightBlob::State::kConnecting
+                                   ? "upstream sent no response headers in time"
+                                   : "upstream transfer stalled"};
 }
 
-Task<Result<std::uint64_t>> InflightBlob::waitUntil(Goal goal, std::uint64_t offset) {
+}  // namespace
+
+Task<Result<std::uint64_t>> InflightBlob::waitStartedOrVerified(bool verified) {
   for (;;) {
     Snapshot s;
     Error err;
     {
       std::lock_guard lock(mu_);
-      s = Snapshot{state_, size_, size_known_, written_};
+      s = snapshotLocked();
       err = error_;
     }
     if (s.state == State::kFailed) co_return err;
-    if (auto value = ready(goal, s, offset)) co_return *value;
-    bool changed = co_await waitForChange(s);
-    if (!changed) {
-      Snapshot now = snapshot();
-      // While hashing, silence is not a stall: wait on (the hasher fails the fetch if the disk
-      // stops answering, and that wakes us).
-      if (now.state == State::kHashing) continue;
-      if (now.state == s.state && now.written == s.written) {
-        co_return fail(Errc::kTimeout, s.state == State::kConnecting
-                                           ? "upstream sent no response headers in time"
-                                           : "upstream transfer stalled");
-      }
-    }
+    if (s.state == State::kVerified || (!verified && s.state != State::kConnecting))
+      co_return s.size;
+    if (!co_await waitForChange(s.version) && s.state != State::kHashing)
+      co_return stalled(s.state);
   }
 }
 
 Task<Result<void>> InflightBlob::waitStarted() {
-  auto r = co_await waitUntil(Goal::kStarted, 0);
+  auto r = co_await waitStartedOrVerified(false);
   if (!r) co_return r.error();
   co_return ok();
 }
 
-Task<Result<std::uint64_t>> InflightBlob::waitVerified() { return waitUntil(Goal::kVerified, 0); }
+Task<Result<std::uint64_t>> InflightBlob::waitVerified() {
+  return waitStartedOrVerified(true);
+}
 
 Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
-  return waitUntil(Goal::kReadable, offset);
+  for (;;) {
+    Look l = look(offset, /*hold_last=*/true, 0);
+    if (l.snapshot.state == State::kFailed) co_return l.error;
+    if (l.until) co_return *l.until;
+    // While hashing, silence is not a stall: wait on (the hasher fails the fetch if the disk
+    // stops answering, and that wakes us).
+    if (!co_await waitForChange(l.snapshot.version) && l.snapshot.state != State::kHashing)
+      co_return stalled(l.snapshot.state);
+  }
 }
 
 }  // namespace pullcache::registry

@@ -1,8 +1,14 @@
 #pragma once
 // One blob being fetched from upstream into a staging file, as seen by its readers (BlobSource)
-// and by its writer (the fetch). Thread-safe: the writer runs on the upstream client's thread,
-// readers on their connections' strands. Readers wait on per-reader timers that the writer
-// cancels (through each reader's executor) when bytes arrive or the state changes.
+// and by its writers. Thread-safe: the writers run on the upstream client's thread, readers on
+// their connections' strands. Readers wait on per-reader timers that a writer cancels (through
+// each reader's executor) when bytes arrive or the state changes.
+//
+// Writers: the fill (the whole blob, from the front, skipping what is already there) and, when
+// clients read ranges the fill is not about to reach, one span stream per such range. What is
+// written is a set of spans (FilledSpans); the hasher reads the prefix. Each writer registers
+// where it is and where it stops, so that a reader can tell whether some writer is heading for
+// the byte it waits for, or a new stream is needed.
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +21,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/http_message.h"
+#include "daemon/registry/filled_spans.h"
 #include "daemon/registry/switchable_fd.h"
 
 namespace pullcache::registry {
@@ -35,9 +42,10 @@ class InflightBlob final : public BlobSource {
   [[nodiscard]] int fd() const noexcept override { return read_fd_->get(); }
   // Shared with the hasher; the writer switches it when the staging file moves to memory.
   [[nodiscard]] const std::shared_ptr<SwitchableFd>& readFd() const noexcept { return read_fd_; }
+  // A whole-blob reader: the last byte is held back until the digest is verified.
   Task<Result<std::uint64_t>> readable(std::uint64_t offset) override;
 
-  // Readers: wait until the upstream's headers arrived (size known, or known to be unknown).
+  // Readers: wait until the size is known (the first answer's headers).
   Task<Result<void>> waitStarted();
   // Readers: wait until the blob is verified; returns its size.
   Task<Result<std::uint64_t>> waitVerified();
@@ -45,27 +53,54 @@ class InflightBlob final : public BlobSource {
     State state;
     std::uint64_t size;
     bool size_known;
-    std::uint64_t written;
+    std::uint64_t written;  // the prefix [0, written) is in the staging file
+    std::uint64_t version;  // changes whenever anything else does
   };
   [[nodiscard]] Snapshot snapshot() const;
 
+  // What a reader at `offset` may do now.
+  struct Look {
+    Snapshot snapshot;
+    Error error;                          // when failed
+    std::optional<std::uint64_t> until;   // bytes [offset, until) may be sent
+    bool heading = false;                 // a writer will reach `offset` within `lookahead`
+  };
+  // `hold_last`: a reader whose answer is the whole blob gets its last byte once verified.
+  [[nodiscard]] Look look(std::uint64_t offset, bool hold_last, std::uint64_t lookahead) const;
+  // Waits until the version differs from `seen`, or the stall timeout. False on timeout.
+  Task<bool> waitForChange(std::uint64_t seen);
+  [[nodiscard]] std::chrono::milliseconds stallTimeout() const noexcept { return stall_timeout_; }
+
   // Writer side.
   void setStreaming(std::uint64_t size, bool size_known);
-  void setWritten(std::uint64_t written);  // total bytes in the staging file
-  void setReceived(std::uint64_t size);     // the upstream sent everything: now hashing
+  void setWritten(std::uint64_t written);  // [0, written) is in the staging file
+  // [begin, end) is in the staging file, written by `writer` (which is now at `end`; -1: none
+  // registered); returns the prefix. One step, so that no reader sees the bytes before it
+  // sees that their writer has moved on.
+  std::uint64_t addFilled(std::uint64_t begin, std::uint64_t end, int writer = -1);
+  // The first written byte at or after `offset` (UINT64_MAX: none): where a writer stops.
+  [[nodiscard]] std::uint64_t nextFilled(std::uint64_t offset) const;
+  // A writer at `pos`, stopping at `end`; returns its id.
+  int addWriter(std::uint64_t pos, std::uint64_t end);
+  void moveWriter(int id, std::uint64_t pos);
+  void removeWriter(int id);
+  void setReceived(std::uint64_t size);  // every byte is written: now hashing
   void setVerified(std::uint64_t size);
-  void setFailed(Error error);
+  void setFailed(Error error);  // the first failure wins
+  // The staging file moved to memory (the disk failed): only the fill writes from here on.
+  void setInMemory();
+  [[nodiscard]] bool inMemory() const;
 
  private:
   using Timer = asio::steady_timer;
-  enum class Goal { kStarted, kVerified, kReadable };
-  // What a waiter for `goal` may proceed with given `s`, or nullopt to keep waiting.
-  static std::optional<std::uint64_t> ready(Goal goal, const Snapshot& s, std::uint64_t offset);
-  // The one wait loop: until ready(), the blob failed, or no progress for the stall timeout.
-  Task<Result<std::uint64_t>> waitUntil(Goal goal, std::uint64_t offset);
-  // Waits until state or progress differ from `seen`, or the stall timeout. False on timeout.
-  Task<bool> waitForChange(Snapshot seen);
-  void wakeAll(std::unique_lock<std::mutex>& lock);
+  struct Writer {
+    int id;
+    std::uint64_t pos;
+    std::uint64_t end;
+  };
+  Snapshot snapshotLocked() const;
+  void changedLocked(std::unique_lock<std::mutex>& lock);  // bumps the version, wakes all
+  Task<Result<std::uint64_t>> waitStartedOrVerified(bool verified);
 
   const Digest digest_;
   const std::shared_ptr<SwitchableFd> read_fd_;
@@ -74,7 +109,11 @@ class InflightBlob final : public BlobSource {
   State state_ = State::kConnecting;             // guarded by mu_
   std::uint64_t size_ = 0;                       // guarded by mu_
   bool size_known_ = false;                      // guarded by mu_
-  std::uint64_t written_ = 0;                    // guarded by mu_
+  FilledSpans filled_;                           // guarded by mu_
+  std::vector<Writer> writers_;                  // guarded by mu_
+  int next_writer_ = 0;                          // guarded by mu_
+  bool in_memory_ = false;                       // guarded by mu_
+  std::uint64_t version_ = 0;                    // guarded by mu_
   Error error_;                                  // guarded by mu_
   std::vector<std::shared_ptr<Timer>> waiters_;  // guarded by mu_
 };

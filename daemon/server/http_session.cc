@@ -384,6 +384,8 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
         bool from_cache = resp.cache == CacheResult::kHit || resp.cache == CacheResult::kStale;
         options.metrics->servedBytes(from_cache, outcome.body_bytes);
       }
+      if (resp.status == 206 && resp.route == "blob")
+        options.metrics->rangeRequest(metrics::outcomeFrom(resp.cache), outcome.body_bytes);
     }
     if (options.body_bytes != nullptr) options.body_bytes->inc(outcome.body_bytes);
     logAccess(listener_name, options.access_log_format, req, resp, outcome.body_bytes, outcome.ok,

@@ -83,11 +83,14 @@ Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> u
 Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream,
                                                   std::string repository, std::string digest,
                                                   std::uint64_t offset,
-                                                  std::shared_ptr<BodySink> sink) {
+                                                  std::shared_ptr<BodySink> sink,
+                                                  std::optional<std::uint64_t> last) {
   Request req;
   std::string name = upstream->upstreamName(repository);
   req.url = upstream->base_url + "/v2/" + name + "/blobs/" + digest;
-  if (offset > 0) req.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
+  if (offset > 0 || last)
+    req.headers.add("Range", "bytes=" + std::to_string(offset) + "-" +
+                                 (last ? std::to_string(*last) : std::string()));
   co_return co_await perform(std::move(upstream), std::move(name), std::move(req), std::move(sink));
 }
 

@@ -3,6 +3,7 @@
 // and on a 401 challenge obtain fresh credentials and retry once.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/upstream/upstream_client.h"
@@ -19,10 +20,12 @@ class RegistryClient {
   Task<Result<Response>> request(std::shared_ptr<const Upstream> upstream, std::string method,
                                  std::string repository, std::string path, Headers headers,
                                  std::uint64_t max_body);
-  // GET of a blob from byte `offset` (Range when > 0); a 2xx body goes to `sink`.
+  // GET of a blob from byte `offset` (Range when > 0) to its end, or to byte `last` (inclusive)
+  // when given; a 2xx body goes to `sink`.
   Task<Result<Response>> streamBlob(std::shared_ptr<const Upstream> upstream,
                                     std::string repository, std::string digest,
-                                    std::uint64_t offset, std::shared_ptr<BodySink> sink);
+                                    std::uint64_t offset, std::shared_ptr<BodySink> sink,
+                                    std::optional<std::uint64_t> last = std::nullopt);
 
  private:
   Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::string repository,

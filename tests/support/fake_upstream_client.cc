@@ -6,13 +6,26 @@
 
 namespace pullcache::testing {
 
-FakeUpstreamClient::~FakeUpstreamClient() {
-  for (auto& t : threads_) t.join();
+FakeUpstreamClient::~FakeUpstreamClient() { join(); }
+
+void FakeUpstreamClient::join() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
 }
 
 void FakeUpstreamClient::script(const std::string& url, ScriptedResponse response) {
   std::lock_guard lock(mu_);
   scripts_[url] = std::move(response);
+}
+
+std::uint64_t FakeUpstreamClient::bodyBytes(const std::string& url) const {
+  std::lock_guard lock(mu_);
+  auto it = body_bytes_.find(url);
+  return it == body_bytes_.end() ? 0 : it->second;
 }
 
 int FakeUpstreamClient::calls(const std::string& url) const {
@@ -65,30 +78,45 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
     script = denied;
   }
   std::uint64_t offset = 0;
+  std::optional<std::uint64_t> last;  // "bytes=a-b": b
+  bool ranged = false;
   if (auto range = request.headers.get("range"); !range.empty() && script.honour_range) {
-    offset = std::stoull(std::string(range.substr(6)));
+    std::string spec(range.substr(6));
+    auto dash = spec.find('-');
+    offset = std::stoull(spec.substr(0, dash));
+    if (dash + 1 < spec.size()) last = std::stoull(spec.substr(dash + 1));
+    ranged = true;
   }
   // Deliver on a thread of our own, like libcurl's, and complete on the caller's executor.
   auto* self = this;
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
                                           void(Result<upstream::Response>)>(
-      [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset,
+      // Pointers and scalars only: GCC 12 destroys a temporary in a co_await expression twice,
+      // so this lambda must not own anything (see common/blocking.h).
+      [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset, last, ranged,
        call](auto handler) {
         auto ex = asio::get_associated_executor(handler);
         std::lock_guard lock(self->mu_);
-        self->threads_.emplace_back([script = *script_ptr, sink = *sink_ptr,
-                                     method = request_ptr->method, offset, call, ex,
+        self->threads_.emplace_back([self, script = *script_ptr, sink = *sink_ptr,
+                                     method = request_ptr->method, offset, last, ranged, call, ex,
+                                     url = request_ptr->url,
                                      handler = std::move(handler)]() mutable {
           upstream::Response resp;
           resp.status = script.status;
           resp.headers = script.headers;
           std::string body = script.body;
-          if (offset > 0) {
+          if (ranged && resp.status == 200 && offset >= body.size()) {
+            resp.status = 416;
+            resp.headers.set("Content-Range", "bytes */" + std::to_string(body.size()));
+            body.clear();
+          } else if (ranged && resp.status == 200) {
+            std::uint64_t end = body.size();
+            if (last && *last + 1 < end) end = *last + 1;
             resp.status = 206;
             resp.headers.set("Content-Range", "bytes " + std::to_string(offset) + "-" +
-                                                  std::to_string(body.size() - 1) + "/" +
+                                                  std::to_string(end - 1) + "/" +
                                                   std::to_string(body.size()));
-            body = body.substr(offset);
+            body = body.substr(offset, end - offset);
           }
           if (!resp.headers.has("content-length"))
             resp.headers.add("Content-Length", std::to_string(body.size()));
@@ -108,6 +136,10 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
               if (script.drop_after > 0 && call == 1) n = std::min(n, script.drop_after - pos);
               go = sink->onData(body.data() + pos, n);
               pos += n;
+              {
+                std::lock_guard counted(self->mu_);
+                self->body_bytes_[url] += n;
+              }
               if (script.chunk_delay.count() > 0) std::this_thread::sleep_for(script.chunk_delay);
             }
             if (!go) result = Error{Errc::kStoreIo, "sink stopped"};

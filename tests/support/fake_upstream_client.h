@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +40,13 @@ class FakeUpstreamClient final : public upstream::UpstreamClient {
 
   void script(const std::string& url, ScriptedResponse response);
   [[nodiscard]] int calls(const std::string& url) const;
+  // Body bytes handed to sinks for `url`, over all its requests.
+  [[nodiscard]] std::uint64_t bodyBytes(const std::string& url) const;
   [[nodiscard]] std::vector<std::string> unexpected() const;
   [[nodiscard]] std::vector<upstream::Request> requests() const;
+  // Waits for the delivery threads. Before the io_context goes: a thread that has posted its
+  // completion still holds an executor that counts as work on that io_context until it ends.
+  void join();
 
   Task<Result<upstream::Response>> send(upstream::Request request) override;
   Task<Result<upstream::Response>> stream(upstream::Request request,
@@ -54,6 +60,7 @@ class FakeUpstreamClient final : public upstream::UpstreamClient {
   mutable std::mutex mu_;
   std::map<std::string, ScriptedResponse> scripts_;
   std::map<std::string, int> calls_;
+  std::map<std::string, std::uint64_t> body_bytes_;
   std::vector<std::string> unexpected_;
   std::vector<upstream::Request> requests_;
   std::vector<std::thread> threads_;

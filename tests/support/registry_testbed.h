@@ -38,6 +38,7 @@ struct RegistryTestbed {
   // everything those frames refer to is alive.
   ~RegistryTestbed() {
     pool.join();
+    http.join();
     ioc_owner.reset();
   }
   cache::BlobCacheOptions cacheOptions() {
