@@ -65,6 +65,16 @@ struct HttpResponse {
   std::shared_ptr<BlobSource> blob;
   std::uint64_t blob_offset = 0;
   std::uint64_t content_length = 0;  // of the body; also sent for HEAD
+  // A multipart/byteranges body (content_length counts all of it): for each part its
+  // delimiter and headers, then bytes [offset, offset + length) of `blob`, then CRLF; last,
+  // `parts_end` (the closing delimiter).
+  struct Part {
+    std::string head;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  std::vector<Part> parts;
+  std::string parts_end;
   bool head = false;                 // send headers only
   bool close = false;                // close the connection after this response
   // Access-log facts.

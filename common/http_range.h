@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 
@@ -34,6 +35,15 @@ struct RangeAsk {
 };
 // nullopt: not a single well-formed byte range (the header is ignored).
 std::optional<RangeAsk> parseRangeAsk(std::string_view header);
+// Every range of a header ("bytes=0-1,100-199,-50"); nullopt when any is malformed (the whole
+// header is then ignored, as RFC 9110 allows).
+std::optional<std::vector<RangeAsk>> parseRangeAsks(std::string_view header);
+
+// What to answer to a set of ranges, once the size is known (RFC 9110 §14.2): the satisfiable
+// ranges in the order asked; empty: the whole entity (200: more than `max_ranges`, or ranges
+// that overlap, which a server may ignore); error kRangeInvalid: none is satisfiable (416).
+Result<std::vector<ByteRange>> resolveRangeAsks(const std::vector<RangeAsk>& asks,
+                                                std::uint64_t size, std::size_t max_ranges);
 // `ask` against the entity's size. nullopt: serve the whole entity (not given here: the RFC's
 // "ignore" cases come from parseRangeAsk). Error kRangeInvalid: answer 416.
 Result<ByteRange> resolveRangeAsk(const RangeAsk& ask, std::uint64_t size);

@@ -73,6 +73,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   fo.passthrough_max_bytes = config_.cache.passthrough_max_bytes;
   fo.range_fill_below = config_.ranges.fill_below;
   fo.range_fill_after = config_.ranges.fill_after;
+  fo.max_ranges = static_cast<std::size_t>(config_.ranges.max_ranges);
   fetches_ = std::make_unique<registry::FetchCoordinator>(
       ioc_->get_executor(), pool_, *cache_, *client_, fo, metrics_.get(), peer_network_.get());
   api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{

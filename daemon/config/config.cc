@@ -394,6 +394,11 @@ Result<Config> parseConfig(const std::string& yaml_text) {
         if (!b) return b.error();
         *out = b.value();
       }
+      if (r["max_ranges"]) {
+        auto n = integerKey(r["max_ranges"], "ranges.max_ranges", 1, 1024);
+        if (!n) return n.error();
+        c.ranges.max_ranges = static_cast<int>(n.value());
+      }
     }
     if (root["peers"]) {
       auto p = yaml::parsePeers(root["peers"], [](const char* name) { return std::getenv(name); });

@@ -121,6 +121,7 @@ struct PeersConfig {
 struct RangesConfig {
   std::uint64_t fill_below = 16ull << 20;  // blobs up to this size: at their first range
   std::uint64_t fill_after = 64ull << 20;  // once clients asked for this many ranged bytes
+  int max_ranges = 64;  // in one multi-range request; more: the whole blob (200)
   friend bool operator==(const RangesConfig&, const RangesConfig&) = default;
 };
 

@@ -93,6 +93,9 @@ constexpr ConfigKey kKeys[] = {
     {"ranges.fill_after", "64MiB",
      "...until clients asked for this many ranged bytes of the blob; then the rest comes in the "
      "background (an open-ended range, as containerd's chunked fetch sends, starts it at once)"},
+    {"ranges.max_ranges", "64",
+     "ranges in one request (1 to 1024), answered as `multipart/byteranges`; more, or ranges "
+     "that overlap: the whole blob (200), as RFC 9110 allows"},
     {"peers.listen", "0.0.0.0:5001",
      "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` expands from the environment (the chart: "
      "`${HOST_IP}:5001`)"},

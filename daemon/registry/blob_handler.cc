@@ -1,5 +1,7 @@
 // GET/HEAD /v2/<name>/blobs/<digest>
 #include <charconv>
+#include <cstdio>
+#include <random>
 
 #include "common/http_range.h"
 #include "common/oci_error.h"
@@ -13,6 +15,29 @@ void blobHeaders(HttpResponse& r, const Digest& digest) {
   r.headers.add("Docker-Content-Digest", digest.str());
   r.headers.add("Accept-Ranges", "bytes");
   r.headers.add("Cache-Control", "max-age=31536000, immutable");
+}
+
+// 206 multipart/byteranges (RFC 9110 §14.6): each range a part with its own Content-Range.
+void multipartBody(HttpResponse& r, const std::vector<ByteRange>& ranges, std::uint64_t size) {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  char boundary[17];
+  std::snprintf(boundary, sizeof boundary, "%016llx",
+                static_cast<unsigned long long>(random()));
+  r.status = 206;
+  r.headers.set("Content-Type", std::string("multipart/byteranges; boundary=") + boundary);
+  std::uint64_t length = 0;
+  for (const auto& br : ranges) {
+    HttpResponse::Part part;
+    part.head = std::string("--") + boundary +
+                "\r\nContent-Type: application/octet-stream\r\nContent-Range: " +
+                br.contentRange(size) + "\r\n\r\n";
+    part.offset = br.first;
+    part.length = br.length();
+    length += part.head.size() + part.length + 2;  // and its CRLF
+    r.parts.push_back(std::move(part));
+  }
+  r.parts_end = std::string("--") + boundary + "--\r\n";
+  r.content_length = length + r.parts_end.size();
 }
 
 }  // namespace
@@ -98,14 +123,17 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
   if (ranged.blob.cache != CacheResult::kHit) r.upstream_ms = elapsed();
   r.cache = ranged.blob.cache;
   r.blob = std::move(ranged.blob.source);
-  if (ranged.range) {
-    const ByteRange& br = *ranged.range;
+  const std::uint64_t size = ranged.blob.size;
+  if (ranged.ranges.empty()) {
+    r.content_length = size;
+  } else if (ranged.ranges.size() == 1) {
+    const ByteRange& br = ranged.ranges.front();
     r.status = 206;
-    r.headers.add("Content-Range", br.contentRange(ranged.blob.size));
+    r.headers.add("Content-Range", br.contentRange(size));
     r.blob_offset = br.first;
     r.content_length = br.length();
   } else {
-    r.content_length = ranged.blob.size;
+    multipartBody(r, ranged.ranges, size);
   }
   co_return r;
 }

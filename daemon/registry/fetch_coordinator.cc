@@ -175,9 +175,10 @@ class FetchCoordinator::RangeReader final : public BlobSource {
   RangeReader(const RangeReader&) = delete;
   RangeReader& operator=(const RangeReader&) = delete;
 
-  // The bytes it will be asked for end at `end`; `hold_last`: its answer is the whole blob.
-  void setRange(std::uint64_t end, bool hold_last) {
-    end_ = end;
+  // The ranges it will be asked for (none: all of it); `hold_last`: its answer is the whole
+  // blob.
+  void setRanges(std::vector<ByteRange> ranges, bool hold_last) {
+    ranges_ = std::move(ranges);
     hold_last_ = hold_last;
   }
   [[nodiscard]] int fd() const noexcept override { return flight_->entry->fd(); }
@@ -192,7 +193,7 @@ class FetchCoordinator::RangeReader final : public BlobSource {
       if (!look.heading && look.snapshot.size_known && !hold_last_) {
         if (starts_++ >= kMaxSpanStarts)
           co_return fail(Errc::kUpstreamBadResponse, "could not fetch the range of the blob");
-        coordinator_.startSpan(flight_, offset, end_);
+        coordinator_.startSpan(flight_, offset, endOf(offset));
         continue;
       }
       if (!co_await entry->waitForChange(look.snapshot.version) &&
@@ -203,9 +204,16 @@ class FetchCoordinator::RangeReader final : public BlobSource {
   }
 
  private:
+  // Where the range that holds `offset` ends: a span stream for it stops there.
+  [[nodiscard]] std::uint64_t endOf(std::uint64_t offset) const {
+    for (const auto& r : ranges_)
+      if (r.first <= offset && offset <= r.last) return r.last + 1;
+    return kNoEnd;
+  }
+
   FetchCoordinator& coordinator_;
   const std::shared_ptr<Flight> flight_;
-  std::uint64_t end_ = kNoEnd;
+  std::vector<ByteRange> ranges_;
   bool hold_last_ = false;
   int starts_ = 0;
 };
@@ -302,11 +310,11 @@ void FetchCoordinator::released(const std::shared_ptr<Flight>& flight, bool span
 Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
     std::shared_ptr<const upstream::Upstream> upstream, std::string repository, Digest digest,
     std::string range_header, std::vector<std::string> trail) {
-  auto ask = parseRangeAsk(range_header);
+  auto asks = parseRangeAsks(range_header);
   auto cached = openCached(digest);
   if (!cached) co_return cached.error();
-  if (!ask || cached.value()) {
-    // Cached, or a header to ignore: the whole blob, or the range of a file that is all there.
+  if (!asks || cached.value()) {
+    // Cached, or a header to ignore: the whole blob, or ranges of a file that is all there.
     BlobOpenResult blob;
     if (cached.value()) {
       blob = std::move(*cached.value());
@@ -316,9 +324,10 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
       if (!opened) co_return opened.error();
       blob = std::move(opened).value();
     }
-    auto range = resolveRange(range_header, blob.size);
-    if (!range) co_return fail(Errc::kRangeInvalid, std::to_string(blob.size));
-    co_return RangeOpenResult{std::move(blob), range.value()};
+    if (!asks) co_return RangeOpenResult{std::move(blob), {}};
+    auto ranges = resolveRangeAsks(*asks, blob.size, options_.max_ranges);
+    if (!ranges) co_return fail(Errc::kRangeInvalid, std::to_string(blob.size));
+    co_return RangeOpenResult{std::move(blob), std::move(ranges).value()};
   }
 
   auto found = flightFor(upstream, repository, digest);
@@ -326,18 +335,25 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
   std::shared_ptr<Flight> flight = std::move(found).value();
   const auto& entry = flight->entry;
   // What the policy needs: the bytes asked for so far (an open-ended range asks for the rest).
-  const auto asked = ask->length();
-  bool fill = !asked.has_value();
+  std::uint64_t asked = 0;
+  bool fill = false;
+  for (const auto& a : *asks) {
+    if (auto n = a.length()) {
+      asked += *n;
+    } else {
+      fill = true;
+    }
+  }
   bool joined = false;
   {
     std::lock_guard lock(mu_);
     ++flight->readers;
     joined = flight->filling || flight->spans > 0 || flight->readers > 1;
-    if (!flight->filling && asked) {
+    if (!flight->filling && !fill) {
       if (ranged_asked_.size() >= kMaxRangedDigests) ranged_asked_.clear();
       auto& total = ranged_asked_[digest.str()];
-      total += *asked;
-      fill = fill || total >= options_.range_fill_after;
+      total += asked;
+      fill = total >= options_.range_fill_after;
     }
   }
   auto reader = std::make_shared<RangeReader>(*this, flight);
@@ -345,14 +361,13 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
   fill = fill || (snap.size_known && snap.size <= options_.range_fill_below);
   if (fill) startFill(flight, trail);
   if (!snap.size_known) {
-    // Nobody knows the size yet: a span stream from the range's first byte (or the fill, when
-    // the range starts near the front) brings it with its headers.
-    if (!fill || ask->first.value_or(kNoEnd) >= options_.range_lookahead) {
-      if (ask->first) {
-        startSpan(flight, *ask->first, ask->last ? *ask->last + 1 : kNoEnd);
-      } else {
-        startFill(flight, trail);  // a suffix range of a blob of unknown size: from the front
-      }
+    // Nobody knows the size yet: a span stream from the first range's first byte (or the fill,
+    // when that is near the front) brings it with its headers.
+    const RangeAsk& first = asks->front();
+    if (!first.first) {
+      startFill(flight, trail);  // a suffix range of a blob of unknown size: from the front
+    } else if (!fill || *first.first >= options_.range_lookahead) {
+      startSpan(flight, *first.first, first.last ? *first.last + 1 : kNoEnd);
     }
     auto started = co_await entry->waitStarted();
     if (!started) co_return started.error();
@@ -364,14 +379,18 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
     }
     if (snap.size <= options_.range_fill_below) startFill(flight, trail);
   }
-  auto range = resolveRangeAsk(*ask, snap.size);
-  if (!range) co_return fail(Errc::kRangeInvalid, std::to_string(snap.size));
-  const bool whole = range.value().first == 0 && range.value().last + 1 == snap.size;
-  if (whole) startFill(flight, trail);  // a whole blob is sent only verified
-  reader->setRange(range.value().last + 1, whole);
+  auto resolved = resolveRangeAsks(*asks, snap.size, options_.max_ranges);
+  if (!resolved) co_return fail(Errc::kRangeInvalid, std::to_string(snap.size));
+  std::vector<ByteRange> ranges = std::move(resolved).value();
+  // The whole blob (asked for, or the header ignored) is sent only verified.
+  const bool whole =
+      ranges.empty() || (ranges.size() == 1 && ranges[0].first == 0 && ranges[0].last + 1 == snap.size);
+  if (whole) startFill(flight, trail);
+  reader->setRanges(ranges, whole);
   co_return RangeOpenResult{
-      BlobOpenResult{std::move(reader), snap.size, joined ? CacheResult::kCoalesced : CacheResult::kMiss},
-      range.value()};
+      BlobOpenResult{std::move(reader), snap.size,
+                     joined ? CacheResult::kCoalesced : CacheResult::kMiss},
+      std::move(ranges)};
 }
 
 Task<void> FetchCoordinator::runFetch(std::shared_ptr<Flight> flight,

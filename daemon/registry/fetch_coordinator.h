@@ -65,12 +65,14 @@ struct FetchOptions {
   std::uint64_t range_fill_after = 64ull << 20;  // once clients asked for this many ranged bytes
   // A writer this close before a range's first byte serves it (no stream of its own).
   std::uint64_t range_lookahead = 2ull << 20;
+  std::size_t max_ranges = 64;  // ranges.max_ranges: more in one request: the whole blob
 };
 
-// A range read: the blob and the bytes to send (nullopt: the whole blob, 200).
+// A range read: the blob and the ranges to send, in the order asked (none: the whole blob,
+// 200; one: 206; more: 206 multipart/byteranges).
 struct RangeOpenResult {
   BlobOpenResult blob;
-  std::optional<ByteRange> range;
+  std::vector<ByteRange> ranges;
 };
 
 class FetchCoordinator {
@@ -90,8 +92,9 @@ class FetchCoordinator {
                                     std::string repository, Digest digest,
                                     std::vector<std::string> trail = {});
   // GET with a Range header: the cached blob, or the bytes the range needs as soon as they can
-  // come (see above). Error kRangeInvalid: answer 416 (with the size in the error's detail).
-  // Headers the range code ignores (not one well-formed range) give the whole blob.
+  // come (see above), one range or several. Error kRangeInvalid: answer 416 (with the size in
+  // the error's detail). A header that is ignored (malformed, too many or overlapping ranges)
+  // gives the whole blob.
   Task<Result<RangeOpenResult>> openRange(std::shared_ptr<const upstream::Upstream> upstream,
                                           std::string repository, Digest digest,
                                           std::string range_header,

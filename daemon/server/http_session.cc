@@ -204,6 +204,49 @@ Task<void> writeRefusal(beast::tcp_stream& stream, Refusal refusal,
   stream.expires_never();
 }
 
+// Sends bytes [pos, end) of `blob` on the (non-blocking) socket as they become readable;
+// `sent` counts them. False when the blob failed, the client went away or stopped reading.
+Task<bool> sendBlobRange(tcp::socket& socket, asio::steady_timer& timer, BlobSource& blob,
+                         std::uint64_t pos, std::uint64_t end, const SessionOptions& options,
+                         std::uint64_t& sent_bytes) {
+  const int sock = socket.native_handle();
+  while (pos < end) {
+    auto readable = co_await blob.readable(pos);
+    // The blob failed (upstream error or digest mismatch) after the headers went out: close
+    // short, so the client can never mistake what it got for the whole blob.
+    if (!readable) co_return false;
+    std::uint64_t limit = std::min<std::uint64_t>(readable.value(), end);
+    while (pos < limit) {
+      off_t off = static_cast<off_t>(pos);
+      ssize_t sent =
+          ::sendfile(sock, blob.fd(), &off, std::min<std::uint64_t>(limit - pos, kSendfileChunk));
+      if (sent > 0) {
+        pos += static_cast<std::uint64_t>(sent);
+        sent_bytes += static_cast<std::uint64_t>(sent);
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno == EAGAIN) {
+        bool writable = co_await waitWritable(socket, timer, options.write_timeout);
+        if (!writable) co_return false;
+        continue;
+      }
+      co_return false;  // EPIPE, ECONNRESET, or the file is shorter than it should be
+    }
+  }
+  co_return true;
+}
+
+// Bytes that are not the blob's (multipart delimiters and part headers).
+Task<bool> sendText(beast::tcp_stream& stream, const std::string& text,
+                    const SessionOptions& options) {
+  stream.expires_after(options.write_timeout);
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(text),
+                                            asio::as_tuple(asio::use_awaitable));
+  stream.expires_never();
+  co_return !ec;
+}
+
 Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
                              bool keep_alive, const SessionOptions& options) {
   WriteOutcome out;
@@ -222,38 +265,26 @@ Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigne
   boost::system::error_code nb_ec;
   socket.native_non_blocking(true, nb_ec);
   asio::steady_timer timer(socket.get_executor());
-  std::uint64_t pos = r.blob_offset;
-  const std::uint64_t end = r.blob_offset + r.content_length;
-  while (pos < end) {
-    auto readable = co_await r.blob->readable(pos);
-    if (!readable) {
-      // The blob failed (upstream error or digest mismatch) after the headers went out: close
-      // short, so the client can never mistake what it got for the whole blob.
-      setCork(sock, false);
-      co_return out;
+  bool sent = true;
+  if (r.parts.empty()) {
+    sent = co_await sendBlobRange(socket, timer, *r.blob, r.blob_offset,
+                                  r.blob_offset + r.content_length, options, out.body_bytes);
+  } else {
+    const std::string crlf = "\r\n";
+    // One co_await per statement (GCC 12 mishandles co_await inside && and ?:).
+    for (const auto& part : r.parts) {
+      sent = co_await sendText(stream, part.head, options);
+      if (!sent) break;
+      sent = co_await sendBlobRange(socket, timer, *r.blob, part.offset, part.offset + part.length,
+                                    options, out.body_bytes);
+      if (!sent) break;
+      sent = co_await sendText(stream, crlf, options);
+      if (!sent) break;
     }
-    std::uint64_t limit = std::min<std::uint64_t>(readable.value(), end);
-    while (pos < limit) {
-      off_t off = static_cast<off_t>(pos);
-      ssize_t sent = ::sendfile(sock, r.blob->fd(), &off,
-                                std::min<std::uint64_t>(limit - pos, kSendfileChunk));
-      if (sent > 0) {
-        pos += static_cast<std::uint64_t>(sent);
-        continue;
-      }
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && errno == EAGAIN) {
-        bool writable = co_await waitWritable(socket, timer, options.write_timeout);
-        if (!writable) co_return out;
-        continue;
-      }
-      co_return out;  // EPIPE, ECONNRESET, or the file is shorter than it should be
-    }
-    out.body_bytes = pos - r.blob_offset;
+    if (sent) sent = co_await sendText(stream, r.parts_end, options);
   }
   setCork(sock, false);
-  out.ok = true;
-  out.body_bytes = pos - r.blob_offset;
+  out.ok = sent;
   co_return out;
 }
 

@@ -42,6 +42,35 @@ TEST(Range, IgnoredOrUnsatisfiable) {
   EXPECT_EQ(resolveRange("bytes=-0", 10).error().code, Errc::kRangeInvalid);
 }
 
+TEST(Range, SeveralRangesResolveInTheOrderAskedAndDropWhatIsNotSatisfiable) {
+  auto asks = parseRangeAsks("bytes=0-1, 100-199,,-10, 5000-6000");
+  ASSERT_TRUE(asks);
+  ASSERT_EQ(asks->size(), 4u);
+  auto ranges = resolveRangeAsks(*asks, 1000, 16);
+  ASSERT_TRUE(ranges);
+  ASSERT_EQ(ranges.value().size(), 3u) << "5000-6000 starts past the end: dropped";
+  EXPECT_EQ(ranges.value()[0].contentRange(1000), "bytes 0-1/1000");
+  EXPECT_EQ(ranges.value()[1].contentRange(1000), "bytes 100-199/1000");
+  EXPECT_EQ(ranges.value()[2].contentRange(1000), "bytes 990-999/1000");
+  // Not in ascending order is fine; each stays where it was asked.
+  auto back = resolveRangeAsks(*parseRangeAsks("bytes=500-599,0-9"), 1000, 16);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value()[0].first, 500u);
+}
+
+TEST(Range, TooManyOrOverlappingRangesGetTheWholeBodyAndNoneSatisfiableIs416) {
+  EXPECT_TRUE(resolveRangeAsks(*parseRangeAsks("bytes=0-1,2-3,4-5"), 100, 2).value().empty());
+  EXPECT_TRUE(resolveRangeAsks(*parseRangeAsks("bytes=0-10,5-20"), 100, 16).value().empty());
+  EXPECT_TRUE(resolveRangeAsks(*parseRangeAsks("bytes=0-,-10"), 100, 16).value().empty());
+  EXPECT_EQ(resolveRangeAsks(*parseRangeAsks("bytes=200-300,400-"), 100, 16).error().code,
+            Errc::kRangeInvalid);
+  EXPECT_FALSE(parseRangeAsks("bytes=0-1,x-2")) << "one malformed range: the header is ignored";
+  EXPECT_FALSE(parseRangeAsks("bytes=,"));
+  std::string many = "bytes=0-0";
+  for (int i = 1; i <= 1024; ++i) many += "," + std::to_string(2 * i) + "-" + std::to_string(2 * i);
+  EXPECT_FALSE(parseRangeAsks(many)) << "past 1024 ranges the header is not even parsed";
+}
+
 TEST(Units, Sizes) {
   EXPECT_EQ(parseBytes("50GiB").value(), 50ull << 30);
   EXPECT_EQ(parseBytes("1.5MiB").value(), 1572864u);
