@@ -81,6 +81,12 @@ bench-cluster-sim: setup $(BUILD_DIR)/CMakeCache.txt
 bench-cluster: build
 	BUILD_DIR=$(BUILD_DIR) ./bench/cluster.sh --out $(BUILD_DIR)/cluster-out
 
+# Range reads of uncached 1 GiB blobs (a span at 90%, 8 parallel chunks, SOCI-like 5%) through
+# pullcache, distribution and nginx, and from the registry itself (root; about 10 minutes).
+.PHONY: bench-ranges
+bench-ranges: build
+	BUILD_DIR=$(BUILD_DIR) ./bench/ranges.sh --out $(BUILD_DIR)/ranges-out
+
 # deploy/kustomize/pullcache.yaml from the chart's defaults (a test keeps them in step).
 deploy-manifests:
 	helm template pullcache helm/pullcache --namespace kube-system > deploy/kustomize/pullcache.yaml

@@ -98,8 +98,8 @@ class ShapedUpstream {
         {"sh", "-c",
          "loc=$(curl -s -D - -o /dev/null -X POST http://" + host() + "/v2/" + repo +
              "/blobs/uploads/ | tr -d '\\r' | awk 'tolower($1)==\"location:\"{print $2}'); "
-             "curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @" +
-             file + " \"$loc&digest=" + digest + "\""},
+             "curl -sf -T " + file + " -H 'Content-Type: application/octet-stream' \"$loc&digest=" +
+             digest + "\""},
         std::chrono::seconds(120));
     std::filesystem::remove(file);
     if (r.code != 0) throw std::runtime_error("blob upload failed: " + r.output);
