@@ -1,5 +1,7 @@
 #include "daemon/auth/aws_credentials.h"
 
+#include <filesystem>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -143,8 +145,11 @@ class SharedCredentialsProvider final : public CredentialProvider {
       : env_(std::move(env)), home_(std::move(home)) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "shared-credentials"; }
   [[nodiscard]] bool configured() const override {
-    // An explicitly named file or profile is this provider's to answer (or fail) for; the
-    // default file only when it has the default profile.
+    // A file that does not exist configures nothing, named or not: the SDKs go on to the next
+    // provider. An existing file with an explicitly named file or profile is this provider's to
+    // answer (or fail) for; the default file only when it has the default profile.
+    std::error_code ec;
+    if (!std::filesystem::exists(path(), ec)) return false;
     if (!env_("AWS_SHARED_CREDENTIALS_FILE").empty() || !env_("AWS_PROFILE").empty()) return true;
     auto text = readSmallFile(path());
     if (!text) return false;

@@ -4,7 +4,8 @@
 //   environment         AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 //   web-identity        AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (IRSA): STS
 //                       AssumeRoleWithWebIdentity, the token file re-read at every refresh
-//   shared-credentials  AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), AWS_PROFILE
+//   shared-credentials  AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), AWS_PROFILE;
+//                       a file that does not exist is skipped, as the SDKs do
 //   container           AWS_CONTAINER_CREDENTIALS_FULL_URI (+ AWS_CONTAINER_AUTHORIZATION_TOKEN
 //                       [_FILE]; EKS Pod Identity) or AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS)
 //   imds                IMDSv2 (PUT token, then iam/security-credentials/<role>);

@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 
 #include "daemon/auth/ecr_auth.h"
+#include "tests/support/fake_upstream_client.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/run_coro.h"
+#include "tests/support/temp_dir.h"
 
 namespace pullcache::auth {
 namespace {
@@ -215,6 +218,36 @@ TEST(CredentialChain, NothingConfiguredNamesEveryProvider) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().detail,
             "no AWS credentials found; tried environment (not configured), imds (not configured)");
+}
+
+// As the AWS SDKs: a shared-credentials file that does not exist is skipped (the chain goes on
+// to IMDS), while one that exists and lacks the named profile is this provider's failure.
+TEST(CredentialChain, AMissingSharedCredentialsFileIsSkippedAsTheSdksDo) {
+  ManualClock clock;
+  asio::io_context ioc;
+  testing::FakeUpstreamClient http(ioc.get_executor());
+  testing::TempDir dir;
+  std::map<std::string, std::string> vars = {
+      {"AWS_SHARED_CREDENTIALS_FILE", dir.sub("no-such-file")}};
+  ChainOptions o;
+  o.env = [&vars](const std::string& k) {
+    auto it = vars.find(k);
+    return it == vars.end() ? std::string() : it->second;
+  };
+  o.home = dir.sub("home");
+  AwsCredentialChain missing(defaultProviders(o, http, clock), clock);
+  EXPECT_EQ(missing.configuredProviders(), (std::vector<std::string>{"imds"}));
+  std::ofstream(dir.sub("credentials")) << "[other]\naws_access_key_id = AKIAEXAMPLE\n"
+                                        << "aws_secret_access_key = s\n";
+  vars["AWS_SHARED_CREDENTIALS_FILE"] = dir.sub("credentials");
+  vars["AWS_PROFILE"] = "team";
+  AwsCredentialChain present(defaultProviders(o, http, clock), clock);
+  EXPECT_EQ(present.configuredProviders(),
+            (std::vector<std::string>{"shared-credentials", "imds"}));
+  auto r = testing::runCoro(ioc, present.get());
+  ASSERT_FALSE(r) << "a named profile missing from an existing file is not papered over";
+  EXPECT_NE(r.error().detail.find("profile 'team' is not in"), std::string::npos)
+      << r.error().detail;
 }
 
 TEST(EcrRefresh, HalfTheRemainingLifetimeWithJitterAndBackoff) {
