@@ -281,16 +281,14 @@ bool SpanWriter::onData(const char* data, std::size_t size) {
     done_ = true;
     return false;
   }
-  std::uint64_t limit = std::min(end_, entry_->nextFilled(pos_));
-  std::size_t take = limit > pos_ ? static_cast<std::size_t>(std::min<std::uint64_t>(
-                                        size, limit - pos_))
-                                  : 0;
+  auto wrote = entry_->writeUnfilled(reservation_->fd(), data, size, pos_, end_);
+  if (!wrote) {
+    error_ = wrote.error();
+    publish();
+    return false;
+  }
+  const std::size_t take = wrote.value();
   if (take > 0) {
-    if (auto w = writeAllAt(reservation_->fd(), data, take, pos_); !w) {
-      error_ = w.error();
-      publish();
-      return false;
-    }
     pos_ += take;
     if (pos_ - published_ >= kPublishStep) publish();
   }

@@ -92,8 +92,10 @@ Result<std::shared_ptr<FetchCoordinator::Flight>> FetchCoordinator::flightFor(
     // A failed fetch stays listed until its coroutine retires it, a moment after its readers
     // heard: a request in that moment starts a new flight instead of joining the dead one.
     if (auto it = inflight_.find(digest.str());
-        it != inflight_.end() && it->second->entry->snapshot().state != InflightBlob::State::kFailed)
+        it != inflight_.end() && it->second->entry->snapshot().state != InflightBlob::State::kFailed) {
+      ++it->second->readers;
       return it->second;
+    }
   }
   auto reserved = cache_.reserve(digest);
   if (!reserved) return reserved.error();
@@ -110,6 +112,7 @@ Result<std::shared_ptr<FetchCoordinator::Flight>> FetchCoordinator::flightFor(
   if (!inserted && it->second->entry->snapshot().state == InflightBlob::State::kFailed)
     it->second = fresh;
   // Lost the race: join the other flight (ours, with its staging file, goes on return).
+  ++it->second->readers;
   return it->second;
 }
 
@@ -145,6 +148,7 @@ Task<Result<BlobOpenResult>> FetchCoordinator::open(
     flight->whole_asked = true;
   }
   if (starter) startFill(flight, std::move(trail));
+  released(flight, /*span=*/false);  // flightFor's claim: the fill holds the flight now
   const std::shared_ptr<InflightBlob>& entry = flight->entry;
 
   auto started = co_await entry->waitStarted();

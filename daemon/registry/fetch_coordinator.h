@@ -119,16 +119,19 @@ class FetchCoordinator {
     bool filling = false;           // the fill runs or ran
     bool whole_asked = false;       // a client asked for the whole blob (not background)
     int spans = 0;                  // span streams running
-    int readers = 0;                // range readers attached
+    int readers = 0;                // range readers attached (and requests being opened)
+    bool no_spans = false;          // the upstream ignores Range: the fill alone writes
   };
-  // The listed flight of `digest` (not a failed one), or a new one listed now. Null with an
-  // error when the staging file cannot be made.
+  // The listed flight of `digest` (not a failed one), or a new one listed now, counted as having
+  // one more reader (so that it cannot retire before the caller starts its fill or attaches its
+  // reader; give it back with released()). An error when the staging file cannot be made.
   Result<std::shared_ptr<Flight>> flightFor(const std::shared_ptr<const upstream::Upstream>& up,
                                             const std::string& repository, const Digest& digest);
   // Starts the fill of `flight` unless it runs; `trail`: as for open(). Takes mu_.
   void startFill(const std::shared_ptr<Flight>& flight, std::vector<std::string> trail);
-  // A span stream for [begin, end) unless a writer is heading there (checked under mu_).
-  void startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin, std::uint64_t end);
+  // A span stream for [begin, end) unless a writer is heading there (checked under mu_). False
+  // when no span can be had (then only the fill brings the bytes).
+  bool startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin, std::uint64_t end);
   Task<void> runFetch(std::shared_ptr<Flight> flight, std::vector<std::string> trail);
   Task<void> runSpan(std::shared_ptr<Flight> flight,
                      std::shared_ptr<cache::Reservation> reservation, std::uint64_t begin,

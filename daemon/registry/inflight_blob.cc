@@ -2,6 +2,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 
+#include <algorithm>
+
 namespace pullcache::registry {
 
 InflightBlob::Snapshot InflightBlob::snapshotLocked() const {
@@ -46,6 +48,17 @@ std::uint64_t InflightBlob::addFilled(std::uint64_t begin, std::uint64_t end, in
   const std::uint64_t prefix = filled_.prefix();
   changedLocked(lock);
   return prefix;
+}
+
+Result<std::size_t> InflightBlob::writeUnfilled(int fd, const char* data, std::size_t size,
+                                                std::uint64_t pos, std::uint64_t end) {
+  std::lock_guard lock(mu_);
+  if (state_ != State::kConnecting && state_ != State::kStreaming) return std::size_t{0};
+  const std::uint64_t limit = std::min(end, filled_.nextFilled(pos));
+  if (limit <= pos) return std::size_t{0};
+  const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(size, limit - pos));
+  if (auto w = writeAllAt(fd, data, take, pos); !w) return w.error();
+  return take;
 }
 
 std::uint64_t InflightBlob::nextFilled(std::uint64_t offset) const {
@@ -184,8 +197,8 @@ Task<Result<std::uint64_t>> InflightBlob::waitStartedOrVerified(bool verified) {
     if (s.state == State::kFailed) co_return err;
     if (s.state == State::kVerified || (!verified && s.state != State::kConnecting))
       co_return s.size;
-    if (!co_await waitForChange(s.version) && s.state != State::kHashing)
-      co_return stalled(s.state);
+    const bool changed = co_await waitForChange(s.version);
+    if (!changed && s.state != State::kHashing) co_return stalled(s.state);
   }
 }
 
@@ -206,8 +219,8 @@ Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
     if (l.until) co_return *l.until;
     // While hashing, silence is not a stall: wait on (the hasher fails the fetch if the disk
     // stops answering, and that wakes us).
-    if (!co_await waitForChange(l.snapshot.version) && l.snapshot.state != State::kHashing)
-      co_return stalled(l.snapshot.state);
+    const bool changed = co_await waitForChange(l.snapshot.version);
+    if (!changed && l.snapshot.state != State::kHashing) co_return stalled(l.snapshot.state);
   }
 }
 

@@ -78,6 +78,12 @@ class InflightBlob final : public BlobSource {
   // registered); returns the prefix. One step, so that no reader sees the bytes before it
   // sees that their writer has moved on.
   std::uint64_t addFilled(std::uint64_t begin, std::uint64_t end, int writer = -1);
+  // A span's write: the part of `data` (for bytes [pos, pos + size)) that no one has published
+  // yet, up to `end`, written to `fd` under this blob's lock, so that it can never land on bytes
+  // published since it looked (which the hasher may already have read). Returns how many bytes
+  // it wrote (0: it reached bytes that are there, or the blob is done).
+  Result<std::size_t> writeUnfilled(int fd, const char* data, std::size_t size, std::uint64_t pos,
+                                    std::uint64_t end);
   // The first written byte at or after `offset` (UINT64_MAX: none): where a writer stops.
   [[nodiscard]] std::uint64_t nextFilled(std::uint64_t offset) const;
   // A writer at `pos`, stopping at `end`; returns its id.

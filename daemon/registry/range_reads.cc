@@ -52,15 +52,23 @@ class FetchCoordinator::RangeReader final : public BlobSource {
       if (look.until) co_return *look.until;
       // A whole-blob reader has the fill, which reaches every byte; a range asks for a span.
       if (!look.heading && look.snapshot.size_known && !hold_last_) {
+        // Spans asked for at this offset (a failed one is asked for again, a few times).
+        if (offset != start_offset_) {
+          start_offset_ = offset;
+          starts_ = 0;
+        }
         if (starts_++ >= kMaxSpanStarts)
           co_return fail(Errc::kUpstreamBadResponse, "could not fetch the range of the blob");
-        coordinator_.startSpan(flight_, offset, endOf(offset));
-        continue;
+        if (coordinator_.startSpan(flight_, offset, endOf(offset))) continue;
+        // No span possible (the staging file is in memory, or the upstream ignores Range):
+        // the fill brings every byte; wait for it.
+        std::vector<std::string> no_trail;
+        coordinator_.startFill(flight_, std::move(no_trail));
+        --starts_;
       }
-      if (!co_await entry->waitForChange(look.snapshot.version) &&
-          look.snapshot.state != InflightBlob::State::kHashing) {
+      const bool changed = co_await entry->waitForChange(look.snapshot.version);
+      if (!changed && look.snapshot.state != InflightBlob::State::kHashing)
         co_return fail(Errc::kTimeout, "upstream transfer stalled");
-      }
     }
   }
 
@@ -76,32 +84,35 @@ class FetchCoordinator::RangeReader final : public BlobSource {
   const std::shared_ptr<Flight> flight_;
   std::vector<ByteRange> ranges_;
   bool hold_last_ = false;
+  std::uint64_t start_offset_ = kNoEnd;
   int starts_ = 0;
 };
 
-void FetchCoordinator::startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin,
+bool FetchCoordinator::startSpan(const std::shared_ptr<Flight>& flight, std::uint64_t begin,
                                  std::uint64_t end) {
   int id = -1;
   std::shared_ptr<cache::Reservation> reservation;
   {
     std::lock_guard lock(mu_);
     reservation = flight->reservation;
-    if (!reservation) return;  // the fill failed and gave it back
+    if (!reservation) return false;  // the fill failed and gave it back
+    if (flight->no_spans) return false;
     // Another reader may have asked for the same bytes a moment ago.
     auto look = flight->entry->look(begin, false, options_.range_lookahead);
     if (look.until || look.heading || look.snapshot.state == InflightBlob::State::kFailed ||
         look.snapshot.state == InflightBlob::State::kVerified)
-      return;
-    if (flight->entry->inMemory()) return;  // the fill alone writes a memory file
+      return true;
+    if (flight->entry->inMemory()) return false;  // the fill alone writes a memory file
     // Up to the first byte that is there already: no stream fetches what another has.
     end = std::min(end, flight->entry->nextFilled(begin));
     if (look.snapshot.size_known) end = std::min(end, look.snapshot.size);
-    if (end <= begin) return;
+    if (end <= begin) return true;
     id = flight->entry->addWriter(begin, end);
     ++flight->spans;
   }
   asio::co_spawn(asio::make_strand(executor_),
                  runSpan(flight, std::move(reservation), begin, end, id), LogEscaped("blob span"));
+  return true;
 }
 
 Task<void> FetchCoordinator::runSpan(std::shared_ptr<Flight> flight,
@@ -148,7 +159,12 @@ Task<void> FetchCoordinator::runSpan(std::shared_ptr<Flight> flight,
     filling = flight->filling;
   }
   if (sink->rangeIgnored()) {
-    startFill(flight, {});  // the upstream serves whole blobs only: the fill serves the ranges
+    // The upstream serves whole blobs only: the fill serves the ranges, and no more spans.
+    {
+      std::lock_guard lock(mu_);
+      flight->no_spans = true;
+    }
+    startFill(flight, {});
   } else if (!filling && !entry->snapshot().size_known) {
     entry->setFailed(why);
   }
@@ -191,9 +207,10 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
     co_return RangeOpenResult{std::move(blob), std::move(ranges).value()};
   }
 
-  auto found = flightFor(upstream, repository, digest);
+  auto found = flightFor(upstream, repository, digest);  // counts us as a reader
   if (!found) co_return found.error();
   std::shared_ptr<Flight> flight = std::move(found).value();
+  auto reader = std::make_shared<RangeReader>(*this, flight);  // gives the claim back
   const auto& entry = flight->entry;
   // What the policy needs: the bytes asked for so far (an open-ended range asks for the rest).
   std::uint64_t asked = 0;
@@ -208,7 +225,6 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
   bool joined = false;
   {
     std::lock_guard lock(mu_);
-    ++flight->readers;
     joined = flight->filling || flight->spans > 0 || flight->readers > 1;
     if (!flight->filling && !fill) {
       if (ranged_asked_.size() >= kMaxRangedDigests) ranged_asked_.clear();
@@ -217,7 +233,6 @@ Task<Result<RangeOpenResult>> FetchCoordinator::openRange(
       fill = total >= options_.range_fill_after;
     }
   }
-  auto reader = std::make_shared<RangeReader>(*this, flight);
   auto snap = entry->snapshot();
   fill = fill || (snap.size_known && snap.size <= options_.range_fill_below);
   if (fill) startFill(flight, trail);
