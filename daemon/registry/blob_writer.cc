@@ -75,6 +75,32 @@ bool BlobWriter::rejectTooLargeForMemory() {
                                       ") and it is larger than cache.passthrough_max_bytes");
 }
 
+bool BlobWriter::learnSize(std::optional<std::uint64_t> size) {
+  size_known_ = size.has_value();
+  size_ = size.value_or(0);
+  // A span stream learned the size first: the two answers must agree.
+  if (auto s = entry_->snapshot(); s.size_known && size_known_ && s.size != size_)
+    return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
+  // Decide before the first body byte: room is made for the blob while it downloads; a blob
+  // the disk cannot take goes to memory (or, too large for that, fails now, so the client falls
+  // back to the registry cleanly). (Once: a fetch resumed from offset 0 comes through here
+  // again.)
+  if (!in_memory_ && size_known_ && reservation_->claimed() == 0 &&
+      !reservation_->claim(size_) &&
+      !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
+    return false;
+  }
+  if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
+  entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
+  return true;
+}
+
+void BlobWriter::feedHasher(std::uint64_t prefix) {
+  if (prefix - hashed_step_ < kHashStep) return;
+  hasher_->advance(prefix);
+  hashed_step_ = prefix;
+}
+
 bool BlobWriter::onHeaders(int status, const Headers& headers) {
   if (attempt_offset_ == 0) {
     if (status != 200)
@@ -85,23 +111,7 @@ bool BlobWriter::onHeaders(int status, const Headers& headers) {
       return reject(Errc::kDigestMismatch,
                     "upstream Docker-Content-Digest differs from the requested digest");
     }
-    auto length = parseU64(headers.get("content-length"));
-    size_known_ = length.has_value();
-    size_ = length.value_or(0);
-    // A span stream learned the size first: the two answers must agree.
-    if (auto s = entry_->snapshot(); s.size_known && size_known_ && s.size != size_)
-      return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
-    // Decide before the first body byte: room is made for the blob while it downloads; a
-    // blob the disk cannot take goes to memory (or, too large for that, fails now, so the
-    // client falls back to the registry cleanly).
-    // (Once: a fetch resumed from offset 0 comes through here again.)
-    if (!in_memory_ && size_known_ && reservation_->claimed() == 0 &&
-        !reservation_->claim(size_) &&
-        !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
-      return false;
-    }
-    if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
-    entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
+    if (!learnSize(parseU64(headers.get("content-length")))) return false;
   } else {
     // Resumption: the upstream must continue exactly where we stopped.
     std::string_view cr = headers.get("content-range");
@@ -114,16 +124,7 @@ bool BlobWriter::onHeaders(int status, const Headers& headers) {
       // The fill's first answer is ranged (span streams had the front): its size, as above.
       auto range = parseContentRange(cr);
       if (!range) return reject(Errc::kUpstreamBadResponse, "upstream Content-Range unreadable");
-      if (auto s = entry_->snapshot(); s.size_known && s.size != range->size)
-        return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
-      size_known_ = true;
-      size_ = range->size;
-      if (!in_memory_ && reservation_->claimed() == 0 && !reservation_->claim(size_) &&
-          !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
-        return false;
-      }
-      if (in_memory_ && size_ > memory_limit_) return rejectTooLargeForMemory();
-      entry_->setStreaming(size_, true);
+      if (!learnSize(range->size)) return false;
     }
   }
   started_ = true;
@@ -164,12 +165,8 @@ bool BlobWriter::onData(const char* data, std::size_t size) {
 
 void BlobWriter::publish() {
   if (written_ > published_) {
-    const std::uint64_t prefix = entry_->addFilled(published_, written_, writer_id_);
+    feedHasher(entry_->addFilled(published_, written_, writer_id_));
     published_ = written_;
-    if (prefix - hashed_step_ >= kHashStep) {
-      hasher_->advance(prefix);
-      hashed_step_ = prefix;
-    }
   } else {
     entry_->moveWriter(writer_id_, written_);
   }
@@ -182,10 +179,7 @@ std::uint64_t BlobWriter::skipFilled() {
   if (s.written > written_) {
     written_ = s.written;
     published_ = written_;
-    if (written_ - hashed_step_ >= kHashStep) {
-      hasher_->advance(written_);
-      hashed_step_ = written_;
-    }
+    feedHasher(written_);
     entry_->moveWriter(writer_id_, written_);
   }
   return written_;

@@ -59,6 +59,11 @@ class BlobWriter final : public upstream::BodySink {
   [[nodiscard]] const std::optional<Error>& diskError() const { return disk_error_; }
 
  private:
+  // The blob's size from the first answer (nullopt: no Content-Length): checked against what a
+  // span learned, room claimed for it (or the fetch moved to memory), readers told.
+  bool learnSize(std::optional<std::uint64_t> size);
+  // The hasher may read up to `prefix` (fed in steps).
+  void feedHasher(std::uint64_t prefix);
   bool reject(Errc code, std::string detail);
   bool rejectTooLargeForMemory();
   bool moveToMemory(const Error& cause);
