@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <stdexcept>
+#include <string>
+
 #include <boost/asio/as_tuple.hpp>
 
 #include "common/log.h"
@@ -75,11 +78,18 @@ Listener::Listener(asio::io_context& ioc, const config::Endpoint& endpoint,
       handler_(std::move(handler)),
       options_(options),
       name_(std::move(name)) {
-  asio::ip::tcp::endpoint ep(asio::ip::make_address(endpoint.host), endpoint.port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  // Start-up: a failure is an exception that names the listener and its address, so the
+  // operator reads "registry listener 127.0.0.1:5000: Address already in use", not Asio's
+  // source location.
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address(endpoint.host), endpoint.port);
+  boost::system::error_code ec;
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error(name_ + " listener " + endpoint.host + ":" +
+                             std::to_string(endpoint.port) + ": " + ec.message());
   port_ = acceptor_.local_endpoint().port();
 }
 

@@ -135,6 +135,18 @@ TEST(Cli, MetricsListenOverride) {
                          "--metrics-listen", "node-ip:9095"});
   EXPECT_EQ(bad.code, 3);
   EXPECT_NE(bad.output.find("--metrics-listen"), std::string::npos) << bad.output;
+  // A second daemon on the same registry port fails at start-up and says which listener, on
+  // which address, could not bind.
+  writeTextFile(dir.sub("c2.yaml"), "listen: 127.0.0.1:" + std::to_string(port) +
+                                        "\nmetrics_listen: 127.0.0.1:" +
+                                        std::to_string(freePort()) + "\ncache: {dir: " +
+                                        dir.sub("cache2") + "}\nupstreams:\n  - match: docker.io\n");
+  auto taken = runCommand({pullcacheBinary(), "serve", "--config", dir.sub("c2.yaml")});
+  EXPECT_EQ(taken.code, 1) << taken.output;
+  EXPECT_NE(taken.output.find("pullcache: registry listener 127.0.0.1:" + std::to_string(port) +
+                              ": Address already in use"),
+            std::string::npos)
+      << taken.output;
 }
 
 TEST(Cli, SecretsNeverReachTheLog) {

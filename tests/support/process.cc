@@ -10,7 +10,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -120,6 +122,9 @@ int freePort() {
   // Below the kernel's ephemeral range, so that no outgoing connection takes the port as its
   // local one between this check and the server's bind (a port from bind(0) could be).
   static std::mt19937 rng(std::random_device{}());
+  static std::set<int> handed_out;
+  static std::mutex mu;
+  std::lock_guard lock(mu);
   int low = 32768;
   if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
     if (std::fscanf(f, "%d", &low) != 1) low = 32768;
@@ -134,7 +139,9 @@ int freePort() {
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
     const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
-    if (free) return port;
+    // Never the same port twice in one test process: nothing holds a port between this check
+    // and the server's bind, so two servers of one test could otherwise draw the same one.
+    if (free && handed_out.insert(port).second) return port;
   }
 }
 
