@@ -110,8 +110,10 @@ App::App(config::Config config) : config_(std::move(config)) {
   }
 }
 
-static Task<void> prewarmEcrToken(std::shared_ptr<const upstream::Upstream> upstream) {
-  auto token = co_await upstream->auth->authorization(upstream::urlHost(upstream->base_url), "");
+static Task<void> prewarmEcrToken(std::shared_ptr<const upstream::Upstream> upstream,
+                                  std::size_t source) {
+  const auto& src = upstream->sources[source];
+  auto token = co_await src.auth->authorization(upstream::urlHost(src.base_url), "");
   (void)token;  // a failure is logged (once) by the token source
 }
 
@@ -172,9 +174,12 @@ int App::run() {
   // on), so the first pull does not wait for one and a broken credential set-up shows at once.
   for (const auto& host : router_->literalHosts()) {
     auto up = router_->resolve(host);
-    if (up && up.value()->auth->name() == "ecr")
-      asio::co_spawn(asio::make_strand(*ioc_), prewarmEcrToken(up.value()),
-                     LogEscaped("ecr token prewarm"));
+    if (!up) continue;
+    for (std::size_t i = 0; i < up.value()->sources.size(); ++i) {
+      if (up.value()->sources[i].auth->name() == "ecr")
+        asio::co_spawn(asio::make_strand(*ioc_), prewarmEcrToken(up.value(), i),
+                       LogEscaped("ecr token prewarm"));
+    }
   }
   {
     // Pins first (they are kept, so they should be there), then the prefetch list.

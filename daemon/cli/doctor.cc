@@ -191,6 +191,13 @@ Task<void> checkDaemon(Doctor* d) {
   }
 }
 
+// "docker.io" for an upstream's only source, "docker.io source 1 (<registry>)" for one of several.
+std::string sourceName(const upstream::Upstream& up, const upstream::Source& src) {
+  if (up.sources.size() == 1) return up.host;
+  const auto i = static_cast<std::size_t>(&src - up.sources.data());
+  return up.host + " source " + std::to_string(i + 1) + " (" + src.path.str() + ")";
+}
+
 Task<bool> checkAws(Doctor* d) {
   bool any = false;
   for (const auto& host : d->router->literalHosts()) {
@@ -199,8 +206,10 @@ Task<bool> checkAws(Doctor* d) {
       d->report.fail("upstream", host + ": " + up.error().detail);
       co_return false;
     }
-    const auto* ecr = dynamic_cast<const auth::EcrAuth*>(up.value()->auth.get());
+    for (const auto& src : up.value()->sources) {
+    const auto* ecr = dynamic_cast<const auth::EcrAuth*>(src.auth.get());
     if (ecr == nullptr) continue;
+    const std::string name = sourceName(*up.value(), src);
     if (!any) {
       any = true;
       auto& chain = d->router->awsChain();
@@ -218,15 +227,15 @@ Task<bool> checkAws(Doctor* d) {
                        (c.expiration ? ", temporary until " + isoTime(*c.expiration) : "") +
                        " (configured here: " + (configured.empty() ? "none" : configured) + ")");
     }
-    auto token =
-        co_await up.value()->auth->authorization(upstream::urlHost(up.value()->base_url), "");
+    auto token = co_await src.auth->authorization(upstream::urlHost(src.base_url), "");
     if (!token) {
-      d->report.fail("ecr token", host + ": " + token.error().detail);
+      d->report.fail("ecr token", name + ": " + token.error().detail);
       co_return false;
     }
     auto status = ecr->source()->status();
-    d->report.ok("ecr token", host + ": valid until " + isoTime(status.expires_at) + " (API " +
+    d->report.ok("ecr token", name + ": valid until " + isoTime(status.expires_at) + " (API " +
                                   ecr->source()->options().api_endpoint + ")");
+    }
   }
   for (const auto& entry : d->config->upstreams) {
     if (isGlob(entry.match) && entry.match.find("dkr") != std::string::npos) {
@@ -242,49 +251,66 @@ Task<bool> checkRegistries(Doctor* d) {
   for (const auto& host : d->router->literalHosts()) {
     auto up = d->router->resolve(host);
     if (!up) continue;  // reported by checkAws
-    const std::string own = upstream::urlHost(up.value()->base_url);
-    auto auth = co_await up.value()->auth->authorization(own, "");
-    upstream::Request req;
-    req.url = up.value()->base_url + "/v2/";
-    req.timeout = std::chrono::seconds(10);
-    if (auth && !auth.value().empty()) req.headers.add("Authorization", auth.value());
-    const auto t0 = std::chrono::steady_clock::now();
-    auto resp = co_await d->http->send(std::move(req));
-    const std::string where = host + " (" + up.value()->base_url + ")";
-    if (!resp) {
-      d->report.fail("registry", where + " unreachable: " + resp.error().detail);
-      co_return false;
+    const auto& sources = up.value()->sources;
+    std::size_t answering = 0;
+    for (const auto& src : sources) {
+      const std::string own = upstream::urlHost(src.base_url);
+      auto auth = co_await src.auth->authorization(own, "");
+      upstream::Request req;
+      req.url = src.base_url + "/v2/";
+      req.timeout = std::chrono::seconds(10);
+      if (auth && !auth.value().empty()) req.headers.add("Authorization", auth.value());
+      const auto t0 = std::chrono::steady_clock::now();
+      auto resp = co_await d->http->send(std::move(req));
+      const std::string where = sourceName(*up.value(), src) + " (" + src.base_url + ")";
+      const bool ecr = src.auth->name() == "ecr";
+      std::string problem;
+      if (!resp) {
+        problem = where + " unreachable: " + resp.error().detail;
+      } else if (const int status = resp.value().status; status == 200 || (status == 401 && !ecr)) {
+        ++answering;
+        d->report.ok("registry",
+                     where + ": /v2/ HTTP " + std::to_string(status) + " in " + millisSince(t0));
+        continue;
+      } else {
+        problem = where + ": /v2/ answered HTTP " + std::to_string(status) +
+                  (ecr ? " with the ECR token" : "");
+      }
+      // With another source, requests go on to it: a warning, unless none answers.
+      if (sources.size() > 1)
+        d->report.warn("registry", problem + "; requests go on to the next source");
+      else
+        d->report.fail("registry", problem);
     }
-    const int status = resp.value().status;
-    const bool ecr = up.value()->auth->name() == "ecr";
-    if (status == 200 || (status == 401 && !ecr)) {
-      d->report.ok("registry",
-                   where + ": /v2/ HTTP " + std::to_string(status) + " in " + millisSince(t0));
-    } else {
-      d->report.fail("registry", where + ": /v2/ answered HTTP " + std::to_string(status) +
-                                     (ecr ? " with the ECR token" : ""));
+    if (answering == 0) {
+      if (sources.size() > 1) d->report.fail("registry", host + ": no source answers");
       co_return false;
     }
   }
   co_return true;
 }
 
-Task<bool> checkLayer(Doctor* d, ImageRef ref) {
-  auto up = d->router->resolve(ref.host);
-  if (!up) {
-    d->report.warn("layer download", ref.str() + ": " + up.error().detail);
-    co_return true;
-  }
+enum class Found { kServed, kNotHere, kBroken };
+
+// The manifest and one layer byte of `ref` from the one source of `up`. `name` says which
+// source (empty: the upstream has one); unless `last`, a manifest it lacks is kNotHere.
+Task<Found> checkLayerAt(Doctor* d, ImageRef ref, std::shared_ptr<const upstream::Upstream> up,
+                         std::string name, bool last) {
+  const std::string who = ref.str() + (name.empty() ? "" : " from " + name);
   Headers accept;
   accept.add("Accept", std::string(media::kManifestAccept));
   std::string reference = ref.digest ? std::string(ref.digest->str()) : ref.tag;
-  auto m = co_await d->client->request(up.value(), "GET", ref.repository, "manifests/" + reference,
-                                       accept, 4u << 20);
+  auto m = co_await d->client->request(up, "GET", ref.repository, "manifests/" + reference, accept,
+                                       4u << 20);
   if (!m || m.value().status != 200) {
-    d->report.fail("layer download",
-                   ref.str() + ": manifest " +
-                       (m ? "HTTP " + std::to_string(m.value().status) : m.error().detail));
-    co_return false;
+    const std::string why =
+        who + ": manifest " + (m ? "HTTP " + std::to_string(m.value().status) : m.error().detail);
+    if (!last) {
+      d->report.warn("layer download", why + "; the next source is asked");
+      co_return Found::kNotHere;
+    }
+    d->report.fail("layer download", why);
+    co_return Found::kBroken;
   }
   auto refs = parseManifestRefs(m.value().body);
   if (refs && refs.value().is_index && !refs.value().children.empty()) {
@@ -295,38 +321,61 @@ Task<bool> checkLayer(Doctor* d, ImageRef ref) {
         break;
       }
     }
-    m = co_await d->client->request(up.value(), "GET", ref.repository, "manifests/" + child, accept,
+    m = co_await d->client->request(up, "GET", ref.repository, "manifests/" + child, accept,
                                     4u << 20);
     if (!m || m.value().status != 200) {
-      d->report.fail("layer download", ref.str() + ": platform manifest failed");
-      co_return false;
+      d->report.fail("layer download", who + ": platform manifest failed");
+      co_return Found::kBroken;
     }
     refs = parseManifestRefs(m.value().body);
   }
   if (!refs || refs.value().blobs.empty()) {
-    d->report.fail("layer download", ref.str() + ": no layers in the manifest");
-    co_return false;
+    d->report.fail("layer download", who + ": no layers in the manifest");
+    co_return Found::kBroken;
   }
   const auto& blobs = refs.value().blobs;
   std::string layer(blobs[blobs.size() > 1 ? 1 : 0].digest.str());
   Headers range;
   range.add("Range", "bytes=0-0");
   const auto t0 = std::chrono::steady_clock::now();
-  auto b = co_await d->client->request(up.value(), "GET", ref.repository, "blobs/" + layer, range,
+  auto b = co_await d->client->request(up, "GET", ref.repository, "blobs/" + layer, range,
                                        64 * 1024);
   if (!b || (b.value().status != 200 && b.value().status != 206)) {
     d->report.fail("layer download",
-                   ref.str() + ": layer " + layer.substr(0, 19) + "...: " +
+                   who + ": layer " + layer.substr(0, 19) + "...: " +
                        (b ? "HTTP " + std::to_string(b.value().status) : b.error().detail));
-    co_return false;
+    co_return Found::kBroken;
   }
   std::string from = upstream::urlHost(b.value().effective_url);
-  std::string own = upstream::urlHost(up.value()->base_url);
-  d->report.ok("layer download", ref.str() + ": layer " + layer.substr(0, 19) + "... HTTP " +
+  std::string own = upstream::urlHost(up->sources.front().base_url);
+  d->report.ok("layer download", who + ": layer " + layer.substr(0, 19) + "... HTTP " +
                                      std::to_string(b.value().status) + " in " + millisSince(t0) +
-                                     (from != own ? " via " + from : ""));
-  co_return true;
+                                     (from != own ? " via " + from : "") +
+                                     (name.empty() ? "" : "; this source serves it"));
+  co_return Found::kServed;
 }
+
+// One line per source tried: the first that has the image serves it, as for a pull.
+Task<bool> checkLayer(Doctor* d, ImageRef ref) {
+  auto up = d->router->resolve(ref.host);
+  if (!up) {
+    d->report.warn("layer download", ref.str() + ": " + up.error().detail);
+    co_return true;
+  }
+  const auto& sources = up.value()->sources;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    auto only = std::make_shared<upstream::Upstream>(*up.value());
+    only->sources = {sources[i]};
+    const std::string name = sources.size() > 1 ? "source " + std::to_string(i + 1) + " " +
+                                                      sources[i].path.str()
+                                                : std::string();
+    const bool last = i + 1 == sources.size();
+    const auto found = co_await checkLayerAt(d, ref, only, name, last);
+    if (found != Found::kNotHere) co_return found == Found::kServed;
+  }
+  co_return false;
+}
+
 
 Task<void> runChecks(Doctor* d) {
   co_await checkDaemon(d);

@@ -13,6 +13,7 @@
 #include "common/host_glob.h"
 #include "common/image_ref.h"
 #include "common/reference.h"
+#include "common/source_path.h"
 #include "daemon/auth/ecr_api.h"
 #include "daemon/config/config_keys.h"
 #include "daemon/config/yaml_keys.h"
@@ -50,18 +51,14 @@ Result<void> validateUrl(const std::string& url, const std::string& key) {
   return ok();
 }
 
-Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
-  auto keys = checkKeys(node, where, "upstreams[]");
-  if (!keys) return keys.error();
-  UpstreamConfig u;
-  if (!node["match"]) return keyError(where + ".match", "is required");
-  auto match = scalar(node["match"], where + ".match");
-  if (!match) return match.error();
-  u.match = match.value();
-  std::transform(u.match.begin(), u.match.end(), u.match.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (!validGlob(u.match))
-    return keyError(where + ".match", "'" + u.match + "' is not a registry host glob");
+// The keys that say where and how to reach a registry, on an upstream or on one of its sources.
+constexpr const char* kSourceKeys[] = {"url",      "auth",          "username",
+                                       "password", "password_file", "docker_config",
+                                       "allow_private_redirects"};
+
+// `host`: the registry host the fields are for; empty when it is known per request (a glob).
+Result<void> parseSourceFields(const YAML::Node& node, const std::string& where,
+                               const std::string& host, SourceConfig& u) {
   if (node["url"]) {
     auto url = scalar(node["url"], where + ".url");
     if (!url) return url.error();
@@ -132,16 +129,95 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
     return keyError(where + ".auth",
                     "credentials are given but auth is '" + auth + "' (use basic or token)");
   }
-  const bool literal = u.match.find_first_of("*[") == std::string::npos;
-  if (u.auth == AuthMode::kEcr && literal && !auth::parseEcrHost(u.match)) {
+  if (u.auth == AuthMode::kEcr && !host.empty() && !auth::parseEcrHost(host)) {
     return keyError(where + ".auth",
-                    "'ecr' needs an ECR registry host in match (<account>.dkr.ecr.<region>."
-                    "amazonaws.com), not '" + u.match + "'");
+                    "'ecr' needs an ECR registry host (<account>.dkr.ecr.<region>."
+                    "amazonaws.com), not '" + host + "'");
   }
-  if (!u.auth_explicit && literal && auth::parseEcrHost(u.match)) u.auth = AuthMode::kEcr;
+  if (!u.auth_explicit && !host.empty() && auth::parseEcrHost(host)) u.auth = AuthMode::kEcr;
+  return ok();
+}
+
+constexpr std::size_t kMaxSources = 8;
+
+Result<SourceConfig> parseSource(const YAML::Node& node, const std::string& where) {
+  auto keys = checkKeys(node, where, "upstreams[].sources[]");
+  if (!keys) return keys.error();
+  SourceConfig s;
+  if (!node["registry"]) return keyError(where + ".registry", "is required");
+  auto registry = scalar(node["registry"], where + ".registry");
+  if (!registry) return registry.error();
+  auto path = SourcePath::parse(registry.value());
+  if (!path) return keyError(where + ".registry", path.error().detail);
+  if (auth::parseEcrHost(path.value().host)) {
+    if (auto fits = path.value().fitsEcrRule(); !fits)
+      return keyError(where + ".registry", fits.error().detail);
+  }
+  s.registry = path.value().str();
+  if (auto f = parseSourceFields(node, where, path.value().host, s); !f) return f.error();
+  return s;
+}
+
+Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& where) {
+  auto keys = checkKeys(node, where, "upstreams[]");
+  if (!keys) return keys.error();
+  UpstreamConfig u;
+  if (!node["match"]) return keyError(where + ".match", "is required");
+  auto match = scalar(node["match"], where + ".match");
+  if (!match) return match.error();
+  u.match = match.value();
+  std::transform(u.match.begin(), u.match.end(), u.match.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (!validGlob(u.match))
+    return keyError(where + ".match", "'" + u.match + "' is not a registry host glob");
+  const bool literal = u.match.find_first_of("*[") == std::string::npos;
+  if (!node["sources"]) {
+    if (auto f = parseSourceFields(node, where, literal ? u.match : "", u); !f) return f.error();
+    return u;
+  }
+  const auto& list = node["sources"];
+  if (!list.IsSequence() || list.size() == 0 || list.size() > kMaxSources) {
+    return keyError(where + ".sources",
+                    "must be a list of 1 to " + std::to_string(kMaxSources) + " sources");
+  }
+  for (const char* key : kSourceKeys) {
+    if (node[key])
+      return keyError(where + "." + key,
+                      "belongs in each of sources[] when the upstream lists sources");
+  }
+  if (!literal) {
+    return keyError(where + ".sources",
+                    "needs a literal match, not the glob '" + u.match +
+                        "' (every matched registry would get the same sources)");
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto s = parseSource(list[i], where + ".sources[" + std::to_string(i) + "]");
+    if (!s) return s.error();
+    u.sources.push_back(std::move(s).value());
+  }
   return u;
 }
 
+
+Result<void> parseSourceBreaker(const YAML::Node& node, SourceBreakerConfig& b) {
+  if (auto k = checkKeys(node, "source_breaker", "source_breaker"); !k) return k.error();
+  if (node["failures"]) {
+    auto n = integerKey(node["failures"], "source_breaker.failures", 1, 1000);
+    if (!n) return n.error();
+    b.failures = static_cast<int>(n.value());
+  }
+  for (auto [key, out] : {std::pair{"backoff", &b.backoff}, std::pair{"max_backoff", &b.max_backoff}}) {
+    if (!node[key]) continue;
+    auto d = durationKey(node[key], std::string("source_breaker.") + key);
+    if (!d) return d.error();
+    if (d.value() < std::chrono::milliseconds(100))
+      return keyError(std::string("source_breaker.") + key, "must be at least 100ms");
+    *out = d.value();
+  }
+  if (b.max_backoff < b.backoff)
+    return keyError("source_breaker.max_backoff", "must not be below source_breaker.backoff");
+  return ok();
+}
 
 Result<void> parseUpstreamTimeouts(const YAML::Node& node, UpstreamTimeouts& t) {
   if (auto k = checkKeys(node, "upstream_timeouts", "upstream_timeouts"); !k) return k.error();
@@ -359,6 +435,10 @@ Result<Config> parseConfig(const std::string& yaml_text) {
     }
     if (root["upstream_timeouts"]) {
       if (auto r = parseUpstreamTimeouts(root["upstream_timeouts"], c.upstream_timeouts); !r)
+        return r.error();
+    }
+    if (root["source_breaker"]) {
+      if (auto r = parseSourceBreaker(root["source_breaker"], c.source_breaker); !r)
         return r.error();
     }
     if (root["limits"]) {

@@ -28,18 +28,39 @@ enum class AuthMode {
   kEcr,    // AWS ECR: GetAuthorizationToken with the AWS credential chain (the default for ECR hosts)
 };
 
-struct UpstreamConfig {
-  std::string match;  // glob on the registry host ('*' matches within one DNS label)
-  std::string url;    // scheme://host[:port]; empty: https://<registry host>
+// Where and how to reach one registry: an upstream without `sources` is one of these (its
+// registry is the host it matched), or each of its ordered sources is.
+struct SourceConfig {
+  // "host[:port][/prefix]": the registry this source is, and the repository prefix the client's
+  // name is put under (an ECR pull-through cache rule's). Empty for an upstream's own fields:
+  // the matched host, no prefix.
+  std::string registry;
+  std::string url;  // scheme://host[:port]; empty: https://<registry host>
   AuthMode auth = AuthMode::kAnonymous;
   bool auth_explicit = false;  // `auth` was given; otherwise ECR hosts get kEcr
   std::string username;
   Secret password;
   std::string docker_config;  // docker config.json or Kubernetes .dockerconfigjson file
   // Whether its redirects and token realms may lead to loopback, link-local or private
-  // addresses. Default: only when the upstream itself is on such an address.
+  // addresses. Default: only when the source itself is on such an address.
   bool allow_private_redirects = false;
+  friend bool operator==(const SourceConfig&, const SourceConfig&) = default;
+};
+
+struct UpstreamConfig : SourceConfig {
+  std::string match;  // glob on the registry host ('*' matches within one DNS label)
+  // Tried in order, per request; empty: the entry's own fields are its one source. When given,
+  // `match` is a literal host and the entry's own source fields are unset.
+  std::vector<SourceConfig> sources;
   friend bool operator==(const UpstreamConfig&, const UpstreamConfig&) = default;
+};
+
+// When a source that keeps failing is skipped (see daemon/upstream/source_breaker.h).
+struct SourceBreakerConfig {
+  int failures = 3;                        // consecutive failures that open the breaker
+  std::chrono::milliseconds backoff{30'000};  // skipped this long, then one request probes it
+  std::chrono::milliseconds max_backoff{300'000};  // a failed probe doubles backoff up to this
+  friend bool operator==(const SourceBreakerConfig&, const SourceBreakerConfig&) = default;
 };
 
 struct CacheConfig {
@@ -132,6 +153,7 @@ struct Config {
   CacheConfig cache;
   std::vector<UpstreamConfig> upstreams;
   std::string default_upstream;  // registry host used when a request has no ?ns=
+  SourceBreakerConfig source_breaker;
   UpstreamTimeouts upstream_timeouts;
   Limits limits;
   AwsConfig aws;

@@ -64,6 +64,32 @@ constexpr ConfigKey kKeys[] = {
     {"upstreams[].allow_private_redirects", "false",
      "let redirects and token realms reach loopback, link-local or private addresses (always "
      "allowed when the upstream's own address is a private IP)"},
+    {"upstreams[].sources", "",
+     "ordered registries to fetch from instead of `url` and `auth` (1 to 8; `match` must be "
+     "literal): a source that is unreachable, throttles, fails, denies or answers 404 hands the "
+     "request to the next one, before any byte reached the client"},
+    {"upstreams[].sources[].registry", "",
+     "the registry this source is, `host[:port][/prefix]` (an ECR pull-through cache rule: "
+     "`<account>.dkr.ecr.<region>.amazonaws.com/docker-hub`); the client's name goes under the "
+     "prefix; an ECR host defaults to `auth: ecr`",
+     true},
+    {"upstreams[].sources[].url", "",
+     "where to connect (a VPC endpoint, a test server); unset: `https://<registry host>`"},
+    {"upstreams[].sources[].auth", "", "as `upstreams[].auth`, for this source"},
+    {"upstreams[].sources[].username", "", "as `upstreams[].username`"},
+    {"upstreams[].sources[].password", "", "as `upstreams[].password`"},
+    {"upstreams[].sources[].password_file", "", "as `upstreams[].password_file`"},
+    {"upstreams[].sources[].docker_config", "", "as `upstreams[].docker_config`"},
+    {"upstreams[].sources[].allow_private_redirects", "",
+     "as `upstreams[].allow_private_redirects` (default `false`)"},
+    {"source_breaker.failures", "3",
+     "consecutive failures (unreachable, 429, 5xx, denied; not 404) that make a source skipped "
+     "(1 to 1000)"},
+    {"source_breaker.backoff", "30s",
+     "a skipped source is passed over this long, then one request tries it (at least `100ms`); "
+     "when every source is skipped they are tried in order anyway"},
+    {"source_breaker.max_backoff", "5m",
+     "each failed try doubles the backoff up to this (not below `backoff`)"},
     {"upstream_timeouts.connect", "5s", "TCP and TLS set-up"},
     {"upstream_timeouts.stall", "30s",
      "no byte received for this long, counted from the last byte: the transfer failed (a blob "

@@ -249,6 +249,20 @@ UpstreamMetrics& Metrics::upstream(const std::string& host, std::string_view aut
   return upstreams_.back();
 }
 
+std::string_view fallbackReasonName(FallbackReason r) noexcept {
+  static constexpr std::array<std::string_view, static_cast<std::size_t>(FallbackReason::kCount)>
+      kNames = {"unreachable", "throttled", "error", "not_found", "denied", "breaker_open",
+                "name_too_long"};
+  return kNames[static_cast<std::size_t>(r)];
+}
+
+SourceMetrics& Metrics::source(const std::string& upstream, const std::string& source) {
+  std::lock_guard lock(upstreams_mu_);
+  for (auto& s : sources_)
+    if (s.upstream == upstream && s.source == source) return s;
+  return sources_.emplace_back(upstream, source);
+}
+
 void Metrics::imagePull(const UpstreamMetrics& upstream, const std::string& repository) {
   std::pair<std::string, std::string> key{upstream.host, repository};
   {
@@ -448,6 +462,28 @@ std::string Metrics::scrape() const {
   }
   for (auto* f : {&up_reqs, &up_dur, &up_bytes, &verify, &retries, &refresh, &expiry, &ratelimit})
     out.push_back(std::move(*f));
+
+  auto fallbacks = family("pullcache_upstream_source_fallbacks_total",
+                          "Requests that left a source of an upstream for its next one, by why.",
+                          MetricType::Counter);
+  auto breaker = family("pullcache_upstream_source_breaker_open",
+                        "1 while a source that kept failing is skipped (source_breaker).",
+                        MetricType::Gauge);
+  {
+    std::lock_guard lock(upstreams_mu_);
+    for (const auto& s : sources_) {
+      for (std::size_t r = 0; r < s.fallbacks.size(); ++r) {
+        addValue(fallbacks,
+                 {label("upstream", s.upstream), label("source", s.source),
+                  label("reason", fallbackReasonName(static_cast<FallbackReason>(r)))},
+                 static_cast<double>(s.fallbacks[r].value()));
+      }
+      addValue(breaker, {label("upstream", s.upstream), label("source", s.source)},
+               s.breaker_open.value());
+    }
+  }
+  out.push_back(std::move(fallbacks));
+  out.push_back(std::move(breaker));
 
   auto inflight = family("pullcache_upstream_inflight_fetches",
                          "Blob fetches from upstreams in progress.", MetricType::Gauge);

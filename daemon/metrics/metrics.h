@@ -113,6 +113,29 @@ struct UpstreamMetrics {
   void transportError(UpstreamKind kind, double seconds) noexcept;
 };
 
+// Why a request left a source for the next one (upstreams[].sources).
+enum class FallbackReason {
+  kUnreachable,   // no answer: connection, TLS, timeout, or credentials that could not be had
+  kThrottled,     // 429
+  kError,         // 5xx, or an answer that is not a registry's
+  kNotFound,      // 404: a pull-through cache rule without this image or repository
+  kDenied,        // 401/403 with this source's credentials
+  kBreakerOpen,   // skipped: the source kept failing (source_breaker)
+  kNameTooLong,   // the mapped repository name is longer than the source accepts
+  kCount
+};
+std::string_view fallbackReasonName(FallbackReason r) noexcept;
+
+// Series of one source of an upstream that lists several.
+struct SourceMetrics {
+  SourceMetrics(std::string u, std::string s) : upstream(std::move(u)), source(std::move(s)) {}
+  const std::string upstream;  // the registry host clients name
+  const std::string source;    // the source's registry, "host[/prefix]"
+  std::array<Counter, static_cast<std::size_t>(FallbackReason::kCount)> fallbacks;
+  Gauge breaker_open;  // 1 while the source is skipped
+  void fallback(FallbackReason r) noexcept { fallbacks[static_cast<std::size_t>(r)].inc(); }
+};
+
 // Cluster mode's series (daemon/peers/).
 class PeerMetrics {
  public:
@@ -165,6 +188,8 @@ class Metrics {
   // Stable for the process's life; hosts past kMaxUpstreams share one "other" series.
   UpstreamMetrics& upstream(const std::string& host, std::string_view auth_provider = "anonymous");
   void imagePull(const UpstreamMetrics& upstream, const std::string& repository);
+  // Stable for the process's life; one per (upstream, source) the config names.
+  SourceMetrics& source(const std::string& upstream, const std::string& source);
 
   Gauge inflight_fetches;
   // Bytes a fill fetched before any client asked for the whole blob (started for range reads).
@@ -207,6 +232,8 @@ class Metrics {
   mutable std::mutex upstreams_mu_;
   std::deque<UpstreamMetrics> upstreams_;            // guarded by upstreams_mu_ (addresses stable)
   std::map<std::string, UpstreamMetrics*> by_host_;  // guarded by upstreams_mu_
+
+  std::deque<SourceMetrics> sources_;  // guarded by upstreams_mu_ (addresses stable)
 
   mutable std::shared_mutex pulls_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Counter>>

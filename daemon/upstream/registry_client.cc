@@ -3,11 +3,18 @@
 #include <charconv>
 #include <map>
 
+#include "common/log.h"
 #include "daemon/upstream/redirect.h"
 #include "daemon/upstream/retry_policy.h"
+#include "daemon/upstream/sources.h"
 
 namespace pullcache::upstream {
 namespace {
+
+const std::shared_ptr<spdlog::logger>& logger() {
+  static const auto log = componentLogger("upstream");
+  return log;
+}
 
 metrics::UpstreamKind kindOf(std::string_view url) {
   if (url.find("/manifests/") != std::string_view::npos) return metrics::UpstreamKind::kManifest;
@@ -72,12 +79,12 @@ Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> u
                                                std::uint64_t max_body) {
   Request req;
   req.method = std::move(method);
-  std::string name = upstream->upstreamName(repository);
-  req.url = upstream->base_url + "/v2/" + name + "/" + path;
+  req.url = "/" + path;
   req.headers = std::move(headers);
   req.max_body = max_body;
   req.timeout = request_timeout_;
-  co_return co_await perform(std::move(upstream), std::move(name), std::move(req), nullptr);
+  co_return co_await viaSources(std::move(upstream), std::move(repository), std::move(req),
+                                nullptr);
 }
 
 Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream,
@@ -86,17 +93,80 @@ Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream
                                                   std::shared_ptr<BodySink> sink,
                                                   std::optional<std::uint64_t> last) {
   Request req;
-  std::string name = upstream->upstreamName(repository);
-  req.url = upstream->base_url + "/v2/" + name + "/blobs/" + digest;
+  req.url = "/blobs/" + digest;
   if (offset > 0 || last)
     req.headers.add("Range", "bytes=" + std::to_string(offset) + "-" +
                                  (last ? std::to_string(*last) : std::string()));
-  co_return co_await perform(std::move(upstream), std::move(name), std::move(req), std::move(sink));
+  co_return co_await viaSources(std::move(upstream), std::move(repository), std::move(req),
+                                std::move(sink));
+}
+
+Task<Result<Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream> upstream,
+                                                  std::string repository, Request request,
+                                                  std::shared_ptr<BodySink> sink) {
+  const std::string name = upstream->upstreamName(repository);
+  const std::string suffix = std::move(request.url);
+  const auto& sources = upstream->sources;
+  if (sources.size() == 1) {
+    auto at = sources[0].path.repository(name);
+    if (!at) co_return at.error();
+    request.url = sources[0].base_url + "/v2/" + at.value() + suffix;
+    co_return co_await perform(upstream, 0, std::move(at).value(), std::move(request),
+                               std::move(sink));
+  }
+  // Sources whose breaker admits the request, in order; the others only when none does.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::size_t> order;
+  std::vector<std::size_t> skipped;
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    (sources[i].breaker->admit(now) ? order : skipped).push_back(i);
+  if (order.empty()) {
+    order = std::move(skipped);
+    skipped.clear();
+  }
+  for (std::size_t i : skipped)
+    if (auto* m = sources[i].source_metrics) m->fallback(metrics::FallbackReason::kBreakerOpen);
+  std::optional<Result<Response>> answer;  // what the client gets if no source is final
+  bool answer_says_later = false;
+  auto watched = sink ? std::make_shared<WatchedSink>(sink) : nullptr;
+  for (std::size_t n = 0; n < order.size(); ++n) {
+    const std::size_t i = order[n];
+    const Source& src = sources[i];
+    auto at = src.path.repository(name);
+    if (!at) {
+      if (src.source_metrics != nullptr)
+        src.source_metrics->fallback(metrics::FallbackReason::kNameTooLong);
+      if (!answer) answer = Result<Response>(at.error());
+      continue;
+    }
+    Request r = request;
+    r.url = src.base_url + "/v2/" + at.value() + suffix;
+    auto resp = co_await perform(upstream, i, std::move(at).value(), std::move(r), watched);
+    const SourceVerdict verdict = judgeSourceAnswer(resp);
+    if (verdict.source_failed) {
+      if (src.breaker->failed(std::chrono::steady_clock::now())) {
+        logger()->warn("source {} of {} keeps failing ({}); skipped for {}s", src.path.str(),
+                       upstream->host, metrics::fallbackReasonName(*verdict.fallback),
+                       std::chrono::duration_cast<std::chrono::seconds>(src.breaker->backoff()).count());
+      }
+    } else if (src.breaker->succeeded()) {
+      logger()->info("source {} of {} answers again", src.path.str(), upstream->host);
+    }
+    if (src.source_metrics != nullptr) src.source_metrics->breaker_open.set(src.breaker->open());
+    if (!verdict.fallback || (watched && watched->started())) co_return resp;
+    if (src.source_metrics != nullptr) src.source_metrics->fallback(*verdict.fallback);
+    if (!answer || (verdict.try_later && !answer_says_later)) {
+      answer = std::move(resp);
+      answer_says_later = verdict.try_later;
+    }
+  }
+  co_return std::move(*answer);
 }
 
 Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
-                                               std::string repository, Request request,
-                                               std::shared_ptr<BodySink> sink) {
+                                               std::size_t source, std::string repository,
+                                               Request request, std::shared_ptr<BodySink> sink) {
+  const Source& src = upstream->sources[source];
   // Redirects are followed here, not by libcurl, so that each host gets its own auth: the
   // upstream's own host its configured credentials or tokens, a CDN or S3 nothing, and a
   // regional registry (registry.k8s.io -> *.pkg.dev) a token from its own challenge.
@@ -114,14 +184,14 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     if (auto it = challenged.find(host); it != challenged.end()) {
       sent = it->second;
     } else {
-      auto auth = co_await upstream->auth->authorization(host, repository);
+      auto auth = co_await src.auth->authorization(host, repository);
       if (!auth) co_return auth.error();
       sent = std::move(auth).value();
     }
     Request r = request;
     r.url = url;
     // The configured host may be anywhere; where it sends us must be public unless allowed.
-    r.allow_non_public = host == origin_host || upstream->private_redirects_ok;
+    r.allow_non_public = host == origin_host || src.private_redirects_ok;
     if (!sent.empty()) r.headers.set("Authorization", sent);
     Result<Response> resp = Error{};
     const auto t0 = std::chrono::steady_clock::now();
@@ -132,15 +202,15 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     } else {
       resp = co_await http_.send(std::move(r));
     }
-    if (upstream->metrics != nullptr) {
+    if (src.metrics != nullptr) {
       // Counted under the kind of the original request, whichever host answered.
       auto kind = kindOf(request.url);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (resp) {
-        upstream->metrics->request(kind, resp.value().status, secs, resp.value().body_bytes);
-        recordRateLimit(*upstream->metrics, resp.value().headers);
+        src.metrics->request(kind, resp.value().status, secs, resp.value().body_bytes);
+        recordRateLimit(*src.metrics, resp.value().headers);
       } else {
-        upstream->metrics->transportError(kind, secs);
+        src.metrics->transportError(kind, secs);
       }
     }
     AttemptOutcome outcome;
@@ -152,7 +222,7 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       outcome.transport_error = resp.error().code;
     }
     if (auto delay = retryDelay(retry_policy, ++attempts, outcome)) {
-      if (upstream->metrics != nullptr) upstream->metrics->retries.inc();
+      if (src.metrics != nullptr) src.metrics->retries.inc();
       co_await sleepFor(*delay);
       continue;
     }
@@ -185,10 +255,10 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     }
     std::string challenge(resp.value().headers.get("www-authenticate"));
     const bool expired_credentials = status == 403 && host == origin_host &&
-                                     upstream->auth->refreshOnForbidden() &&
+                                     src.auth->refreshOnForbidden() &&
                                      !challenged.contains(host);
     if (expired_credentials) {
-      auto next = co_await upstream->auth->onChallenge(host, repository, challenge, sent);
+      auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
       if (!next) {
         if (next.error().code == Errc::kDenied) co_return resp;  // a real refusal: DENIED
         co_return next.error();
@@ -197,7 +267,7 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       continue;
     }
     if (status != 401 || challenge.empty() || challenged.contains(host)) co_return resp;
-    auto next = co_await upstream->auth->onChallenge(host, repository, challenge, sent);
+    auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
     if (!next) co_return next.error();
     challenged[host] = std::move(next).value();
   }

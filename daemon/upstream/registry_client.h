@@ -11,6 +11,9 @@
 
 namespace pullcache::upstream {
 
+// An upstream with several sources: each request goes to them in order (skipping one whose
+// breaker is open while another is not), and the first final answer (daemon/upstream/sources.h)
+// is the client's; once a 2xx body has begun, the request stays with its source.
 class RegistryClient {
  public:
   RegistryClient(UpstreamClient& http, std::chrono::milliseconds request_timeout)
@@ -28,8 +31,14 @@ class RegistryClient {
                                     std::optional<std::uint64_t> last = std::nullopt);
 
  private:
-  Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::string repository,
-                                 Request request, std::shared_ptr<BodySink> sink);
+  // `request.url` holds what follows /v2/<repository> ("/manifests/v1").
+  Task<Result<Response>> viaSources(std::shared_ptr<const Upstream> upstream,
+                                    std::string repository, Request request,
+                                    std::shared_ptr<BodySink> sink);
+  // One source: its auth, redirects, retries. `repository` is the name at that source.
+  Task<Result<Response>> perform(std::shared_ptr<const Upstream> upstream, std::size_t source,
+                                 std::string repository, Request request,
+                                 std::shared_ptr<BodySink> sink);
   UpstreamClient& http_;
   std::chrono::milliseconds request_timeout_;
 };

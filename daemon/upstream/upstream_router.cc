@@ -28,6 +28,7 @@ UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& htt
       clock_(clock),
       metrics_(metrics),
       aws_(config.aws),
+      breaker_(config.source_breaker),
       env_(env ? std::move(env) : auth::processEnv()) {}
 
 UpstreamRouter::~UpstreamRouter() { stop(); }
@@ -74,29 +75,31 @@ std::shared_ptr<auth::EcrTokenSource> UpstreamRouter::ecrSource(
 }
 
 // Called with mu_ held.
-Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::UpstreamConfig& entry,
-                                                              const std::string& host) {
-  auto up = std::make_shared<Upstream>();
-  up->host = host;
-  up->docker_hub = host == "docker.io";
+Result<Source> UpstreamRouter::buildSource(const config::SourceConfig& entry, SourcePath path) {
+  Source src;
+  const std::string host = path.host;
+  const bool docker_hub = host == "docker.io";
   if (!entry.url.empty())
-    up->base_url = entry.url;
-  else if (up->docker_hub)
-    up->base_url = "https://registry-1.docker.io";
+    src.base_url = entry.url;
+  else if (docker_hub)
+    src.base_url = "https://registry-1.docker.io";
   else
-    up->base_url = "https://" + host;
+    src.base_url = "https://" + host;
   {
-    std::string own = urlHost(up->base_url);
+    std::string own = urlHost(src.base_url);
     if (own.starts_with("[")) {
       own = own.substr(0, own.find(']') + 1);
     } else {
       own = own.substr(0, own.find(':'));
     }
-    up->private_redirects_ok = entry.allow_private_redirects || isNonPublicLiteral(own);
+    src.private_redirects_ok = entry.allow_private_redirects || isNonPublicLiteral(own);
   }
   config::AuthMode mode = entry.auth;
   auto ecr = auth::parseEcrHost(host);
+  path.ecr = ecr.has_value();
   if (!entry.auth_explicit && ecr) mode = config::AuthMode::kEcr;
+  const std::string label = path.str();
+  src.path = std::move(path);
   if (mode == config::AuthMode::kEcr) {
     if (!ecr) {
       return fail(Errc::kNameUnknown,
@@ -104,11 +107,11 @@ Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::Upst
     }
     auto source = ecrSource(*ecr);
     if (metrics_ != nullptr) {
-      up->metrics = &metrics_->upstream(host, "ecr");
-      source->addMetrics(up->metrics);
+      src.metrics = &metrics_->upstream(label, "ecr");
+      source->addMetrics(src.metrics);
     }
-    up->auth = std::make_shared<auth::EcrAuth>(urlHost(up->base_url), std::move(source));
-    return std::shared_ptr<const Upstream>(std::move(up));
+    src.auth = std::make_shared<auth::EcrAuth>(urlHost(src.base_url), std::move(source));
+    return src;
   }
   auth::RegistryAuth::Options o;
   switch (mode) {
@@ -123,17 +126,47 @@ Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::Upst
       break;
   }
   o.registry_host = host;
-  o.own_host = urlHost(up->base_url);
+  o.own_host = urlHost(src.base_url);
   if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
   o.docker_config = entry.docker_config;
-  o.allow_http_realm = up->base_url.starts_with("http://");
-  o.allow_non_public_realm = up->private_redirects_ok;
+  o.allow_http_realm = src.base_url.starts_with("http://");
+  o.allow_non_public_realm = src.private_redirects_ok;
   o.request_timeout = request_timeout_;
   if (metrics_ != nullptr) {
-    up->metrics = &metrics_->upstream(host, auth::RegistryAuth::modeName(o.mode));
-    o.metrics = up->metrics;
+    src.metrics = &metrics_->upstream(label, auth::RegistryAuth::modeName(o.mode));
+    o.metrics = src.metrics;
   }
-  up->auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
+  src.auth = std::make_shared<auth::RegistryAuth>(std::move(o), http_, clock_);
+  return src;
+}
+
+// Called with mu_ held.
+Result<std::shared_ptr<const Upstream>> UpstreamRouter::build(const config::UpstreamConfig& entry,
+                                                              const std::string& host) {
+  auto up = std::make_shared<Upstream>();
+  up->host = host;
+  up->docker_hub = host == "docker.io";
+  if (entry.sources.empty()) {
+    // The entry's own fields, for the host it matched (a glob's host is known only now).
+    SourcePath path;
+    path.host = host;
+    auto src = buildSource(entry, std::move(path));
+    if (!src) return src.error();
+    up->metrics = src.value().metrics;
+    up->sources.push_back(std::move(src).value());
+    return std::shared_ptr<const Upstream>(std::move(up));
+  }
+  for (const auto& sc : entry.sources) {
+    auto path = SourcePath::parse(sc.registry);  // validated by the config parser
+    if (!path) return Error{Errc::kConfigInvalid, sc.registry + ": " + path.error().detail};
+    auto src = buildSource(sc, std::move(path).value());
+    if (!src) return src.error();
+    src.value().breaker = std::make_shared<SourceBreaker>(breaker_);
+    if (metrics_ != nullptr)
+      src.value().source_metrics = &metrics_->source(host, src.value().path.str());
+    up->sources.push_back(std::move(src).value());
+  }
+  if (metrics_ != nullptr) up->metrics = &metrics_->upstream(host, "sources");
   return std::shared_ptr<const Upstream>(std::move(up));
 }
 

@@ -10,27 +10,42 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/source_path.h"
 #include "daemon/auth/auth_provider.h"
 #include "daemon/auth/aws_credentials.h"
 #include "daemon/auth/ecr_auth.h"
 #include "daemon/config/config.h"
 #include "daemon/metrics/metrics.h"
+#include "daemon/upstream/source_breaker.h"
 #include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::upstream {
 
-struct Upstream {
-  std::string host;         // registry host as clients name it, e.g. "docker.io"
-  std::string base_url;     // scheme://host[:port] requests go to
-  bool docker_hub = false;  // one-segment names get "library/"
-  // Redirect targets and token realms may be non-public addresses: the upstream itself is on
+// One registry an upstream's requests can go to, and how (auth, where to connect).
+struct Source {
+  SourcePath path;        // the registry this source is, and its repository prefix
+  std::string base_url;   // scheme://host[:port] requests go to
+  // Redirect targets and token realms may be non-public addresses: the source itself is on
   // one (a registry inside the VPC) or the config says so.
   bool private_redirects_ok = false;
   std::shared_ptr<auth::AuthProvider> auth;
-  metrics::UpstreamMetrics* metrics =
-      nullptr;  // never null when built by UpstreamRouter with metrics
+  metrics::UpstreamMetrics* metrics = nullptr;  // never null when built by UpstreamRouter with metrics
+  // Only when the upstream lists more than one source.
+  std::shared_ptr<SourceBreaker> breaker;
+  metrics::SourceMetrics* source_metrics = nullptr;
+};
 
-  // The repository path to request upstream for a client's name.
+struct Upstream {
+  std::string host;         // registry host as clients name it, e.g. "docker.io"
+  bool docker_hub = false;  // one-segment names get "library/"
+  // In order: a request goes to the first that answers (see RegistryClient). One, unless the
+  // config lists upstreams[].sources.
+  std::vector<Source> sources;
+  // The upstream's own series (image pulls, verify failures): its only source's when it has one.
+  metrics::UpstreamMetrics* metrics = nullptr;
+
+  // The client's repository name, normalised (Docker Hub's "nginx" is "library/nginx"): what
+  // tags are keyed by, and what each source's prefix is put before.
   [[nodiscard]] std::string upstreamName(const std::string& name) const;
 };
 
@@ -54,6 +69,7 @@ class UpstreamRouter {
  private:
   Result<std::shared_ptr<const Upstream>> build(const config::UpstreamConfig& entry,
                                                 const std::string& host);
+  Result<Source> buildSource(const config::SourceConfig& config, SourcePath path);
   std::shared_ptr<auth::EcrTokenSource> ecrSource(const auth::EcrRegistry& registry);
 
   std::vector<config::UpstreamConfig> entries_;
@@ -63,6 +79,7 @@ class UpstreamRouter {
   const Clock& clock_;
   metrics::Metrics* metrics_;
   config::AwsConfig aws_;
+  config::SourceBreakerConfig breaker_;
   auth::EnvLookup env_;
   std::once_flag chain_once_;
   std::unique_ptr<auth::AwsCredentialChain> chain_;

@@ -69,6 +69,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
     call = ++calls_[request.url];
   }
   if (script.throw_exception) throw std::logic_error("scripted exception for " + request.url);
+  if (script.refuse) co_return fail(Errc::kUpstreamUnavailable, "connection refused (scripted)");
   if (!script.require_authorization.empty() &&
       request.headers.get("authorization") != script.require_authorization) {
     ScriptedResponse denied;

@@ -31,6 +31,8 @@ struct ScriptedResponse {
   std::string challenge;
   // A bug, not an answer: the request throws std::logic_error (exception-safety tests).
   bool throw_exception = false;
+  // No answer: the connection is refused (kUpstreamUnavailable), as from a stopped server.
+  bool refuse = false;
 };
 
 class FakeUpstreamClient final : public upstream::UpstreamClient {

@@ -26,7 +26,10 @@ struct RegistryTestbed {
                            std::string store_dir = "")
       : store_dir_(store_dir.empty() ? dir.sub("cache") : std::move(store_dir)) {
     config::Config cfg;
-    cfg.upstreams.push_back({.match = kHost, .url = kUpstreamUrl});
+    config::UpstreamConfig upstream;
+    upstream.match = kHost;
+    upstream.url = kUpstreamUrl;
+    cfg.upstreams.push_back(upstream);
     router = std::make_unique<upstream::UpstreamRouter>(cfg, http, clock, &metrics);
     fetches = std::make_unique<registry::FetchCoordinator>(ioc.get_executor(), pool, cache, client,
                                                            fetch_options, &metrics);

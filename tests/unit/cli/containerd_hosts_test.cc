@@ -15,7 +15,12 @@ const std::string kMirror = "http://127.0.0.1:5000";
 
 config::Config configWith(std::vector<std::pair<std::string, std::string>> upstreams) {
   config::Config c;
-  for (auto& [match, url] : upstreams) c.upstreams.push_back({.match = match, .url = url});
+  for (auto& [match, url] : upstreams) {
+    config::UpstreamConfig u;
+    u.match = match;
+    u.url = url;
+    c.upstreams.push_back(u);
+  }
   return c;
 }
 

@@ -140,6 +140,12 @@ std::string peersWith(const std::string& name, const std::string& value) {
 std::string configWith(std::string_view path, std::string_view value) {
   const std::string v(value);
   if (path.starts_with("peers.")) return peersWith(std::string(path.substr(6)), v);
+  if (path.starts_with("upstreams[].sources[].")) {
+    const std::string name(path.substr(std::string_view("upstreams[].sources[].").size()));
+    const std::string head = "upstreams:\n  - match: docker.io\n    sources:\n      - registry: ";
+    if (name == "registry") return head + v + "\n";
+    return head + "docker.io\n        " + name + ": " + v + "\n";
+  }
   if (path.starts_with("upstreams[].")) {
     const std::string name(path.substr(std::string_view("upstreams[].").size()));
     if (name == "match") return "upstreams:\n  - match: " + v + "\n";
@@ -190,7 +196,8 @@ TEST(ConfigKeys, DocumentedDefaultsAreTheParsersDefaults) {
 TEST(ConfigKeys, TheParserReadsEveryKey) {
   for (const ConfigKey& k : configKeys()) {
     std::string named(k.path);
-    if (auto p = named.find("[]"); p != std::string::npos) named.replace(p, 2, "[0]");
+    for (auto p = named.find("[]"); p != std::string::npos; p = named.find("[]"))
+      named.replace(p, 2, "[0]");
     auto c = parseConfig(configWith(k.path, "{not: a value}"));
     ASSERT_FALSE(c) << k.path << " is in the table but the parser ignores it";
     EXPECT_TRUE(c.error().detail.starts_with(named + ":"))

@@ -84,6 +84,36 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io}]\ncache: {prefetch: [\"a b\"]}\n", "cache.prefetch[0]"},
       {"upstreams: [{match: a.io}]\ncache: {prefetch_interval: 0s}\n", "cache.prefetch_interval"},
       {"upstreams: [{match: a.io, auth: ecr}]\n", "upstreams[0].auth"},
+      // Sources: each names its registry; the entry's own url and auth go into them.
+      {"upstreams: [{match: a.io, sources: []}]\n", "upstreams[0].sources"},
+      {"upstreams: [{match: a.io, sources: {registry: a.io}}]\n", "upstreams[0].sources"},
+      {"upstreams: [{match: a.io, sources: [{url: \"https://b.io\"}]}]\n",
+       "upstreams[0].sources[0].registry"},
+      {"upstreams: [{match: a.io, sources: [{registry: B.io}]}]\n",
+       "upstreams[0].sources[0].registry"},
+      {"upstreams: [{match: a.io, sources: [{registry: \"b.io/\"}]}]\n",
+       "upstreams[0].sources[0].registry"},
+      {"upstreams: [{match: a.io, sources: [{registry: \"123456789012.dkr.ecr.eu-west-1."
+       "amazonaws.com/d\"}]}]\n",
+       "upstreams[0].sources[0].registry"},
+      {"upstreams: [{match: a.io, sources: [{registry: b.io, auth: ecr}]}]\n",
+       "upstreams[0].sources[0].auth"},
+      {"upstreams: [{match: a.io, sources: [{registry: b.io, colour: red}]}]\n",
+       "upstreams[0].sources[0].colour"},
+      {"upstreams: [{match: a.io, url: \"https://b.io\", sources: [{registry: b.io}]}]\n",
+       "upstreams[0].url"},
+      {"upstreams: [{match: a.io, auth: basic, sources: [{registry: b.io}]}]\n",
+       "upstreams[0].auth"},
+      {"upstreams: [{match: \"*.a.io\", sources: [{registry: b.io}]}]\n",
+       "upstreams[0].sources"},
+      {"upstreams: [{match: a.io, sources: [{registry: b.io}, {registry: c.io}, {registry: d.io}, "
+       "{registry: e.io}, {registry: f.io}, {registry: g.io}, {registry: h.io}, {registry: i.io}, "
+       "{registry: j.io}]}]\n",
+       "upstreams[0].sources"},
+      {"upstreams: [{match: a.io}]\nsource_breaker: {failures: 0}\n", "source_breaker.failures"},
+      {"upstreams: [{match: a.io}]\nsource_breaker: {backoff: 10ms}\n", "source_breaker.backoff"},
+      {"upstreams: [{match: a.io}]\nsource_breaker: {backoff: 10m, max_backoff: 1m}\n",
+       "source_breaker.max_backoff"},
       {"upstreams: [{match: a.io}]\naws: {region: Mars}\n", "aws.region"},
       {"upstreams: [{match: a.io}]\naws: {ecr_endpoint: vpce.example}\n", "aws.ecr_endpoint"},
       {"upstreams: [{match: a.io}]\naws: {sts_endpoint: \"https://x/p\"}\n", "aws.sts_endpoint"},
@@ -175,6 +205,35 @@ aws:
   EXPECT_EQ(u[3].auth, AuthMode::kAnonymous) << "public ECR needs no AWS credentials";
   EXPECT_EQ(c.value().aws.region, "eu-west-1");
   EXPECT_EQ(c.value().aws.ecr_endpoint, "https://vpce-0abc.api.ecr.eu-west-1.vpce.amazonaws.com");
+}
+
+TEST(Config, SourcesAreParsedInOrderWithAuthFromTheirRegistry) {
+  auto c = parseConfig(R"(
+upstreams:
+  - match: docker.io
+    sources:
+      - registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/
+        url: https://vpce-0abc.dkr.ecr.eu-west-1.vpce.amazonaws.com/
+      - registry: docker.io
+      - registry: mirror.example:5000/hub
+        auth: basic
+        username: robot
+        password: s3cret
+source_breaker: {failures: 5, backoff: 10s, max_backoff: 2m}
+)");
+  ASSERT_TRUE(c) << c.error().detail;
+  const auto& u = c.value().upstreams[0];
+  ASSERT_EQ(u.sources.size(), 3u);
+  EXPECT_EQ(u.sources[0].registry, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub");
+  EXPECT_EQ(u.sources[0].url, "https://vpce-0abc.dkr.ecr.eu-west-1.vpce.amazonaws.com");
+  EXPECT_EQ(u.sources[0].auth, AuthMode::kEcr) << "from the ECR host";
+  EXPECT_EQ(u.sources[1].auth, AuthMode::kAnonymous);
+  EXPECT_EQ(u.sources[2].auth, AuthMode::kBasic);
+  EXPECT_EQ(u.sources[2].password.reveal(), "s3cret");
+  EXPECT_TRUE(u.url.empty());
+  EXPECT_EQ(c.value().source_breaker.failures, 5);
+  EXPECT_EQ(c.value().source_breaker.backoff, std::chrono::seconds(10));
+  EXPECT_EQ(c.value().source_breaker.max_backoff, std::chrono::minutes(2));
 }
 
 TEST(Config, LimitsHaveSafeDefaultsAndAreConfigurable) {

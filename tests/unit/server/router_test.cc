@@ -95,8 +95,10 @@ namespace {
 TEST(UpstreamRouter, RoutesByNsGlobAndRefusesUnknownHosts) {
   config::Config cfg;
   cfg.upstreams.push_back({.match = "docker.io"});
-  cfg.upstreams.push_back(
-      {.match = "*.dkr.ecr.*.amazonaws.com", .url = "https://vpce.example.com"});
+  config::UpstreamConfig ecr_entry;
+  ecr_entry.match = "*.dkr.ecr.*.amazonaws.com";
+  ecr_entry.url = "https://vpce.example.com";
+  cfg.upstreams.push_back(ecr_entry);
   cfg.default_upstream = "docker.io";
   SystemClock clock;
   asio::io_context ioc;
@@ -110,14 +112,14 @@ TEST(UpstreamRouter, RoutesByNsGlobAndRefusesUnknownHosts) {
 
   auto hub = router.resolve("docker.io");
   ASSERT_TRUE(hub);
-  EXPECT_EQ(hub.value()->base_url, "https://registry-1.docker.io");
+  EXPECT_EQ(hub.value()->sources[0].base_url, "https://registry-1.docker.io");
   EXPECT_EQ(hub.value()->upstreamName("alpine"), "library/alpine");
   EXPECT_EQ(hub.value()->upstreamName("bitnami/redis"), "bitnami/redis");
   EXPECT_EQ(router.resolve("").value()->host, "docker.io");  // default_upstream
 
   auto ecr = router.resolve("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
   ASSERT_TRUE(ecr);
-  EXPECT_EQ(ecr.value()->base_url, "https://vpce.example.com");
+  EXPECT_EQ(ecr.value()->sources[0].base_url, "https://vpce.example.com");
   EXPECT_EQ(ecr.value()->upstreamName("app"), "app");
 
   auto other = router.resolve("evil.example.com");

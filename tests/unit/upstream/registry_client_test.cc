@@ -27,11 +27,13 @@ class RegistryClientTest : public ::testing::Test {
  protected:
   RegistryClientTest() {
     config::Config cfg;
-    cfg.upstreams.push_back({.match = "reg.test",
-                             .url = "https://reg.test",
-                             .auth = config::AuthMode::kBasic,
-                             .username = "u",
-                             .password = Secret("pw")});
+    config::UpstreamConfig u;
+    u.match = "reg.test";
+    u.url = "https://reg.test";
+    u.auth = config::AuthMode::kBasic;
+    u.username = "u";
+    u.password = Secret("pw");
+    cfg.upstreams.push_back(u);
     router_ = std::make_unique<UpstreamRouter>(cfg, http_, clock_);
   }
 

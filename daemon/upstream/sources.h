@@ -1,0 +1,29 @@
+#pragma once
+// What one source's answer means for a request to an upstream with several sources: a pure
+// decision, unit-tested; RegistryClient carries it out.
+//
+// Final (the client gets it): any 2xx, a redirect not followed, 416, and the 4xx answers that
+// every source would give alike (400, 405, ...). Handed to the next source: no answer at all,
+// 429, 5xx, 401/403 (this source's credentials or permissions), and 404 (an ECR pull-through
+// cache rule answers 404 for an image it has not imported and for a prefix without a rule).
+// The breaker counts the failures of a source, not its 404s: a 404 is a working registry.
+
+#include <optional>
+
+#include "common/error.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/upstream/upstream_client.h"
+
+namespace pullcache::upstream {
+
+struct SourceVerdict {
+  std::optional<metrics::FallbackReason> fallback;  // nullopt: final
+  bool source_failed = false;                       // counts toward the source's breaker
+  // When every source hands the request on, the answer to give is the first one that says
+  // "try later" (so stale-if-error and containerd's own fallback apply), else the first one.
+  bool try_later = false;
+};
+
+SourceVerdict judgeSourceAnswer(const Result<Response>& answer);
+
+}  // namespace pullcache::upstream

@@ -1,0 +1,314 @@
+// Ordered sources of an upstream (upstreams[].sources): the name mapping, the breaker, the
+// verdict on each answer, and RegistryClient carrying them out against a scripted client.
+#include <gtest/gtest.h>
+
+#include "common/source_path.h"
+#include "daemon/config/config.h"
+#include "daemon/upstream/registry_client.h"
+#include "daemon/upstream/source_breaker.h"
+#include "daemon/upstream/sources.h"
+#include "tests/support/fake_upstream_client.h"
+#include "tests/support/run_coro.h"
+
+namespace pullcache::upstream {
+namespace {
+
+using metrics::FallbackReason;
+using testing::ScriptedResponse;
+
+constexpr const char* kEcr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+// --- the name mapping ------------------------------------------------------------------------
+
+TEST(SourcePath, ParsesHostPortAndPrefix) {
+  auto p = SourcePath::parse(std::string(kEcr) + "/docker-hub");
+  ASSERT_TRUE(p) << p.error().detail;
+  EXPECT_EQ(p.value().host, kEcr);
+  EXPECT_EQ(p.value().prefix, "docker-hub");
+  EXPECT_EQ(p.value().str(), std::string(kEcr) + "/docker-hub");
+  auto nested = SourcePath::parse("mirror.example:5000/team/hub/");  // ECR assumes the '/'
+  ASSERT_TRUE(nested);
+  EXPECT_EQ(nested.value().host, "mirror.example:5000");
+  EXPECT_EQ(nested.value().prefix, "team/hub");
+  auto bare = SourcePath::parse("docker.io");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare.value().prefix, "");
+  EXPECT_EQ(bare.value().str(), "docker.io");
+  for (const char* bad : {"", "Docker.io", "docker.io/", "docker.io//x", "docker.io/Library",
+                          "docker.io/a..b", "host name/x", "docker.io/-x"})
+    EXPECT_FALSE(SourcePath::parse(bad)) << bad;
+}
+
+TEST(SourcePath, EcrRulePrefixesAreTwoToThirtyCharacters) {
+  auto check = [](const std::string& prefix) {
+    auto p = SourcePath::parse(std::string(kEcr) + "/" + prefix);
+    EXPECT_TRUE(p) << prefix;
+    return p && p.value().fitsEcrRule();
+  };
+  EXPECT_FALSE(check("d"));
+  EXPECT_TRUE(check("dh"));
+  EXPECT_TRUE(check(std::string(30, 'a')));
+  EXPECT_FALSE(check(std::string(31, 'a')));
+  EXPECT_TRUE(SourcePath::parse(kEcr).value().fitsEcrRule()) << "a ROOT rule has no prefix";
+}
+
+TEST(SourcePath, TheClientsNameGoesUnderThePrefixWithinTheSourcesLimit) {
+  auto ecr = SourcePath::parse(std::string(kEcr) + "/docker-hub").value();
+  ecr.ecr = true;
+  EXPECT_EQ(ecr.repository("library/nginx").value(), "docker-hub/library/nginx");
+  // ECR takes 256 characters: "docker-hub/" is 11, so a 245-character name fits, 246 does not.
+  const std::string fits = "a/" + std::string(243, 'b');
+  ASSERT_EQ(fits.size(), 245u);
+  EXPECT_EQ(ecr.repository(fits).value().size(), 256u);
+  auto over = ecr.repository(fits + "c");
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Errc::kNameInvalid);
+  EXPECT_NE(over.error().detail.find("at most 256"), std::string::npos) << over.error().detail;
+  // Elsewhere the OCI grammar's 255 applies to the whole name.
+  auto plain = SourcePath::parse("mirror.example/hub").value();
+  EXPECT_TRUE(plain.repository(std::string(251, 'n')));  // "hub/" + 251 = 255
+  EXPECT_FALSE(plain.repository(std::string(252, 'n')));
+  EXPECT_EQ(SourcePath::parse("docker.io").value().repository("library/nginx").value(),
+            "library/nginx");
+}
+
+// --- the breaker -------------------------------------------------------------------------------
+
+TEST(SourceBreaker, OpensAfterConsecutiveFailuresAndTriesOnceAfterTheBackoff) {
+  SourceBreaker b(config::SourceBreakerConfig{.failures = 3,
+                                              .backoff = std::chrono::seconds(10),
+                                              .max_backoff = std::chrono::seconds(25)});
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  using std::chrono::seconds;
+  EXPECT_FALSE(b.failed(t0));
+  EXPECT_FALSE(b.succeeded());  // a working answer resets the count...
+  EXPECT_FALSE(b.failed(t0));
+  EXPECT_FALSE(b.failed(t0));
+  EXPECT_TRUE(b.admit(t0));
+  EXPECT_TRUE(b.failed(t0)) << "...so this third failure in a row opens it";
+  EXPECT_TRUE(b.open());
+  EXPECT_FALSE(b.admit(t0 + seconds(9)));
+  EXPECT_TRUE(b.admit(t0 + seconds(10))) << "the try";
+  EXPECT_FALSE(b.admit(t0 + seconds(11))) << "one try at a time";
+  EXPECT_FALSE(b.failed(t0 + seconds(12)));  // the try failed: 20 s now
+  EXPECT_EQ(b.backoff(), seconds(20));
+  EXPECT_FALSE(b.admit(t0 + seconds(31)));
+  EXPECT_TRUE(b.admit(t0 + seconds(32)));
+  EXPECT_FALSE(b.failed(t0 + seconds(32)));
+  EXPECT_EQ(b.backoff(), seconds(25)) << "doubling stops at max_backoff";
+  EXPECT_TRUE(b.admit(t0 + seconds(57)));
+  EXPECT_TRUE(b.succeeded()) << "a try that works closes it";
+  EXPECT_FALSE(b.open());
+  EXPECT_TRUE(b.admit(t0 + seconds(57)));
+  EXPECT_FALSE(b.failed(t0 + seconds(58))) << "closed again: the count starts over";
+}
+
+// --- the verdict on one answer ---------------------------------------------------------------
+
+Result<Response> answer(int status) {
+  Response r;
+  r.status = status;
+  return r;
+}
+
+TEST(SourceVerdict, FinalAnswersAndTheOnesTheNextSourceGets) {
+  struct Case {
+    Result<Response> in;
+    std::optional<FallbackReason> fallback;
+    bool failed;
+    bool later;
+  };
+  const std::vector<Case> cases = {
+      {answer(200), std::nullopt, false, false},
+      {answer(206), std::nullopt, false, false},
+      {answer(416), std::nullopt, false, false},
+      {answer(400), std::nullopt, false, false},
+      {answer(404), FallbackReason::kNotFound, false, false},
+      {answer(401), FallbackReason::kDenied, true, false},
+      {answer(403), FallbackReason::kDenied, true, false},
+      {answer(429), FallbackReason::kThrottled, true, true},
+      {answer(500), FallbackReason::kError, true, true},
+      {answer(503), FallbackReason::kError, true, true},
+      {Result<Response>(Error{Errc::kUpstreamUnavailable, "refused"}),
+       FallbackReason::kUnreachable, true, true},
+      {Result<Response>(Error{Errc::kTimeout, "stalled"}), FallbackReason::kUnreachable, true,
+       true},
+      {Result<Response>(Error{Errc::kDenied, "AccessDenied"}), FallbackReason::kDenied, true,
+       false},
+      {Result<Response>(Error{Errc::kUpstreamBadResponse, "redirect loop"}),
+       FallbackReason::kError, true, true},
+  };
+  for (const auto& c : cases) {
+    const auto v = judgeSourceAnswer(c.in);
+    const std::string what = c.in ? std::to_string(c.in.value().status) : c.in.error().detail;
+    EXPECT_EQ(v.fallback, c.fallback) << what;
+    EXPECT_EQ(v.source_failed, c.failed) << what;
+    EXPECT_EQ(v.try_later, c.later) << what;
+  }
+}
+
+// --- RegistryClient over two sources ---------------------------------------------------------
+
+constexpr const char* kPrimary = "https://ptc.test/v2/docker-hub/library/nginx";
+constexpr const char* kHub = "https://hub.test/v2/library/nginx";
+
+class SourcesTest : public ::testing::Test {
+ protected:
+  SourcesTest() {
+    config::Config cfg;
+    config::UpstreamConfig u;
+    u.match = "docker.io";
+    config::SourceConfig primary;
+    primary.registry = "ptc.test/docker-hub";
+    primary.url = "https://ptc.test";
+    config::SourceConfig hub;
+    hub.registry = "docker.io";
+    hub.url = "https://hub.test";
+    u.sources = {primary, hub};
+    cfg.upstreams.push_back(u);
+    cfg.source_breaker = {.failures = 2,
+                          .backoff = std::chrono::seconds(60),
+                          .max_backoff = std::chrono::seconds(60)};
+    router_ = std::make_unique<UpstreamRouter>(cfg, http_, clock_, &metrics_);
+  }
+  ~SourcesTest() override { http_.join(); }
+
+  Result<Response> get(const std::string& path) {
+    return testing::runCoro(ioc_, client_.request(router_->resolve("docker.io").value(), "GET",
+                                                  "nginx", path, Headers(), 1 << 20));
+  }
+  double fallbacks(const std::string& source, FallbackReason r) {
+    return static_cast<double>(
+        metrics_.source("docker.io", source).fallbacks[static_cast<std::size_t>(r)].value());
+  }
+
+  asio::io_context ioc_;
+  SystemClock clock_;
+  metrics::Metrics metrics_{"test", "test"};
+  testing::FakeUpstreamClient http_{ioc_.get_executor()};
+  RegistryClient client_{http_, std::chrono::seconds(5)};
+  std::unique_ptr<UpstreamRouter> router_;
+};
+
+TEST_F(SourcesTest, TheFirstSourceAnswersUnderItsPrefixAndTheSecondIsNotAsked) {
+  http_.script(std::string(kPrimary) + "/manifests/1", {.body = "{from ptc}"});
+  auto r = get("manifests/1");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().body, "{from ptc}");
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/manifests/1"), 0);
+  EXPECT_TRUE(http_.unexpected().empty());
+  // Its requests are counted under the source's registry.
+  EXPECT_EQ(metrics_.upstream("ptc.test/docker-hub").bytes.value(), 10u);
+}
+
+TEST_F(SourcesTest, A404GoesToTheNextSourceAndIsCountedNotAsAFailure) {
+  http_.script(std::string(kPrimary) + "/manifests/1", {.status = 404, .body = "{}"});
+  http_.script(std::string(kHub) + "/manifests/1", {.body = "{from hub}"});
+  for (int i = 0; i < 3; ++i) {
+    auto r = get("manifests/1");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value().status, 200);
+    EXPECT_EQ(r.value().body, "{from hub}");
+  }
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kNotFound), 3);
+  // A 404 is a working registry: the breaker stays closed and the source is asked each time.
+  EXPECT_EQ(http_.calls(std::string(kPrimary) + "/manifests/1"), 3);
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 0);
+}
+
+TEST_F(SourcesTest, AnUnreachableSourceIsSkippedOnceItsBreakerOpens) {
+  http_.script(std::string(kPrimary) + "/manifests/1", {.refuse = true});
+  http_.script(std::string(kHub) + "/manifests/1", {.body = "{from hub}"});
+  for (int i = 0; i < 4; ++i) {
+    auto r = get("manifests/1");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value().body, "{from hub}");
+  }
+  // failures: 2 requests (each retried by the retry policy) open it; the next two skip it.
+  const int per_request = http_.calls(std::string(kPrimary) + "/manifests/1") / 2;
+  EXPECT_GE(per_request, 1);
+  EXPECT_EQ(http_.calls(std::string(kPrimary) + "/manifests/1") % 2, 0);
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kUnreachable), 2);
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kBreakerOpen), 2);
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 1);
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/manifests/1"), 4);
+}
+
+TEST_F(SourcesTest, WhenEverySourceFailsTheClientHearsTryLaterNotNotFound) {
+  http_.script(std::string(kPrimary) + "/manifests/1", {.status = 404, .body = "{}"});
+  http_.script(std::string(kHub) + "/manifests/1", {.refuse = true});
+  auto r = get("manifests/1");
+  ASSERT_FALSE(r) << "status " << r.value().status;
+  EXPECT_EQ(r.error().code, Errc::kUpstreamUnavailable);
+  // All 404: it is not there.
+  http_.script(std::string(kPrimary) + "/manifests/2", {.status = 404, .body = "{}"});
+  http_.script(std::string(kHub) + "/manifests/2", {.status = 404, .body = "{}"});
+  auto gone = get("manifests/2");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone.value().status, 404);
+}
+
+TEST_F(SourcesTest, EverySourceSkippedStillTriesThemInOrder) {
+  http_.script(std::string(kPrimary) + "/manifests/1", {.status = 503});
+  http_.script(std::string(kHub) + "/manifests/1", {.status = 503});
+  for (int i = 0; i < 2; ++i) {
+    auto failing = get("manifests/1");
+    ASSERT_TRUE(failing);
+    EXPECT_EQ(failing.value().status, 503) << "the first source's answer: both said try later";
+  }
+  EXPECT_EQ(metrics_.source("docker.io", "docker.io").breaker_open.value(), 1);
+  // Both open: a request still goes to them (the last resort), first source first.
+  http_.script(std::string(kPrimary) + "/manifests/1", {.body = "{back}"});
+  const int before = http_.calls(std::string(kHub) + "/manifests/1");
+  auto r = get("manifests/1");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().body, "{back}");
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/manifests/1"), before);
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 0);
+}
+
+// A sink that keeps what it is given.
+struct Collect final : BodySink {
+  bool onHeaders(int, const Headers&) override { return true; }
+  bool onData(const char* data, std::size_t size) override {
+    bytes.append(data, size);
+    return true;
+  }
+  std::string bytes;
+};
+
+TEST_F(SourcesTest, ABlobThatBeganStreamingStaysWithItsSource) {
+  const std::string body(256 * 1024, 'x');
+  http_.script(std::string(kPrimary) + "/blobs/sha256:1",
+               {.body = body, .chunk = 4096, .drop_after = 8192});
+  http_.script(std::string(kHub) + "/blobs/sha256:1", {.body = body});
+  auto sink = std::make_shared<Collect>();
+  auto r = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(),
+                                                     "nginx", "sha256:1", 0, sink));
+  ASSERT_FALSE(r) << "the cut is the caller's to resume (with Range), not a second body";
+  EXPECT_EQ(sink->bytes.size(), 8192u);
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/blobs/sha256:1"), 0);
+  // The resumed request may come from the other source: same digest, same bytes.
+  http_.script(std::string(kPrimary) + "/blobs/sha256:1", {.status = 404, .body = "{}"});
+  auto rest = std::make_shared<Collect>();
+  auto resumed = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(),
+                                                           "nginx", "sha256:1", 8192, rest));
+  ASSERT_TRUE(resumed) << resumed.error().message();
+  EXPECT_EQ(resumed.value().status, 206);
+  EXPECT_EQ(sink->bytes + rest->bytes, body);
+}
+
+TEST_F(SourcesTest, ANameTooLongForOneSourceGoesToTheNext) {
+  // "docker-hub/" + 245 is over the 255 of a non-ECR source; the hub takes it as is.
+  const std::string name = "a/" + std::string(243, 'b');
+  http_.script("https://hub.test/v2/" + name + "/manifests/1", {.body = "{long}"});
+  auto r = testing::runCoro(ioc_, client_.request(router_->resolve("docker.io").value(), "GET",
+                                                  name, "manifests/1", Headers(), 1 << 20));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().body, "{long}");
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kNameTooLong), 1);
+  EXPECT_TRUE(http_.unexpected().empty());
+}
+
+}  // namespace
+}  // namespace pullcache::upstream
