@@ -42,25 +42,7 @@ class EcrTest : public ::testing::Test {
 
   // The daemon's environment: nothing from the machine's AWS set-up leaks in (empty = unset),
   // IMDS off unless a test points it at the fake, every AWS endpoint at a fake.
-  std::vector<std::string> baseEnv() {
-    return {"HOME=" + dir_.sub("home"),
-            "AWS_ACCESS_KEY_ID=",
-            "AWS_SECRET_ACCESS_KEY=",
-            "AWS_SESSION_TOKEN=",
-            "AWS_PROFILE=",
-            "AWS_SHARED_CREDENTIALS_FILE=",
-            "AWS_ROLE_ARN=",
-            "AWS_WEB_IDENTITY_TOKEN_FILE=",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI=",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN=",
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=",
-            "AWS_REGION=us-east-1",
-            "AWS_EC2_METADATA_DISABLED=true",
-            "AWS_ENDPOINT_URL=",
-            "AWS_ENDPOINT_URL_ECR=" + aws_->ecrApi().url(),
-            "AWS_ENDPOINT_URL_STS=" + aws_->sts().url()};
-  }
+  std::vector<std::string> baseEnv() { return aws_->isolatedEnv(dir_.sub("home")); }
 
   // The environment provider's long-term keys, known to the fake ECR API.
   std::vector<std::string> staticKeyEnv() {

@@ -295,6 +295,34 @@ std::string FakeAws::presign(const std::string& path, SysClock::time_point issue
          date + "&X-Amz-Expires=" + expires + "&X-Amz-SignedHeaders=host&X-Amz-Signature=" + sig;
 }
 
+std::pair<std::string, std::string> FakeAws::backendOf(const std::string& repository) const {
+  for (const auto& [prefix, upstream] : options_.pull_through_rules)
+    if (repository.starts_with(prefix + "/")) return {upstream, repository.substr(prefix.size() + 1)};
+  return {options_.upstream_registry, repository};
+}
+
+void FakeAws::stopRegistry() { registry_.reset(); }
+
+std::vector<std::string> FakeAws::isolatedEnv(const std::string& home) const {
+  return {"HOME=" + home,
+          "AWS_ACCESS_KEY_ID=",
+          "AWS_SECRET_ACCESS_KEY=",
+          "AWS_SESSION_TOKEN=",
+          "AWS_PROFILE=",
+          "AWS_SHARED_CREDENTIALS_FILE=",
+          "AWS_ROLE_ARN=",
+          "AWS_WEB_IDENTITY_TOKEN_FILE=",
+          "AWS_CONTAINER_CREDENTIALS_FULL_URI=",
+          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+          "AWS_CONTAINER_AUTHORIZATION_TOKEN=",
+          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=",
+          "AWS_REGION=" + options_.region,
+          "AWS_EC2_METADATA_DISABLED=true",
+          "AWS_ENDPOINT_URL=",
+          "AWS_ENDPOINT_URL_ECR=" + ecr_api_->url(),
+          "AWS_ENDPOINT_URL_STS=" + sts_->url()};
+}
+
 MiniResponse FakeAws::handleRegistry(const MiniRequest& req) {
   std::string target;
   {
@@ -315,6 +343,7 @@ MiniResponse FakeAws::handleRegistry(const MiniRequest& req) {
       return ociError(403, "DENIED",
                       "Your authorization token has expired. Reauthenticate and try again.");
     }
+    counters_.registry_paths.push_back(req.path);
     if (req.path == "/v2/" || req.path == "/v2") {
       MiniResponse r;
       r.headers = {{"Content-Type", "application/json"}};
@@ -338,10 +367,23 @@ MiniResponse FakeAws::handleRegistry(const MiniRequest& req) {
     }
     target = req.target;
   }
-  // Manifests, blob HEADs, tags: from the real registry behind.
+  // Manifests, blob HEADs, tags: from the real registry behind (the rule's, under a prefix).
+  std::string backend = options_.upstream_registry;
+  for (const char* kind : {"/manifests/", "/blobs/", "/tags/"}) {
+    const auto at = target.find(kind);
+    if (!target.starts_with("/v2/") || at == std::string::npos) continue;
+    auto [host, name] = backendOf(target.substr(4, at - 4));
+    if (host != options_.upstream_registry) {
+      std::lock_guard lock(mu_);
+      ++counters_.pull_through_requests;
+    }
+    backend = host;
+    target = "/v2/" + name + target.substr(at);
+    break;
+  }
   std::vector<std::string> headers;
   if (req.has("accept")) headers.push_back("Accept: " + req.header("accept"));
-  auto up = httpRequest(req.method, "http://" + options_.upstream_registry + target, headers);
+  auto up = httpRequest(req.method, "http://" + backend + target, headers);
   MiniResponse r;
   r.status = up.status == 0 ? 503 : up.status;
   for (const char* h : {"content-type", "docker-content-digest", "etag"})
@@ -380,7 +422,8 @@ MiniResponse FakeAws::handleS3(const MiniRequest& req) {
   auto last = path.rfind('/');
   std::string repo = path.substr(first + 1, last - first - 1);
   std::string digest = path.substr(last + 1);
-  auto up = httpRequest("GET", "http://" + options_.upstream_registry + "/v2/" + repo + "/blobs/" + digest);
+  auto [backend, name] = backendOf(repo);
+  auto up = httpRequest("GET", "http://" + backend + "/v2/" + name + "/blobs/" + digest);
   MiniResponse r;
   if (up.status != 200) return xmlError(404, "NoSuchKey", "The specified key does not exist.");
   r.headers = {{"Content-Type", "application/octet-stream"}};

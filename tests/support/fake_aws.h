@@ -7,7 +7,11 @@
 //                tokens (token_ttl).
 //   registry()   an ECR registry front: every /v2/ request needs "Basic base64(AWS:<pw>)" of a
 //                live token (401 without, 403 "token has expired" after expiry); manifests are
-//                proxied to a real docker-registry, blob GETs redirected to s3().
+//                proxied to a real docker-registry, blob GETs redirected to s3(). With
+//                pull-through cache rules, /v2/<prefix>/<name>/... is <name> at the rule's
+//                upstream registry (another real docker-registry); a prefix without a rule is an
+//                ordinary repository name, so it is 404 NAME_UNKNOWN unless the registry behind
+//                has it.
 //   s3()         pre-signed URL checks (signature, expiry) and a 400 "Only one auth mechanism
 //                allowed" for any request that also carries an Authorization header.
 //   sts()        AssumeRoleWithWebIdentity (unsigned, form body, token must match the file).
@@ -21,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "tests/support/mini_http_server.h"
 
@@ -35,6 +40,8 @@ class FakeAws {
     std::chrono::seconds token_ttl{20};
     std::chrono::seconds credentials_ttl{3600};
     std::chrono::seconds presign_ttl{60};
+    // Pull-through cache rules: ECR repository prefix -> host:port of the upstream registry.
+    std::map<std::string, std::string> pull_through_rules;
   };
   explicit FakeAws(Options options);
   ~FakeAws();
@@ -61,6 +68,12 @@ class FakeAws {
   void expireNextPresignedUrls(int n);
   // Every token issued so far expires now.
   void expireAllTokens();
+  // The registry front stops listening (connections are refused from now on).
+  void stopRegistry();
+
+  // The daemon's environment for these fakes: nothing from the machine's AWS set-up leaks in
+  // (empty = unset), IMDS off, the ECR and STS APIs at the fakes, HOME at `home`.
+  [[nodiscard]] std::vector<std::string> isolatedEnv(const std::string& home) const;
 
   struct Counters {
     int ecr_token_calls = 0;      // accepted GetAuthorizationToken calls
@@ -72,6 +85,8 @@ class FakeAws {
     int registry_requests = 0;
     int registry_expired_token = 0;  // 403 "token has expired" answers
     int registry_no_token = 0;       // 401 answers
+    std::vector<std::string> registry_paths;  // of the requests with a live token, in order
+    int pull_through_requests = 0;   // answered through a pull-through cache rule
     int s3_requests = 0;
     int s3_with_authorization = 0;   // must stay 0
     int s3_expired = 0;
@@ -94,6 +109,8 @@ class FakeAws {
   std::string issueCredentials(std::string* secret, std::string* session_token,
                                std::chrono::system_clock::time_point* expires);
   std::string presign(const std::string& path, std::chrono::system_clock::time_point expires);
+  // Where an ECR repository's content lives: the registry behind and the name there.
+  std::pair<std::string, std::string> backendOf(const std::string& repository) const;
 
   Options options_;
   mutable std::mutex mu_;
