@@ -49,13 +49,15 @@ class ClusterTest : public ::testing::Test {
     std::ofstream(local_.sub("peer-secret")) << kSecret << "\n";
   }
 
-  // Nodes whose upstream is `upstream_host` (the registry, or a FaultyUpstream in front of it).
-  void startNodes(const std::string& upstream_host) {
+  // Nodes whose upstream is `upstream_host` (the registry, or a FaultyUpstream in front of it),
+  // or, with `upstreams_yaml`, what that says.
+  void startNodes(const std::string& upstream_host, const std::string& upstreams_yaml = "") {
     for (int i = 0; i < kNodes; ++i) members_.push_back(peerAddress(i));
     std::string list;
     for (const auto& m : members_) list += (list.empty() ? "" : ", ") + ("\"" + m + "\"");
     for (int i = 0; i < kNodes; ++i) {
       PullcacheOptions o;
+      o.upstreams_yaml = upstreams_yaml;
       o.extra_yaml = "peers:\n  listen: " + members_[i] + "\n  static: [" + list +
                      "]\n  fanout: " + std::to_string(kFanout) +
                      "\n  secret_file: " + local_.sub("peer-secret") + "\n";
@@ -334,6 +336,31 @@ TEST_F(ClusterTest, TheRootKilledMidBlobCostsNoPull) {
     EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
     EXPECT_TRUE(eventuallyCachedRight(*nodes_[i], d)) << "node " << i;
   }
+}
+
+TEST_F(ClusterTest, ABlobsRootFetchesThroughTheUpstreamsOrderedSources) {
+  // mirror.test's first source refuses connections; the second is the registry. Only the
+  // blob's root goes to the sources (the others get it from peers), and it falls through once.
+  const int dead_port = freePort();
+  startNodes("mirror.test",
+             "upstreams:\n  - match: mirror.test\n    sources:\n      - registry: 127.0.0.1:" +
+                 std::to_string(dead_port) + "/rule\n        url: http://127.0.0.1:" +
+                 std::to_string(dead_port) + "\n      - registry: " + registry_->host() +
+                 "\n        url: http://" + registry_->host() + "\n");
+  const std::string d = remote_->layer_digests[1];
+  const int before = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
+  auto results = getEverywhere("test/app", d, "mirror.test");
+  for (int i = 0; i < kNodes; ++i) {
+    ASSERT_EQ(results[i].status, 200) << "node " << i << ": " << results[i].body;
+    EXPECT_EQ("sha256:" + sha256Hex(results[i].body), d) << "node " << i;
+  }
+  EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/blobs/" + d), before + 1);
+  const std::string unreachable =
+      "pullcache_upstream_source_fallbacks_total{upstream=\"mirror.test\",source=\"127.0.0.1:" +
+      std::to_string(dead_port) + "/rule\",reason=\"unreachable\"}";
+  const int root = rootOf(d);
+  for (int i = 0; i < kNodes; ++i)
+    EXPECT_EQ(metric(*nodes_[i], unreachable), i == root ? 1 : 0) << "node " << i;
 }
 
 // Membership from a real DNS server: dnsmasq serves the headless Service's name with one A
