@@ -1,5 +1,6 @@
 #include "common/source_path.h"
 
+#include "common/ecr_host.h"
 #include "common/reference.h"
 
 namespace pullcache {
@@ -11,6 +12,7 @@ Result<SourcePath> SourcePath::parse(std::string_view text) {
   p.host = std::string(text.substr(0, slash));
   if (auto h = validateRegistryHost(p.host); !h)
     return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': " + h.error().detail);
+  p.ecr = parseEcrHost(p.host).has_value();
   if (slash == std::string_view::npos) return p;
   std::string_view prefix = text.substr(slash + 1);
   if (prefix.ends_with('/')) prefix.remove_suffix(1);  // ECR assumes the trailing '/'
@@ -18,16 +20,14 @@ Result<SourcePath> SourcePath::parse(std::string_view text) {
     return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': the prefix after '/' is empty");
   if (auto v = validateName(prefix); !v)
     return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': prefix: " + v.error().detail);
+  if (p.ecr && (prefix.size() < kEcrMinPrefix || prefix.size() > kEcrMaxPrefix)) {
+    return fail(Errc::kConfigInvalid, "'" + std::string(text) +
+                                          "': an ECR pull-through cache rule's prefix is " +
+                                          std::to_string(kEcrMinPrefix) + " to " +
+                                          std::to_string(kEcrMaxPrefix) + " characters");
+  }
   p.prefix = std::string(prefix);
   return p;
-}
-
-Result<void> SourcePath::fitsEcrRule() const {
-  if (prefix.empty() || (prefix.size() >= kEcrMinPrefix && prefix.size() <= kEcrMaxPrefix))
-    return ok();
-  return fail(Errc::kConfigInvalid, "'" + str() + "': an ECR pull-through cache rule's prefix is " +
-                                        std::to_string(kEcrMinPrefix) + " to " +
-                                        std::to_string(kEcrMaxPrefix) + " characters");
 }
 
 std::string SourcePath::str() const { return prefix.empty() ? host : host + "/" + prefix; }

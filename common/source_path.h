@@ -20,12 +20,11 @@ inline constexpr std::size_t kEcrMaxPrefix = 30;
 struct SourcePath {
   std::string host;    // "host[:port]", lowercase
   std::string prefix;  // repository components without a trailing '/'; empty: none
-  bool ecr = false;    // host is a private ECR registry (set by the caller, which knows ECR)
+  bool ecr = false;    // host is a private ECR registry (common/ecr_host.h)
 
-  // Parses and validates "host[:port][/prefix]" (components as the OCI name grammar).
+  // Parses and validates "host[:port][/prefix]" (components as the OCI name grammar; an ECR
+  // host's prefix must be one a pull-through cache rule can have).
   static Result<SourcePath> parse(std::string_view text);
-  // An ECR host's prefix must be one a pull-through cache rule can have.
-  [[nodiscard]] Result<void> fitsEcrRule() const;
   // "host/prefix" or "host": how metrics and logs name the source.
   [[nodiscard]] std::string str() const;
   // The repository to ask this source for a client's (already normalised) name: kNameInvalid

@@ -9,6 +9,8 @@
 #include "common/spawn.h"
 #include "daemon/cache/blob_cache.h"
 #include "daemon/cli/cache_commands.h"
+#include "daemon/http/curl_client.h"
+#include "daemon/http/redirect.h"
 #include "daemon/index/rocksdb_index.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/peers/membership.h"
@@ -21,8 +23,6 @@
 #include "daemon/server/admin_endpoint.h"
 #include "daemon/server/listener.h"
 #include "daemon/server/registry_endpoint.h"
-#include "daemon/upstream/curl_client.h"
-#include "daemon/upstream/redirect.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
@@ -50,12 +50,12 @@ App::App(config::Config config) : config_(std::move(config)) {
       config_.cache.dir, report.value().blobs, report.value().bytes, report.value().staging_removed,
       report.value().entries_dropped, report.value().orphans_removed, ms);
 
-  upstream::CurlOptions co;
+  http::CurlOptions co;
   co.connect_timeout = config_.upstream_timeouts.connect;
   co.stall_timeout = config_.upstream_timeouts.stall;
   co.max_host_connections = config_.limits.upstream_connections;
   co.user_agent = "pullcache/" PULLCACHE_VERSION;
-  curl_ = std::make_unique<upstream::CurlClient>(ioc_->get_executor(), co);
+  curl_ = std::make_unique<http::CurlClient>(ioc_->get_executor(), co);
   router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_, metrics_.get());
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
   Secret peer_secret;
@@ -113,7 +113,7 @@ App::App(config::Config config) : config_(std::move(config)) {
 static Task<void> prewarmEcrToken(std::shared_ptr<const upstream::Upstream> upstream,
                                   std::size_t source) {
   const auto& src = upstream->sources[source];
-  auto token = co_await src.auth->authorization(upstream::urlHost(src.base_url), "");
+  auto token = co_await src.auth->authorization(http::urlHost(src.base_url), "");
   (void)token;  // a failure is logged (once) by the token source
 }
 

@@ -21,8 +21,10 @@ class RocksDbIndex;
 namespace cache {
 class BlobCache;
 }
-namespace upstream {
+namespace http {
 class CurlClient;
+}
+namespace upstream {
 class UpstreamRouter;
 class RegistryClient;
 }  // namespace upstream
@@ -65,7 +67,7 @@ class App {
   std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<index::RocksDbIndex> index_;
   std::unique_ptr<cache::BlobCache> cache_;
-  std::unique_ptr<upstream::CurlClient> curl_;
+  std::unique_ptr<http::CurlClient> curl_;
   std::unique_ptr<upstream::UpstreamRouter> router_;
   std::unique_ptr<upstream::RegistryClient> client_;
   std::unique_ptr<peers::Membership> membership_;  // cluster mode only

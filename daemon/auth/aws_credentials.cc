@@ -1,17 +1,16 @@
 #include "daemon/auth/aws_credentials.h"
 
-#include <filesystem>
-
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/url.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 
 namespace pullcache::auth {
 namespace {
@@ -19,7 +18,6 @@ namespace {
 constexpr const char* kDefaultImdsEndpoint = "http://169.254.169.254";
 constexpr const char* kEcsCredentialsHost = "http://169.254.170.2";
 constexpr std::chrono::minutes kRefreshMargin{5};
-
 
 std::string stripSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
@@ -42,12 +40,13 @@ std::optional<std::string> readSmallFile(const std::string& path) {
 std::string keyIdPrefix(const std::string& id) { return id.substr(0, 8) + "..."; }
 
 Error providerError(std::string_view provider, const std::string& what) {
-  return Error{Errc::kUpstreamUnavailable, "AWS credentials (" + std::string(provider) + "): " + what};
+  return Error{Errc::kUpstreamUnavailable,
+               "AWS credentials (" + std::string(provider) + "): " + what};
 }
 
-std::string describeStatus(const upstream::Response& r, bool xml) {
-  AwsError e = xml ? parseAwsXmlError(r.body)
-                   : parseAwsJsonError(r.body, r.headers.get("x-amzn-errortype"));
+std::string describeStatus(const http::Response& r, bool xml) {
+  AwsError e =
+      xml ? parseAwsXmlError(r.body) : parseAwsJsonError(r.body, r.headers.get("x-amzn-errortype"));
   std::string s = "HTTP " + std::to_string(r.status);
   if (!e.code.empty()) s += " " + e.code;
   if (!e.message.empty()) s += ": " + e.message;
@@ -82,8 +81,8 @@ class EnvironmentProvider final : public CredentialProvider {
 
 class WebIdentityProvider final : public CredentialProvider {
  public:
-  WebIdentityProvider(EnvLookup env, AwsSettings settings, upstream::UpstreamClient& http,
-                      const Clock& clock, std::chrono::milliseconds timeout)
+  WebIdentityProvider(EnvLookup env, AwsSettings settings, http::Client& http, const Clock& clock,
+                      std::chrono::milliseconds timeout)
       : env_(std::move(env)),
         settings_(std::move(settings)),
         http_(http),
@@ -99,15 +98,15 @@ class WebIdentityProvider final : public CredentialProvider {
     // Re-read at every refresh: kubelet rotates the projected service-account token.
     auto token = readSmallFile(token_file);
     if (!token || trimWhitespace(*token).empty())
-      co_return providerError(name(), "cannot read the token file " + token_file +
-                                          " (AWS_WEB_IDENTITY_TOKEN_FILE)");
+      co_return providerError(
+          name(), "cannot read the token file " + token_file + " (AWS_WEB_IDENTITY_TOKEN_FILE)");
     std::string session = env_("AWS_ROLE_SESSION_NAME");
     if (session.empty()) session = "pullcache-" + std::to_string(clock_.unixMillis());
     std::string region = settings_.region.empty() ? env_("AWS_REGION") : settings_.region;
     if (region.empty()) region = env_("AWS_DEFAULT_REGION");
     std::string endpoint = resolveEndpoint(settings_.sts_endpoint, env_, "STS");
     if (endpoint.empty()) endpoint = defaultStsEndpoint(region);
-    upstream::Request req;
+    http::Request req;
     req.method = "POST";
     req.url = endpoint + "/";
     req.timeout = timeout_;
@@ -120,7 +119,8 @@ class WebIdentityProvider final : public CredentialProvider {
                "&WebIdentityToken=" + urlEncode(trimWhitespace(*token));
     auto resp = co_await http_.send(std::move(req));
     if (!resp)
-      co_return providerError(name(), "STS at " + endpoint + " unreachable: " + resp.error().detail);
+      co_return providerError(name(),
+                              "STS at " + endpoint + " unreachable: " + resp.error().detail);
     if (resp.value().status != 200)
       co_return providerError(name(), "AssumeRoleWithWebIdentity for " + role + " at " + endpoint +
                                           ": " + describeStatus(resp.value(), true));
@@ -134,7 +134,7 @@ class WebIdentityProvider final : public CredentialProvider {
  private:
   EnvLookup env_;
   AwsSettings settings_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   const Clock& clock_;
   std::chrono::milliseconds timeout_;
 };
@@ -189,7 +189,7 @@ class SharedCredentialsProvider final : public CredentialProvider {
 bool containerUriAllowed(const std::string& url) {
   if (url.starts_with("https://")) return true;
   if (!url.starts_with("http://")) return false;
-  std::string host = upstream::urlHost(url);
+  std::string host = http::urlHost(url);
   if (host.starts_with("[")) {
     auto end = host.find(']');
     std::string ip = host.substr(1, end == std::string::npos ? std::string::npos : end - 1);
@@ -202,8 +202,7 @@ bool containerUriAllowed(const std::string& url) {
 
 class ContainerProvider final : public CredentialProvider {
  public:
-  ContainerProvider(EnvLookup env, upstream::UpstreamClient& http,
-                    std::chrono::milliseconds timeout)
+  ContainerProvider(EnvLookup env, http::Client& http, std::chrono::milliseconds timeout)
       : env_(std::move(env)), http_(http), timeout_(timeout) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "container"; }
   [[nodiscard]] bool configured() const override {
@@ -222,7 +221,7 @@ class ContainerProvider final : public CredentialProvider {
                                 "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to "
                                 "loopback or the ECS/EKS credential agent address");
     }
-    upstream::Request req;
+    http::Request req;
     req.url = url;
     req.timeout = timeout_;
     req.follow_redirects = false;
@@ -233,8 +232,8 @@ class ContainerProvider final : public CredentialProvider {
     if (!token_file.empty()) {
       auto t = readSmallFile(token_file);  // re-read each time: the agent rotates it
       if (!t)
-        co_return providerError(name(), "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " +
-                                            token_file);
+        co_return providerError(name(),
+                                "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + token_file);
       token = trimWhitespace(*t);
     } else {
       token = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
@@ -244,11 +243,11 @@ class ContainerProvider final : public CredentialProvider {
     if (!token.empty()) req.headers.add("Authorization", token);
     auto resp = co_await http_.send(std::move(req));
     if (!resp)
-      co_return providerError(name(), "credentials endpoint " + upstream::urlHost(url) +
+      co_return providerError(name(), "credentials endpoint " + http::urlHost(url) +
                                           " unreachable: " + resp.error().detail);
     if (resp.value().status != 200)
-      co_return providerError(name(), "credentials endpoint " + upstream::urlHost(url) +
-                                          " answered " + describeStatus(resp.value(), false));
+      co_return providerError(name(), "credentials endpoint " + http::urlHost(url) + " answered " +
+                                          describeStatus(resp.value(), false));
     auto creds = parseCredentialsJson(resp.value().body);
     if (!creds) co_return providerError(name(), creds.error().detail);
     creds.value().provider = name();
@@ -259,11 +258,13 @@ class ContainerProvider final : public CredentialProvider {
 
  private:
   EnvLookup env_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   std::chrono::milliseconds timeout_;
 };
 
-bool imdsDisabled(const EnvLookup& env) { return asciiLower(env("AWS_EC2_METADATA_DISABLED")) == "true"; }
+bool imdsDisabled(const EnvLookup& env) {
+  return asciiLower(env("AWS_EC2_METADATA_DISABLED")) == "true";
+}
 
 std::string imdsEndpoint(const EnvLookup& env) {
   std::string e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
@@ -271,9 +272,9 @@ std::string imdsEndpoint(const EnvLookup& env) {
 }
 
 // IMDSv2: a session token first, then the GET with it.
-Task<Result<std::string>> imdsGet(upstream::UpstreamClient& http, std::string endpoint,
-                                  std::string path, std::chrono::milliseconds timeout) {
-  upstream::Request put;
+Task<Result<std::string>> imdsGet(http::Client& http, std::string endpoint, std::string path,
+                                  std::chrono::milliseconds timeout) {
+  http::Request put;
   put.method = "PUT";
   put.url = endpoint + "/latest/api/token";
   put.timeout = timeout;
@@ -288,7 +289,7 @@ Task<Result<std::string>> imdsGet(upstream::UpstreamClient& http, std::string en
   if (token.value().status != 200)
     co_return fail(Errc::kUpstreamUnavailable,
                    "IMDS token request answered HTTP " + std::to_string(token.value().status));
-  upstream::Request get;
+  http::Request get;
   get.url = endpoint + path;
   get.timeout = timeout;
   get.follow_redirects = false;
@@ -306,7 +307,7 @@ Task<Result<std::string>> imdsGet(upstream::UpstreamClient& http, std::string en
 
 class ImdsProvider final : public CredentialProvider {
  public:
-  ImdsProvider(EnvLookup env, upstream::UpstreamClient& http, std::chrono::milliseconds timeout)
+  ImdsProvider(EnvLookup env, http::Client& http, std::chrono::milliseconds timeout)
       : env_(std::move(env)), http_(http), timeout_(timeout) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "imds"; }
   [[nodiscard]] bool configured() const override { return !imdsDisabled(env_); }
@@ -329,7 +330,7 @@ class ImdsProvider final : public CredentialProvider {
 
  private:
   EnvLookup env_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   std::chrono::milliseconds timeout_;
 };
 
@@ -352,11 +353,12 @@ std::string resolveEndpoint(const std::string& configured, const EnvLookup& env,
 
 std::string defaultStsEndpoint(const std::string& region) {
   if (region.empty()) return "https://sts.amazonaws.com";
-  return "https://sts." + region + (region.starts_with("cn-") ? ".amazonaws.com.cn" : ".amazonaws.com");
+  return "https://sts." + region +
+         (region.starts_with("cn-") ? ".amazonaws.com.cn" : ".amazonaws.com");
 }
 
 std::vector<std::unique_ptr<CredentialProvider>> defaultProviders(const ChainOptions& options,
-                                                                  upstream::UpstreamClient& http,
+                                                                  http::Client& http,
                                                                   const Clock& clock) {
   EnvLookup env = options.env ? options.env : processEnv();
   std::vector<std::unique_ptr<CredentialProvider>> p;
@@ -369,13 +371,13 @@ std::vector<std::unique_ptr<CredentialProvider>> defaultProviders(const ChainOpt
   return p;
 }
 
-Task<std::string> discoverRegion(EnvLookup env, upstream::UpstreamClient& http,
+Task<std::string> discoverRegion(EnvLookup env, http::Client& http,
                                  std::chrono::milliseconds timeout) {
   std::string r = env("AWS_REGION");
   if (r.empty()) r = env("AWS_DEFAULT_REGION");
   if (!r.empty() || imdsDisabled(env)) co_return r;
-  auto region = co_await imdsGet(http, imdsEndpoint(env), "/latest/meta-data/placement/region",
-                                 timeout);
+  auto region =
+      co_await imdsGet(http, imdsEndpoint(env), "/latest/meta-data/placement/region", timeout);
   co_return region ? trimWhitespace(region.value()) : std::string();
 }
 
@@ -386,8 +388,8 @@ AwsCredentialChain::AwsCredentialChain(std::vector<std::unique_ptr<CredentialPro
 bool AwsCredentialChain::fresh(const TimedCredentials& c) const {
   if (!c.expiration) return true;
   // Refresh 5 minutes before expiry, or at half the lifetime when that is shorter.
-  auto margin = std::min<std::chrono::system_clock::duration>(
-      kRefreshMargin, (*c.expiration - obtained_at_) / 2);
+  auto margin = std::min<std::chrono::system_clock::duration>(kRefreshMargin,
+                                                              (*c.expiration - obtained_at_) / 2);
   return clock_.now() < *c.expiration - margin;
 }
 
@@ -412,9 +414,10 @@ Task<Result<TimedCredentials>> AwsCredentialChain::get() {
   if (!result) {
     std::lock_guard lock(mu_);
     if (cached_ && cached_->expiration && clock_.now() < *cached_->expiration) {
-      componentLogger("aws")->warn("refreshing AWS credentials failed, still using the current "
-                                   "ones until they expire: {}",
-                                   result.error().detail);
+      componentLogger("aws")->warn(
+          "refreshing AWS credentials failed, still using the current "
+          "ones until they expire: {}",
+          result.error().detail);
       co_return *cached_;
     }
   }

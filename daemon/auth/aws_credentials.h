@@ -31,7 +31,7 @@
 #include "common/sigv4.h"
 #include "common/single_flight.h"
 #include "daemon/auth/aws_answers.h"
-#include "daemon/upstream/upstream_client.h"
+#include "daemon/http/client.h"
 
 namespace pullcache::auth {
 
@@ -61,20 +61,20 @@ class CredentialProvider {
 };
 
 struct ChainOptions {
-  EnvLookup env;                  // processEnv() unless a test injects one
-  AwsSettings settings;           // region and STS endpoint for web identity
-  std::string home;               // for ~/.aws/credentials; $HOME when empty
+  EnvLookup env;         // processEnv() unless a test injects one
+  AwsSettings settings;  // region and STS endpoint for web identity
+  std::string home;      // for ~/.aws/credentials; $HOME when empty
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds imds_timeout{2'000};  // IMDS answers fast or not at all
 };
 
 // The SDK-ordered list of providers.
 std::vector<std::unique_ptr<CredentialProvider>> defaultProviders(const ChainOptions& options,
-                                                                  upstream::UpstreamClient& http,
+                                                                  http::Client& http,
                                                                   const Clock& clock);
 
 // Region from the environment (AWS_REGION, AWS_DEFAULT_REGION), else IMDS; empty if none.
-Task<std::string> discoverRegion(EnvLookup env, upstream::UpstreamClient& http,
+Task<std::string> discoverRegion(EnvLookup env, http::Client& http,
                                  std::chrono::milliseconds timeout);
 
 class AwsCredentialChain {
@@ -99,7 +99,7 @@ class AwsCredentialChain {
   std::vector<std::unique_ptr<CredentialProvider>> providers_;
   const Clock& clock_;
   std::mutex mu_;
-  std::optional<TimedCredentials> cached_;  // guarded by mu_
+  std::optional<TimedCredentials> cached_;             // guarded by mu_
   std::chrono::system_clock::time_point obtained_at_;  // of cached_; guarded by mu_
   SingleFlight<Result<TimedCredentials>> flight_;
 };

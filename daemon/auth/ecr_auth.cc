@@ -6,7 +6,7 @@
 
 #include "common/log.h"
 #include "common/spawn.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 
 namespace pullcache::auth {
 namespace {
@@ -38,19 +38,20 @@ SysClock::duration ecrRefreshDelay(SysClock::time_point now, SysClock::time_poin
   auto remaining = expires - now;
   if (remaining <= SysClock::duration::zero()) return std::chrono::seconds(1);
   jitter = std::clamp(jitter, 0.0, 1.0);
-  auto delay = remaining / 2 -
-               std::chrono::duration_cast<SysClock::duration>(remaining * (0.1 * jitter));
+  auto delay =
+      remaining / 2 - std::chrono::duration_cast<SysClock::duration>(remaining * (0.1 * jitter));
   return std::max<SysClock::duration>(delay, std::chrono::seconds(1));
 }
 
 std::chrono::milliseconds ecrRetryDelay(int failures) {
   if (failures <= 0) return std::chrono::milliseconds(0);
   int shift = std::min(failures - 1, 6);
-  return std::min(std::chrono::milliseconds(1000) * (1 << shift), std::chrono::milliseconds(60'000));
+  return std::min(std::chrono::milliseconds(1000) * (1 << shift),
+                  std::chrono::milliseconds(60'000));
 }
 
-EcrTokenSource::EcrTokenSource(Options options, AwsCredentialChain& chain,
-                               upstream::UpstreamClient& http, const Clock& clock)
+EcrTokenSource::EcrTokenSource(Options options, AwsCredentialChain& chain, http::Client& http,
+                               const Clock& clock)
     : options_(std::move(options)), chain_(chain), http_(http), clock_(clock) {}
 
 void EcrTokenSource::addMetrics(metrics::UpstreamMetrics* m) {
@@ -139,10 +140,10 @@ Task<Result<Secret>> EcrTokenSource::fetch() {
   if (!creds) co_return fail_with(creds.error().detail);
   const TimedCredentials& c = creds.value();
   const std::string who = c.provider + " (" + c.identity + ")";
-  const std::string api_host = upstream::urlHost(options_.api_endpoint);
+  const std::string api_host = http::urlHost(options_.api_endpoint);
   SigV4Request sreq = getAuthorizationTokenRequest(api_host);
   SigV4Signature sig = signV4(sreq, c.credentials, options_.region, "ecr", clock_.now());
-  upstream::Request req;
+  http::Request req;
   req.method = "POST";
   req.url = options_.api_endpoint + "/";
   req.timeout = options_.request_timeout;
@@ -158,15 +159,17 @@ Task<Result<Secret>> EcrTokenSource::fetch() {
   req.headers.add("Accept", "application/json");
   auto resp = co_await http_.send(std::move(req));
   if (!resp)
-    co_return fail_with("ECR API " + options_.api_endpoint + " unreachable: " + resp.error().detail);
+    co_return fail_with("ECR API " + options_.api_endpoint +
+                        " unreachable: " + resp.error().detail);
   if (resp.value().status != 200) {
     AwsError e = parseAwsJsonError(resp.value().body, resp.value().headers.get("x-amzn-errortype"));
     // Credentials AWS does not accept (expired, revoked, clock skew) are fetched anew next time.
     if (e.code == "UnrecognizedClientException" || e.code == "ExpiredTokenException" ||
         e.code == "InvalidSignatureException" || e.code == "InvalidClientTokenId")
       chain_.invalidate();
-    std::string what = "GetAuthorizationToken at " + options_.api_endpoint + " with credentials from " +
-                       who + ": HTTP " + std::to_string(resp.value().status);
+    std::string what = "GetAuthorizationToken at " + options_.api_endpoint +
+                       " with credentials from " + who + ": HTTP " +
+                       std::to_string(resp.value().status);
     if (!e.code.empty()) what += " " + e.code;
     if (!e.message.empty()) what += ": " + e.message;
     co_return fail_with(what);
@@ -244,8 +247,7 @@ Task<Result<std::string>> EcrAuth::authorization(std::string host, std::string r
 }
 
 Task<Result<std::string>> EcrAuth::onChallenge(std::string host, std::string repository,
-                                               std::string www_authenticate,
-                                               std::string rejected) {
+                                               std::string www_authenticate, std::string rejected) {
   (void)repository;
   (void)www_authenticate;
   if (host != own_host_)

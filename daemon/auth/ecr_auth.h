@@ -24,8 +24,8 @@
 #include "daemon/auth/auth_provider.h"
 #include "daemon/auth/aws_credentials.h"
 #include "daemon/auth/ecr_api.h"
+#include "daemon/http/client.h"
 #include "daemon/metrics/metrics.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::auth {
 
@@ -44,11 +44,12 @@ class EcrTokenSource : public std::enable_shared_from_this<EcrTokenSource> {
     std::string api_endpoint;  // scheme://host[:port], no trailing slash
     std::chrono::milliseconds request_timeout{10'000};
   };
-  EcrTokenSource(Options options, AwsCredentialChain& chain, upstream::UpstreamClient& http,
+  EcrTokenSource(Options options, AwsCredentialChain& chain, http::Client& http,
                  const Clock& clock);
 
-  // The current token if it is valid for 30 s more (a quarter of its lifetime if shorter), else a fetch (shared by concurrent
-  // callers). The first call starts the background refresher on the caller's executor.
+  // The current token if it is valid for 30 s more (a quarter of its lifetime if shorter), else a
+  // fetch (shared by concurrent callers). The first call starts the background refresher on the
+  // caller's executor.
   Task<Result<Secret>> token();
   // The registry refused `rejected`: fetch a new token unless another caller already has.
   Task<Result<Secret>> refreshAfterRejection(Secret rejected);
@@ -72,20 +73,20 @@ class EcrTokenSource : public std::enable_shared_from_this<EcrTokenSource> {
 
   Options options_;
   AwsCredentialChain& chain_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   const Clock& clock_;
   SingleFlight<Result<Secret>> flight_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
   mutable std::mutex mu_;
-  std::optional<EcrToken> current_;                   // guarded by mu_
-  std::string credentials_;                           // guarded by mu_
-  int failures_ = 0;                                  // guarded by mu_
+  std::optional<EcrToken> current_;                                              // guarded by mu_
+  std::string credentials_;                                                      // guarded by mu_
+  int failures_ = 0;                                                             // guarded by mu_
   std::optional<std::chrono::system_clock::time_point> last_rejection_refresh_;  // guarded by mu_
-  std::vector<metrics::UpstreamMetrics*> metrics_;    // guarded by mu_
-  std::shared_ptr<asio::steady_timer> timer_;         // guarded by mu_
-  std::string last_error_;                            // guarded by mu_
-  std::chrono::steady_clock::time_point last_error_logged_{};  // guarded by mu_
+  std::vector<metrics::UpstreamMetrics*> metrics_;                               // guarded by mu_
+  std::shared_ptr<asio::steady_timer> timer_;                                    // guarded by mu_
+  std::string last_error_;                                                       // guarded by mu_
+  std::chrono::steady_clock::time_point last_error_logged_{};                    // guarded by mu_
 };
 
 class EcrAuth final : public AuthProvider {

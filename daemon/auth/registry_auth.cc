@@ -5,7 +5,7 @@
 #include "common/base64.h"
 #include "common/url.h"
 #include "daemon/auth/challenge.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 
 namespace pullcache::auth {
 namespace {
@@ -18,7 +18,7 @@ std::string basicHeader(const Credentials& c) {
 
 }  // namespace
 
-RegistryAuth::RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock)
+RegistryAuth::RegistryAuth(Options options, http::Client& http, const Clock& clock)
     : options_(std::move(options)), http_(http), clock_(clock) {}
 
 std::string_view RegistryAuth::modeName(Mode mode) noexcept {
@@ -111,13 +111,14 @@ Task<Result<std::string>> RegistryAuth::fetchToken(std::string host, std::string
       !(options_.allow_http_realm && realm.starts_with("http://"))) {
     co_return fail(Errc::kUpstreamBadResponse, "token realm must be an https URL");
   }
-  upstream::Request req;
+  http::Request req;
   req.url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
   if (!service.empty()) req.url += "service=" + urlEncode(service) + "&";
   req.url += "scope=" + urlEncode(scope);
   req.timeout = options_.request_timeout;
   req.max_body = 1u << 20;
-  req.allow_non_public = options_.allow_non_public_realm || upstream::urlHost(realm) == options_.own_host;
+  req.allow_non_public =
+      options_.allow_non_public_realm || http::urlHost(realm) == options_.own_host;
   req.headers.add("Accept", "application/json");
   // Credentials go to the realm only when the challenge came from the upstream's own host.
   auto creds = credentials(host);

@@ -15,8 +15,8 @@
 #include "common/clock.h"
 #include "daemon/auth/auth_provider.h"
 #include "daemon/auth/docker_config.h"
+#include "daemon/http/client.h"
 #include "daemon/metrics/metrics.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::auth {
 
@@ -37,7 +37,7 @@ class RegistryAuth final : public AuthProvider {
     metrics::UpstreamMetrics* metrics = nullptr;
   };
 
-  RegistryAuth(Options options, upstream::UpstreamClient& http, const Clock& clock);
+  RegistryAuth(Options options, http::Client& http, const Clock& clock);
 
   [[nodiscard]] std::string_view name() const noexcept override { return modeName(options_.mode); }
   static std::string_view modeName(Mode mode) noexcept;
@@ -57,7 +57,7 @@ class RegistryAuth final : public AuthProvider {
                                        std::string service, std::string scope);
 
   Options options_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, CachedToken> tokens_;  // by "host repository"; guarded by mu_

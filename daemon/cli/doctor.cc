@@ -21,8 +21,8 @@
 #include "daemon/cli/containerd_facts.h"
 #include "daemon/cli/containerd_hosts.h"
 #include "daemon/config/config.h"
-#include "daemon/upstream/curl_client.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/curl_client.h"
+#include "daemon/http/redirect.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/upstream_router.h"
 
@@ -171,7 +171,7 @@ bool checkContainerdLink(const config::Config& c, const DoctorOptions& o, Report
 
 struct Doctor {
   const config::Config* config = nullptr;
-  upstream::UpstreamClient* http = nullptr;
+  http::Client* http = nullptr;
   upstream::UpstreamRouter* router = nullptr;
   upstream::RegistryClient* client = nullptr;
   std::vector<std::string> images;
@@ -179,7 +179,7 @@ struct Doctor {
 };
 
 Task<void> checkDaemon(Doctor* d) {
-  upstream::Request req;
+  http::Request req;
   req.url = localRegistryUrl(d->config->listen) + "/v2/";
   req.timeout = std::chrono::seconds(3);
   auto resp = co_await d->http->send(std::move(req));
@@ -207,34 +207,34 @@ Task<bool> checkAws(Doctor* d) {
       co_return false;
     }
     for (const auto& src : up.value()->sources) {
-    const auto* ecr = dynamic_cast<const auth::EcrAuth*>(src.auth.get());
-    if (ecr == nullptr) continue;
-    const std::string name = sourceName(*up.value(), src);
-    if (!any) {
-      any = true;
-      auto& chain = d->router->awsChain();
-      std::string configured;
-      for (const auto& n : chain.configuredProviders())
-        configured += (configured.empty() ? "" : ", ") + n;
-      auto creds = co_await chain.get();
-      if (!creds) {
-        d->report.fail("aws credentials", creds.error().detail);
+      const auto* ecr = dynamic_cast<const auth::EcrAuth*>(src.auth.get());
+      if (ecr == nullptr) continue;
+      const std::string name = sourceName(*up.value(), src);
+      if (!any) {
+        any = true;
+        auto& chain = d->router->awsChain();
+        std::string configured;
+        for (const auto& n : chain.configuredProviders())
+          configured += (configured.empty() ? "" : ", ") + n;
+        auto creds = co_await chain.get();
+        if (!creds) {
+          d->report.fail("aws credentials", creds.error().detail);
+          co_return false;
+        }
+        const auto& c = creds.value();
+        d->report.ok("aws credentials",
+                     c.provider + ": " + c.identity +
+                         (c.expiration ? ", temporary until " + isoTime(*c.expiration) : "") +
+                         " (configured here: " + (configured.empty() ? "none" : configured) + ")");
+      }
+      auto token = co_await src.auth->authorization(http::urlHost(src.base_url), "");
+      if (!token) {
+        d->report.fail("ecr token", name + ": " + token.error().detail);
         co_return false;
       }
-      const auto& c = creds.value();
-      d->report.ok("aws credentials",
-                   c.provider + ": " + c.identity +
-                       (c.expiration ? ", temporary until " + isoTime(*c.expiration) : "") +
-                       " (configured here: " + (configured.empty() ? "none" : configured) + ")");
-    }
-    auto token = co_await src.auth->authorization(upstream::urlHost(src.base_url), "");
-    if (!token) {
-      d->report.fail("ecr token", name + ": " + token.error().detail);
-      co_return false;
-    }
-    auto status = ecr->source()->status();
-    d->report.ok("ecr token", name + ": valid until " + isoTime(status.expires_at) + " (API " +
-                                  ecr->source()->options().api_endpoint + ")");
+      auto status = ecr->source()->status();
+      d->report.ok("ecr token", name + ": valid until " + isoTime(status.expires_at) + " (API " +
+                                    ecr->source()->options().api_endpoint + ")");
     }
   }
   for (const auto& entry : d->config->upstreams) {
@@ -254,9 +254,9 @@ Task<bool> checkRegistries(Doctor* d) {
     const auto& sources = up.value()->sources;
     std::size_t answering = 0;
     for (const auto& src : sources) {
-      const std::string own = upstream::urlHost(src.base_url);
+      const std::string own = http::urlHost(src.base_url);
       auto auth = co_await src.auth->authorization(own, "");
-      upstream::Request req;
+      http::Request req;
       req.url = src.base_url + "/v2/";
       req.timeout = std::chrono::seconds(10);
       if (auth && !auth.value().empty()) req.headers.add("Authorization", auth.value());
@@ -338,16 +338,16 @@ Task<Found> checkLayerAt(Doctor* d, ImageRef ref, std::shared_ptr<const upstream
   Headers range;
   range.add("Range", "bytes=0-0");
   const auto t0 = std::chrono::steady_clock::now();
-  auto b = co_await d->client->request(up, "GET", ref.repository, "blobs/" + layer, range,
-                                       64 * 1024);
+  auto b =
+      co_await d->client->request(up, "GET", ref.repository, "blobs/" + layer, range, 64 * 1024);
   if (!b || (b.value().status != 200 && b.value().status != 206)) {
     d->report.fail("layer download",
                    who + ": layer " + layer.substr(0, 19) + "...: " +
                        (b ? "HTTP " + std::to_string(b.value().status) : b.error().detail));
     co_return Found::kBroken;
   }
-  std::string from = upstream::urlHost(b.value().effective_url);
-  std::string own = upstream::urlHost(up->sources.front().base_url);
+  std::string from = http::urlHost(b.value().effective_url);
+  std::string own = http::urlHost(up->sources.front().base_url);
   d->report.ok("layer download", who + ": layer " + layer.substr(0, 19) + "... HTTP " +
                                      std::to_string(b.value().status) + " in " + millisSince(t0) +
                                      (from != own ? " via " + from : "") +
@@ -366,16 +366,15 @@ Task<bool> checkLayer(Doctor* d, ImageRef ref) {
   for (std::size_t i = 0; i < sources.size(); ++i) {
     auto only = std::make_shared<upstream::Upstream>(*up.value());
     only->sources = {sources[i]};
-    const std::string name = sources.size() > 1 ? "source " + std::to_string(i + 1) + " " +
-                                                      sources[i].path.str()
-                                                : std::string();
+    const std::string name = sources.size() > 1
+                                 ? "source " + std::to_string(i + 1) + " " + sources[i].path.str()
+                                 : std::string();
     const bool last = i + 1 == sources.size();
     const auto found = co_await checkLayerAt(d, ref, only, name, last);
     if (found != Found::kNotHere) co_return found == Found::kServed;
   }
   co_return false;
 }
-
 
 Task<void> runChecks(Doctor* d) {
   co_await checkDaemon(d);
@@ -394,10 +393,10 @@ Task<void> runChecks(Doctor* d) {
       co_return;
     }
     if (!co_await checkLayer(d, ref.value())) co_return;
-    if (auth::parseEcrHost(ref.value().host)) ecr_layer_checked = true;
+    if (parseEcrHost(ref.value().host)) ecr_layer_checked = true;
   }
   bool has_ecr = false;
-  for (const auto& host : d->router->literalHosts()) has_ecr = has_ecr || auth::parseEcrHost(host);
+  for (const auto& host : d->router->literalHosts()) has_ecr = has_ecr || parseEcrHost(host);
   if (has_ecr && !ecr_layer_checked) {
     d->report.warn("layer download",
                    "S3 not checked: give --image <an image in your ECR registry> to download a "
@@ -428,11 +427,11 @@ int doctor(const DoctorOptions& options) {
   }
 
   asio::io_context ioc;
-  upstream::CurlOptions co;
+  http::CurlOptions co;
   co.connect_timeout = c.value().upstream_timeouts.connect;
   co.stall_timeout = c.value().upstream_timeouts.stall;
   co.user_agent = "pullcache-doctor/" PULLCACHE_VERSION;
-  upstream::CurlClient http(ioc.get_executor(), co);
+  http::CurlClient http(ioc.get_executor(), co);
   SystemClock clock;
   upstream::UpstreamRouter router(c.value(), http, clock);
   upstream::RegistryClient client(http, c.value().upstream_timeouts.request);

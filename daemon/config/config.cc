@@ -10,11 +10,11 @@
 #include <initializer_list>
 #include <sstream>
 
+#include "common/ecr_host.h"
 #include "common/host_glob.h"
 #include "common/image_ref.h"
 #include "common/reference.h"
 #include "common/source_path.h"
-#include "daemon/auth/ecr_api.h"
 #include "daemon/config/config_keys.h"
 #include "daemon/config/yaml_keys.h"
 
@@ -52,8 +52,12 @@ Result<void> validateUrl(const std::string& url, const std::string& key) {
 }
 
 // The keys that say where and how to reach a registry, on an upstream or on one of its sources.
-constexpr const char* kSourceKeys[] = {"url",      "auth",          "username",
-                                       "password", "password_file", "docker_config",
+constexpr const char* kSourceKeys[] = {"url",
+                                       "auth",
+                                       "username",
+                                       "password",
+                                       "password_file",
+                                       "docker_config",
                                        "allow_private_redirects"};
 
 // `host`: the registry host the fields are for; empty when it is known per request (a glob).
@@ -129,12 +133,13 @@ Result<void> parseSourceFields(const YAML::Node& node, const std::string& where,
     return keyError(where + ".auth",
                     "credentials are given but auth is '" + auth + "' (use basic or token)");
   }
-  if (u.auth == AuthMode::kEcr && !host.empty() && !auth::parseEcrHost(host)) {
+  if (u.auth == AuthMode::kEcr && !host.empty() && !parseEcrHost(host)) {
     return keyError(where + ".auth",
                     "'ecr' needs an ECR registry host (<account>.dkr.ecr.<region>."
-                    "amazonaws.com), not '" + host + "'");
+                    "amazonaws.com), not '" +
+                        host + "'");
   }
-  if (!u.auth_explicit && !host.empty() && auth::parseEcrHost(host)) u.auth = AuthMode::kEcr;
+  if (!u.auth_explicit && !host.empty() && parseEcrHost(host)) u.auth = AuthMode::kEcr;
   return ok();
 }
 
@@ -149,10 +154,6 @@ Result<SourceConfig> parseSource(const YAML::Node& node, const std::string& wher
   if (!registry) return registry.error();
   auto path = SourcePath::parse(registry.value());
   if (!path) return keyError(where + ".registry", path.error().detail);
-  if (auth::parseEcrHost(path.value().host)) {
-    if (auto fits = path.value().fitsEcrRule(); !fits)
-      return keyError(where + ".registry", fits.error().detail);
-  }
   s.registry = path.value().str();
   if (auto f = parseSourceFields(node, where, path.value().host, s); !f) return f.error();
   return s;
@@ -198,7 +199,6 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
   return u;
 }
 
-
 Result<void> parseSourceBreaker(const YAML::Node& node, SourceBreakerConfig& b) {
   if (auto k = checkKeys(node, "source_breaker", "source_breaker"); !k) return k.error();
   if (node["failures"]) {
@@ -206,7 +206,8 @@ Result<void> parseSourceBreaker(const YAML::Node& node, SourceBreakerConfig& b) 
     if (!n) return n.error();
     b.failures = static_cast<int>(n.value());
   }
-  for (auto [key, out] : {std::pair{"backoff", &b.backoff}, std::pair{"max_backoff", &b.max_backoff}}) {
+  for (auto [key, out] :
+       {std::pair{"backoff", &b.backoff}, std::pair{"max_backoff", &b.max_backoff}}) {
     if (!node[key]) continue;
     auto d = durationKey(node[key], std::string("source_breaker.") + key);
     if (!d) return d.error();
@@ -450,7 +451,7 @@ Result<Config> parseConfig(const std::string& yaml_text) {
       if (a["region"]) {
         auto v = scalar(a["region"], "aws.region");
         if (!v) return v.error();
-        if (!auth::validAwsRegion(v.value()))
+        if (!validAwsRegion(v.value()))
           return keyError("aws.region", "'" + v.value() + "' is not an AWS region name");
         c.aws.region = v.value();
       }

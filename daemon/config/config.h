@@ -1,7 +1,8 @@
 #pragma once
 // The daemon's configuration: plain data, loaded and validated once at start-up.
-// yaml-cpp is included only by the parser (config.cc, yaml_keys.cc, peers_config.cc). The keys, their defaults and their meanings are listed
-// in config_keys.cc; the defaults below must agree with it (tests/unit/config/config_keys_test.cc).
+// yaml-cpp is included only by the parser (config.cc, yaml_keys.cc, peers_config.cc). The keys,
+// their defaults and their meanings are listed in config_keys.cc; the defaults below must agree
+// with it (tests/unit/config/config_keys_test.cc).
 
 #include <chrono>
 #include <cstdint>
@@ -25,7 +26,7 @@ enum class AuthMode {
   kAnonymous,  // no credentials; Bearer challenges are answered with anonymous tokens
   kBasic,  // static credentials sent as Basic, and used at the token realm on a Bearer challenge
   kToken,  // static credentials used only at the token realm (never sent to the registry itself)
-  kEcr,    // AWS ECR: GetAuthorizationToken with the AWS credential chain (the default for ECR hosts)
+  kEcr,  // AWS ECR: GetAuthorizationToken with the AWS credential chain (the default for ECR hosts)
 };
 
 // Where and how to reach one registry: an upstream without `sources` is one of these (its
@@ -57,8 +58,8 @@ struct UpstreamConfig : SourceConfig {
 
 // When a source that keeps failing is skipped (see daemon/upstream/source_breaker.h).
 struct SourceBreakerConfig {
-  int failures = 3;                        // consecutive failures that open the breaker
-  std::chrono::milliseconds backoff{30'000};  // skipped this long, then one request probes it
+  int failures = 3;                                // consecutive failures that open the breaker
+  std::chrono::milliseconds backoff{30'000};       // skipped this long, then one request probes it
   std::chrono::milliseconds max_backoff{300'000};  // a failed probe doubles backoff up to this
   friend bool operator==(const SourceBreakerConfig&, const SourceBreakerConfig&) = default;
 };
@@ -69,8 +70,8 @@ struct CacheConfig {
   // Free space the filesystem must keep, whoever else fills it. 15%: kubelet's default
   // imagefs.available hard-eviction threshold, so the cache never pushes a node into DiskPressure.
   SizeSpec min_free_bytes = Percent{15};
-  double high_watermark = 0.9;  // eviction starts above this fraction of max_bytes...
-  double low_watermark = 0.8;   // ...and frees down to this one
+  double high_watermark = 0.9;      // eviction starts above this fraction of max_bytes...
+  double low_watermark = 0.8;       // ...and frees down to this one
   std::chrono::seconds max_age{0};  // blobs not read for this long are evicted; 0: no limit
   std::chrono::milliseconds eviction_interval{60'000};
   // When the cache directory cannot take a blob (disk full, I/O error), blobs up to this size are
@@ -89,11 +90,12 @@ struct CacheConfig {
 struct Limits {
   std::size_t max_connections = 4096;          // open client connections; more get 503 and close
   std::uint64_t max_header_bytes = 16 * 1024;  // request line + headers: 414 / 431 beyond
-  std::chrono::milliseconds header_timeout{10'000};  // a request's headers, from its first byte: 408
-  std::chrono::milliseconds idle_timeout{75'000};    // a keep-alive connection between requests
-  std::chrono::milliseconds write_timeout{60'000};   // no progress writing a response: drop
-  std::uint64_t max_manifest_bytes = 4u << 20;  // as containerd; larger: 502 SIZE_INVALID
-  long upstream_connections = 32;               // per upstream host; further requests queue
+  std::chrono::milliseconds header_timeout{
+      10'000};                                      // a request's headers, from its first byte: 408
+  std::chrono::milliseconds idle_timeout{75'000};   // a keep-alive connection between requests
+  std::chrono::milliseconds write_timeout{60'000};  // no progress writing a response: drop
+  std::uint64_t max_manifest_bytes = 4u << 20;      // as containerd; larger: 502 SIZE_INVALID
+  long upstream_connections = 32;                   // per upstream host; further requests queue
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 
@@ -121,10 +123,10 @@ struct LogConfig {
 // Cluster mode (daemon/peers/): nodes fetch blobs from each other. Off unless `peers` is given.
 struct PeersConfig {
   bool enabled = false;
-  Endpoint listen{"0.0.0.0", 5001};  // the peer port (authenticated)
-  Endpoint advertise;                // how the others reach this node; empty host: `listen`
-  std::string dns_name;              // headless Service name, resolved every `refresh`...
-  std::uint16_t dns_port = 0;        // ...its records' port
+  Endpoint listen{"0.0.0.0", 5001};      // the peer port (authenticated)
+  Endpoint advertise;                    // how the others reach this node; empty host: `listen`
+  std::string dns_name;                  // headless Service name, resolved every `refresh`...
+  std::uint16_t dns_port = 0;            // ...its records' port
   std::vector<Endpoint> static_members;  // ...or a fixed list
   std::chrono::milliseconds refresh{5'000};
   int fanout = 4;  // children per member in a blob's distribution tree
@@ -142,7 +144,7 @@ struct PeersConfig {
 struct RangesConfig {
   std::uint64_t fill_below = 16ull << 20;  // blobs up to this size: at their first range
   std::uint64_t fill_after = 64ull << 20;  // once clients asked for this many ranged bytes
-  int max_ranges = 64;  // in one multi-range request; more: the whole blob (200)
+  int max_ranges = 64;                     // in one multi-range request; more: the whole blob (200)
   friend bool operator==(const RangesConfig&, const RangesConfig&) = default;
 };
 

@@ -123,7 +123,8 @@ constexpr ConfigKey kKeys[] = {
      "ranges in one request (1 to 1024), answered as `multipart/byteranges`; more, or ranges "
      "that overlap: the whole blob (200), as RFC 9110 allows"},
     {"peers.listen", "0.0.0.0:5001",
-     "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` expands from the environment (the chart: "
+     "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` "
+     "expands from the environment (the chart: "
      "`${HOST_IP}:5001`)"},
     {"peers.advertise", "",
      "this node's address in the member list (`${VAR}` expands); unset: `peers.listen`, which "

@@ -251,8 +251,8 @@ UpstreamMetrics& Metrics::upstream(const std::string& host, std::string_view aut
 
 std::string_view fallbackReasonName(FallbackReason r) noexcept {
   static constexpr std::array<std::string_view, static_cast<std::size_t>(FallbackReason::kCount)>
-      kNames = {"unreachable", "throttled", "error", "not_found", "denied", "breaker_open",
-                "name_too_long"};
+      kNames = {"unreachable", "throttled",    "error",        "not_found",
+                "denied",      "breaker_open", "name_too_long"};
   return kNames[static_cast<std::size_t>(r)];
 }
 
@@ -290,7 +290,8 @@ void Metrics::addPeerMetrics(const PeerMetrics& p, std::vector<prometheus::Metri
                         "the upstream.",
                         MetricType::Counter);
   for (std::size_t s = 0; s < std::size(kSources); ++s) {
-    addValue(bytes, {label("source", kSources[s])}, static_cast<double>(p.source_bytes_[s].value()));
+    addValue(bytes, {label("source", kSources[s])},
+             static_cast<double>(p.source_bytes_[s].value()));
     addValue(fetches, {label("source", kSources[s])},
              static_cast<double>(p.source_requests_[s].value()));
   }
@@ -309,16 +310,18 @@ void Metrics::addPeerMetrics(const PeerMetrics& p, std::vector<prometheus::Metri
     std::lock_guard lock(p.errors_mu_);
     for (const auto& [key, n] : p.errors_) {
       addValue(errors,
-               {label("peer", key.first), label("reason", kErrors[static_cast<std::size_t>(key.second)])},
+               {label("peer", key.first),
+                label("reason", kErrors[static_cast<std::size_t>(key.second)])},
                static_cast<double>(n));
     }
   }
-  auto members = family("pullcache_peer_members",
-                        "Members in this node's cluster view, itself included; 0: cluster mode off.",
-                        MetricType::Gauge);
+  auto members =
+      family("pullcache_peer_members",
+             "Members in this node's cluster view, itself included; 0: cluster mode off.",
+             MetricType::Gauge);
   addValue(members, {}, p.members.value());
-  auto sent = family("pullcache_peer_served_bytes_total", "Body bytes sent to peers.",
-                     MetricType::Counter);
+  auto sent =
+      family("pullcache_peer_served_bytes_total", "Body bytes sent to peers.", MetricType::Counter);
   addValue(sent, {}, static_cast<double>(p.served_bytes.value()));
   for (auto* f : {&bytes, &fetches, &reqs, &errors, &members, &sent}) out.push_back(std::move(*f));
 }
@@ -369,9 +372,9 @@ std::string Metrics::scrape() const {
   addValue(served, {label("source", "upstream")}, static_cast<double>(served_bytes_[1].value()));
   out.push_back(std::move(served));
 
-  auto ranges = family("pullcache_range_requests_total",
-                       "Blob GETs answered with a range (206), by cache outcome.",
-                       MetricType::Counter);
+  auto ranges =
+      family("pullcache_range_requests_total",
+             "Blob GETs answered with a range (206), by cache outcome.", MetricType::Counter);
   auto range_bytes = family("pullcache_range_bytes_total",
                             "Body bytes of blob GETs answered with a range, by cache outcome.",
                             MetricType::Counter);
@@ -466,9 +469,9 @@ std::string Metrics::scrape() const {
   auto fallbacks = family("pullcache_upstream_source_fallbacks_total",
                           "Requests that left a source of an upstream for its next one, by why.",
                           MetricType::Counter);
-  auto breaker = family("pullcache_upstream_source_breaker_open",
-                        "1 while a source that kept failing is skipped (source_breaker).",
-                        MetricType::Gauge);
+  auto breaker =
+      family("pullcache_upstream_source_breaker_open",
+             "1 while a source that kept failing is skipped (source_breaker).", MetricType::Gauge);
   {
     std::lock_guard lock(upstreams_mu_);
     for (const auto& s : sources_) {
@@ -509,9 +512,9 @@ std::string Metrics::scrape() const {
     MetricType type;
     double value;
   };
-  auto client_errors = family("pullcache_http_client_errors_total",
-                              "Requests refused before the registry API saw them, by reason.",
-                              MetricType::Counter);
+  auto client_errors =
+      family("pullcache_http_client_errors_total",
+             "Requests refused before the registry API saw them, by reason.", MetricType::Counter);
   static constexpr const char* kClientErrorNames[] = {"header_timeout", "header_too_large",
                                                       "uri_too_long", "malformed"};
   for (std::size_t i = 0; i < client_errors_.size(); ++i) {
@@ -524,8 +527,8 @@ std::string Metrics::scrape() const {
       {"pullcache_http_connections", "Open client connections on the registry port.",
        MetricType::Gauge, http_connections.value()},
       {"pullcache_http_connections_rejected_total",
-       "Client connections answered 503 and closed at limits.max_connections.",
-       MetricType::Counter, static_cast<double>(http_connections_rejected.value())},
+       "Client connections answered 503 and closed at limits.max_connections.", MetricType::Counter,
+       static_cast<double>(http_connections_rejected.value())},
       {"pullcache_internal_errors_total",
        "Exceptions that escaped a request handler or a background task (bugs; each is logged).",
        MetricType::Counter, static_cast<double>(escapedExceptionCount())},

@@ -104,7 +104,7 @@ struct UpstreamMetrics {
   std::array<Histogram, static_cast<std::size_t>(UpstreamKind::kCount)> duration;
   Counter bytes;
   Counter verify_failures;
-  Counter retries;  // requests sent again after a 5xx or a failed connection
+  Counter retries;                         // requests sent again after a 5xx or a failed connection
   std::array<Counter, 2> token_refreshes;  // [0] success, [1] failure
   Gauge token_expiry;                      // unix seconds; 0 = no token
   Gauge ratelimit_remaining;               // -1 = not reported by the upstream
@@ -115,13 +115,13 @@ struct UpstreamMetrics {
 
 // Why a request left a source for the next one (upstreams[].sources).
 enum class FallbackReason {
-  kUnreachable,   // no answer: connection, TLS, timeout, or credentials that could not be had
-  kThrottled,     // 429
-  kError,         // 5xx, or an answer that is not a registry's
-  kNotFound,      // 404: a pull-through cache rule without this image or repository
-  kDenied,        // 401/403 with this source's credentials
-  kBreakerOpen,   // skipped: the source kept failing (source_breaker)
-  kNameTooLong,   // the mapped repository name is longer than the source accepts
+  kUnreachable,  // no answer: connection, TLS, timeout, or credentials that could not be had
+  kThrottled,    // 429
+  kError,        // 5xx, or an answer that is not a registry's
+  kNotFound,     // 404: a pull-through cache rule without this image or repository
+  kDenied,       // 401/403 with this source's credentials
+  kBreakerOpen,  // skipped: the source kept failing (source_breaker)
+  kNameTooLong,  // the mapped repository name is longer than the source accepts
   kCount
 };
 std::string_view fallbackReasonName(FallbackReason r) noexcept;
@@ -143,13 +143,11 @@ class PeerMetrics {
     source_requests_[static_cast<std::size_t>(source)].inc();
     source_bytes_[static_cast<std::size_t>(source)].inc(bytes);
   }
-  void request(PeerOutcome outcome) noexcept {
-    requests_[static_cast<std::size_t>(outcome)].inc();
-  }
+  void request(PeerOutcome outcome) noexcept { requests_[static_cast<std::size_t>(outcome)].inc(); }
   // Series per peer are made on a peer's first error (a healthy cluster has none).
   void fetchError(const std::string& peer, PeerError reason);
 
-  Gauge members;        // in this node's view, itself included; 0 when cluster mode is off
+  Gauge members;         // in this node's view, itself included; 0 when cluster mode is off
   Counter served_bytes;  // body bytes sent on the peer port
 
   [[nodiscard]] std::uint64_t requests(PeerOutcome o) const noexcept {

@@ -39,8 +39,7 @@ std::vector<registry::PeerHop> hopsOf(const Placement& p) {
 }  // namespace
 
 PeerNetwork::PeerNetwork(const config::PeersConfig& config, Secret secret, Membership& membership,
-                         upstream::UpstreamClient& http, const Clock& clock,
-                         metrics::PeerMetrics* metrics)
+                         http::Client& http, const Clock& clock, metrics::PeerMetrics* metrics)
     : self_(config.self().str()),
       fanout_(static_cast<std::size_t>(std::max(config.fanout, 1))),
       connect_timeout_(config.connect_timeout),
@@ -90,9 +89,9 @@ std::vector<registry::PeerHop> PeerNetwork::plan(const Digest& digest,
   return hopsOf(p);
 }
 
-upstream::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const std::string& target,
-                                           const std::vector<std::string>& trail) const {
-  upstream::Request r;
+http::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const std::string& target,
+                                       const std::vector<std::string>& trail) const {
+  http::Request r;
   r.method = "GET";
   r.url = "http://" + hop.member + target;
   const std::string_view role = hop.as_child ? "child" : "direct";
@@ -109,25 +108,25 @@ upstream::Request PeerNetwork::peerRequest(const registry::PeerHop& hop, const s
   return r;
 }
 
-Task<Result<upstream::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, std::string ns,
-                                                         std::string repository, Digest digest,
-                                                         std::uint64_t offset,
-                                                         std::vector<std::string> trail,
-                                                         std::shared_ptr<upstream::BodySink> sink) {
+Task<Result<http::Response>> PeerNetwork::streamBlob(registry::PeerHop hop, std::string ns,
+                                                     std::string repository, Digest digest,
+                                                     std::uint64_t offset,
+                                                     std::vector<std::string> trail,
+                                                     std::shared_ptr<http::BodySink> sink) {
   const std::string target = "/v2/" + repository + "/blobs/" + digest.str() + "?ns=" + ns;
-  upstream::Request r = peerRequest(hop, target, trail);
+  http::Request r = peerRequest(hop, target, trail);
   if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
   auto resp = co_await http_.stream(std::move(r), std::move(sink));
   co_return resp;
 }
 
-Task<Result<upstream::Response>> PeerNetwork::getManifest(registry::PeerHop hop, std::string ns,
-                                                          std::string repository, Digest digest,
-                                                          std::string accept,
-                                                          std::vector<std::string> trail,
-                                                          std::uint64_t max_body) {
+Task<Result<http::Response>> PeerNetwork::getManifest(registry::PeerHop hop, std::string ns,
+                                                      std::string repository, Digest digest,
+                                                      std::string accept,
+                                                      std::vector<std::string> trail,
+                                                      std::uint64_t max_body) {
   const std::string target = "/v2/" + repository + "/manifests/" + digest.str() + "?ns=" + ns;
-  upstream::Request r = peerRequest(hop, target, trail);
+  http::Request r = peerRequest(hop, target, trail);
   if (!accept.empty()) r.headers.add("Accept", std::move(accept));
   r.max_body = max_body;
   auto resp = co_await http_.send(std::move(r));

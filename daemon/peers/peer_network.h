@@ -27,33 +27,32 @@ class PeerNetwork final : public registry::PeerSource {
   static constexpr std::chrono::seconds kDownFor{15};
 
   PeerNetwork(const config::PeersConfig& config, Secret secret, Membership& membership,
-              upstream::UpstreamClient& http, const Clock& clock,
-              metrics::PeerMetrics* metrics = nullptr);
+              http::Client& http, const Clock& clock, metrics::PeerMetrics* metrics = nullptr);
 
   [[nodiscard]] const std::string& self() const override { return self_; }
   std::vector<registry::PeerHop> plan(const Digest& digest,
                                       const std::vector<std::string>& exclude) override;
-  Task<Result<upstream::Response>> streamBlob(registry::PeerHop hop, std::string ns,
-                                              std::string repository, Digest digest,
-                                              std::uint64_t offset, std::vector<std::string> trail,
-                                              std::shared_ptr<upstream::BodySink> sink) override;
-  Task<Result<upstream::Response>> getManifest(registry::PeerHop hop, std::string ns,
-                                               std::string repository, Digest digest,
-                                               std::string accept, std::vector<std::string> trail,
-                                               std::uint64_t max_body) override;
+  Task<Result<http::Response>> streamBlob(registry::PeerHop hop, std::string ns,
+                                          std::string repository, Digest digest,
+                                          std::uint64_t offset, std::vector<std::string> trail,
+                                          std::shared_ptr<http::BodySink> sink) override;
+  Task<Result<http::Response>> getManifest(registry::PeerHop hop, std::string ns,
+                                           std::string repository, Digest digest,
+                                           std::string accept, std::vector<std::string> trail,
+                                           std::uint64_t max_body) override;
   void failed(const std::string& member, metrics::PeerError reason) override;
   void poisoned(const Digest& digest) override;
 
  private:
-  upstream::Request peerRequest(const registry::PeerHop& hop, const std::string& target,
-                                const std::vector<std::string>& trail) const;
+  http::Request peerRequest(const registry::PeerHop& hop, const std::string& target,
+                            const std::vector<std::string>& trail) const;
 
   const std::string self_;
   const std::size_t fanout_;
   const std::chrono::milliseconds connect_timeout_;
   Secret secret_;
   Membership& membership_;
-  upstream::UpstreamClient& http_;
+  http::Client& http_;
   const Clock& clock_;
   metrics::PeerMetrics* metrics_;
   std::mutex mu_;

@@ -18,13 +18,13 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "daemon/cache/blob_cache.h"
+#include "daemon/http/client.h"
 #include "daemon/registry/blob_hasher.h"
 #include "daemon/registry/inflight_blob.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::registry {
 
-class BlobWriter final : public upstream::BodySink {
+class BlobWriter final : public http::BodySink {
  public:
   // Writes into `reservation`'s staging file (already a memory file when the disk refused even
   // to create one); `memory_limit`: the largest blob that may be held in memory.
@@ -90,7 +90,7 @@ class BlobWriter final : public upstream::BodySink {
   std::optional<Error> error_;
 };
 
-class SpanWriter final : public upstream::BodySink {
+class SpanWriter final : public http::BodySink {
  public:
   // Bytes [begin, end) of the blob (end: UINT64_MAX for "to the blob's end").
   SpanWriter(std::shared_ptr<InflightBlob> entry, std::shared_ptr<cache::Reservation> reservation,

@@ -92,7 +92,8 @@ Result<std::shared_ptr<FetchCoordinator::Flight>> FetchCoordinator::flightFor(
     // A failed fetch stays listed until its coroutine retires it, a moment after its readers
     // heard: a request in that moment starts a new flight instead of joining the dead one.
     if (auto it = inflight_.find(digest.str());
-        it != inflight_.end() && it->second->entry->snapshot().state != InflightBlob::State::kFailed) {
+        it != inflight_.end() &&
+        it->second->entry->snapshot().state != InflightBlob::State::kFailed) {
       ++it->second->readers;
       return it->second;
     }
@@ -207,13 +208,13 @@ Task<void> FetchCoordinator::runFetch(std::shared_ptr<Flight> flight,
   std::vector<std::string> contributors;  // members whose bytes are in the staging file
   for (;;) {
     const PeerHop* hop = hop_index < hops.size() ? &hops[hop_index] : nullptr;
-    if (auto s = entry->snapshot(); !writer->started() && s.size_known && s.size > 0 &&
-                                    offset >= s.size) {
+    if (auto s = entry->snapshot();
+        !writer->started() && s.size_known && s.size > 0 && offset >= s.size) {
       offset = s.size - 1;  // spans wrote it all: one byte's request tells this writer the size
     }
     writer->beginAttempt(offset);
     const std::uint64_t before = writer->received();
-    Result<upstream::Response> resp = Error{};
+    Result<http::Response> resp = Error{};
     if (hop != nullptr) {
       std::string ns = upstream->host;  // named: see common/blocking.h
       resp = co_await peers_->streamBlob(*hop, std::move(ns), repository, digest, offset, onward,

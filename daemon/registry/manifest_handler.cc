@@ -32,7 +32,7 @@ HttpResponse manifestResponse(const index::ManifestRecord& rec, const std::strin
 }
 
 // The upstream is down, throttling or failing: serving the last known answer is better.
-bool staleAllowed(const Result<upstream::Response>& resp) {
+bool staleAllowed(const Result<http::Response>& resp) {
   if (!resp) return resp.error().retryable();
   int s = resp.value().status;
   return s == 429 || s >= 500;
@@ -56,7 +56,7 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
   co_return co_await manifest_flights_.run(std::move(key), std::move(work));
 }
 
-Task<std::optional<upstream::Response>> RegistryApi::manifestFromPeer(
+Task<std::optional<http::Response>> RegistryApi::manifestFromPeer(
     std::shared_ptr<const upstream::Upstream> up, std::string name, Digest digest,
     std::string accept, std::vector<std::string> trail) {
   auto hops = d_.peers->plan(digest, trail);
@@ -96,11 +96,11 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
     std::string accept, std::vector<std::string> trail) {
   auto parsed = Reference::parse(reference);
-  std::optional<upstream::Response> from_peer;
+  std::optional<http::Response> from_peer;
   if (d_.peers != nullptr && parsed && parsed.value().isDigest())
     from_peer =
         co_await manifestFromPeer(up, name, parsed.value().digest(), accept, std::move(trail));
-  Result<upstream::Response> resp = Error{};
+  Result<http::Response> resp = Error{};
   if (from_peer) {
     resp = std::move(*from_peer);
   } else {

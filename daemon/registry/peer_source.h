@@ -11,8 +11,8 @@
 
 #include "common/asio.h"
 #include "common/digest.h"
+#include "daemon/http/client.h"
 #include "daemon/metrics/metrics.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::registry {
 
@@ -36,17 +36,17 @@ class PeerSource {
                                     const std::vector<std::string>& exclude) = 0;
   // GET of the blob from `hop`, from byte `offset` (Range when > 0); a 2xx body goes to `sink`.
   // `trail`: the members this request has passed through, this node last.
-  virtual Task<Result<upstream::Response>> streamBlob(PeerHop hop, std::string ns,
-                                                      std::string repository, Digest digest,
-                                                      std::uint64_t offset,
-                                                      std::vector<std::string> trail,
-                                                      std::shared_ptr<upstream::BodySink> sink) = 0;
+  virtual Task<Result<http::Response>> streamBlob(PeerHop hop, std::string ns,
+                                                  std::string repository, Digest digest,
+                                                  std::uint64_t offset,
+                                                  std::vector<std::string> trail,
+                                                  std::shared_ptr<http::BodySink> sink) = 0;
   // GET of a manifest by digest from `hop` (buffered, up to `max_body`).
-  virtual Task<Result<upstream::Response>> getManifest(PeerHop hop, std::string ns,
-                                                       std::string repository, Digest digest,
-                                                       std::string accept,
-                                                       std::vector<std::string> trail,
-                                                       std::uint64_t max_body) = 0;
+  virtual Task<Result<http::Response>> getManifest(PeerHop hop, std::string ns,
+                                                   std::string repository, Digest digest,
+                                                   std::string accept,
+                                                   std::vector<std::string> trail,
+                                                   std::uint64_t max_body) = 0;
   // `member` failed: it is skipped for a while (a peer that is down costs one connect timeout,
   // not one per blob).
   virtual void failed(const std::string& member, metrics::PeerError reason) = 0;

@@ -64,9 +64,10 @@ class RegistryApi {
                                           std::string name, std::string reference,
                                           std::string accept, std::vector<std::string> trail);
   // Cluster mode: the manifest from its root, verified; nullopt: ask the upstream.
-  Task<std::optional<upstream::Response>> manifestFromPeer(
-      std::shared_ptr<const upstream::Upstream> up, std::string name, Digest digest,
-      std::string accept, std::vector<std::string> trail);
+  Task<std::optional<http::Response>> manifestFromPeer(std::shared_ptr<const upstream::Upstream> up,
+                                                       std::string name, Digest digest,
+                                                       std::string accept,
+                                                       std::vector<std::string> trail);
   // By tag: with peers, the digest from a HEAD (not counted against Docker Hub's pull limit),
   // then the body by digest through its root; without, a GET by tag.
   Task<Result<Fetched>> fetchByTag(std::shared_ptr<const upstream::Upstream> up, std::string name,

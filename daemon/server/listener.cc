@@ -2,10 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <boost/asio/as_tuple.hpp>
 
 #include "common/log.h"
 #include "common/spawn.h"

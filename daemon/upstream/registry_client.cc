@@ -4,7 +4,7 @@
 #include <map>
 
 #include "common/log.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 #include "daemon/upstream/retry_policy.h"
 #include "daemon/upstream/sources.h"
 
@@ -35,9 +35,9 @@ void recordRateLimit(metrics::UpstreamMetrics& m, const Headers& headers) {
 
 // Remembers whether a 2xx body began to reach the real receiver: after that, a failed transfer
 // is not sent again (the receiver would get bytes twice).
-class WatchedSink final : public BodySink {
+class WatchedSink final : public http::BodySink {
  public:
-  explicit WatchedSink(std::shared_ptr<BodySink> inner) : inner_(std::move(inner)) {}
+  explicit WatchedSink(std::shared_ptr<http::BodySink> inner) : inner_(std::move(inner)) {}
   bool onHeaders(int status, const Headers& headers) override {
     started_ = true;
     return inner_->onHeaders(status, headers);
@@ -46,7 +46,7 @@ class WatchedSink final : public BodySink {
   [[nodiscard]] bool started() const { return started_; }
 
  private:
-  std::shared_ptr<BodySink> inner_;
+  std::shared_ptr<http::BodySink> inner_;
   bool started_ = false;
 };
 
@@ -58,7 +58,7 @@ Task<void> sleepFor(std::chrono::milliseconds delay) {
 
 }  // namespace
 
-Error upstreamStatusError(const Response& response, Errc not_found, const std::string& what) {
+Error upstreamStatusError(const http::Response& response, Errc not_found, const std::string& what) {
   const int status = response.status;
   std::string detail = "upstream answered HTTP " + std::to_string(status) + " for " + what;
   if (status == 404) return Error{not_found, detail};
@@ -73,11 +73,11 @@ Error upstreamStatusError(const Response& response, Errc not_found, const std::s
   return Error{Errc::kUpstreamBadResponse, detail};
 }
 
-Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> upstream,
-                                               std::string method, std::string repository,
-                                               std::string path, Headers headers,
-                                               std::uint64_t max_body) {
-  Request req;
+Task<Result<http::Response>> RegistryClient::request(std::shared_ptr<const Upstream> upstream,
+                                                     std::string method, std::string repository,
+                                                     std::string path, Headers headers,
+                                                     std::uint64_t max_body) {
+  http::Request req;
   req.method = std::move(method);
   req.url = "/" + path;
   req.headers = std::move(headers);
@@ -87,12 +87,12 @@ Task<Result<Response>> RegistryClient::request(std::shared_ptr<const Upstream> u
                                 nullptr);
 }
 
-Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream,
-                                                  std::string repository, std::string digest,
-                                                  std::uint64_t offset,
-                                                  std::shared_ptr<BodySink> sink,
-                                                  std::optional<std::uint64_t> last) {
-  Request req;
+Task<Result<http::Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream> upstream,
+                                                        std::string repository, std::string digest,
+                                                        std::uint64_t offset,
+                                                        std::shared_ptr<http::BodySink> sink,
+                                                        std::optional<std::uint64_t> last) {
+  http::Request req;
   req.url = "/blobs/" + digest;
   if (offset > 0 || last)
     req.headers.add("Range", "bytes=" + std::to_string(offset) + "-" +
@@ -101,9 +101,10 @@ Task<Result<Response>> RegistryClient::streamBlob(std::shared_ptr<const Upstream
                                 std::move(sink));
 }
 
-Task<Result<Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream> upstream,
-                                                  std::string repository, Request request,
-                                                  std::shared_ptr<BodySink> sink) {
+Task<Result<http::Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream> upstream,
+                                                        std::string repository,
+                                                        http::Request request,
+                                                        std::shared_ptr<http::BodySink> sink) {
   const std::string name = upstream->upstreamName(repository);
   const std::string suffix = std::move(request.url);
   const auto& sources = upstream->sources;
@@ -126,7 +127,7 @@ Task<Result<Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream
   }
   for (std::size_t i : skipped)
     if (auto* m = sources[i].source_metrics) m->fallback(metrics::FallbackReason::kBreakerOpen);
-  std::optional<Result<Response>> answer;  // what the client gets if no source is final
+  std::optional<Result<http::Response>> answer;  // what the client gets if no source is final
   bool answer_says_later = false;
   auto watched = sink ? std::make_shared<WatchedSink>(sink) : nullptr;
   for (std::size_t n = 0; n < order.size(); ++n) {
@@ -136,18 +137,19 @@ Task<Result<Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream
     if (!at) {
       if (src.source_metrics != nullptr)
         src.source_metrics->fallback(metrics::FallbackReason::kNameTooLong);
-      if (!answer) answer = Result<Response>(at.error());
+      if (!answer) answer = Result<http::Response>(at.error());
       continue;
     }
-    Request r = request;
+    http::Request r = request;
     r.url = src.base_url + "/v2/" + at.value() + suffix;
     auto resp = co_await perform(upstream, i, std::move(at).value(), std::move(r), watched);
     const SourceVerdict verdict = judgeSourceAnswer(resp);
     if (verdict.source_failed) {
       if (src.breaker->failed(std::chrono::steady_clock::now())) {
-        logger()->warn("source {} of {} keeps failing ({}); skipped for {}s", src.path.str(),
-                       upstream->host, metrics::fallbackReasonName(*verdict.fallback),
-                       std::chrono::duration_cast<std::chrono::seconds>(src.breaker->backoff()).count());
+        logger()->warn(
+            "source {} of {} keeps failing ({}); skipped for {}s", src.path.str(), upstream->host,
+            metrics::fallbackReasonName(*verdict.fallback),
+            std::chrono::duration_cast<std::chrono::seconds>(src.breaker->backoff()).count());
       }
     } else if (src.breaker->succeeded()) {
       logger()->info("source {} of {} answers again", src.path.str(), upstream->host);
@@ -163,23 +165,24 @@ Task<Result<Response>> RegistryClient::viaSources(std::shared_ptr<const Upstream
   co_return std::move(*answer);
 }
 
-Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
-                                               std::size_t source, std::string repository,
-                                               Request request, std::shared_ptr<BodySink> sink) {
+Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
+                                                     std::size_t source, std::string repository,
+                                                     http::Request request,
+                                                     std::shared_ptr<http::BodySink> sink) {
   const Source& src = upstream->sources[source];
   // Redirects are followed here, not by libcurl, so that each host gets its own auth: the
   // upstream's own host its configured credentials or tokens, a CDN or S3 nothing, and a
   // regional registry (registry.k8s.io -> *.pkg.dev) a token from its own challenge.
   std::map<std::string, std::string> challenged;  // host -> header obtained for this request
   std::string url = request.url;
-  const std::string origin_host = urlHost(url);
+  const std::string origin_host = http::urlHost(url);
   request.follow_redirects = false;
   int hops = 0;
   bool refetched = false;
   int attempts = 0;  // sends of the current hop that failed in a way worth retrying
   const RetryPolicy retry_policy;
   for (;;) {
-    const std::string host = urlHost(url);
+    const std::string host = http::urlHost(url);
     std::string sent;
     if (auto it = challenged.find(host); it != challenged.end()) {
       sent = it->second;
@@ -188,12 +191,12 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
       if (!auth) co_return auth.error();
       sent = std::move(auth).value();
     }
-    Request r = request;
+    http::Request r = request;
     r.url = url;
     // The configured host may be anywhere; where it sends us must be public unless allowed.
     r.allow_non_public = host == origin_host || src.private_redirects_ok;
     if (!sent.empty()) r.headers.set("Authorization", sent);
-    Result<Response> resp = Error{};
+    Result<http::Response> resp = Error{};
     const auto t0 = std::chrono::steady_clock::now();
     std::shared_ptr<WatchedSink> watched;
     if (sink) {
@@ -229,12 +232,12 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     if (!resp) co_return resp;
     attempts = 0;
     const int status = resp.value().status;
-    if (isRedirectStatus(status) && resp.value().headers.has("location")) {
-      if (++hops > kMaxRedirects) {
+    if (http::isRedirectStatus(status) && resp.value().headers.has("location")) {
+      if (++hops > http::kMaxRedirects) {
         co_return fail(Errc::kUpstreamBadResponse,
-                       "more than " + std::to_string(kMaxRedirects) + " redirects");
+                       "more than " + std::to_string(http::kMaxRedirects) + " redirects");
       }
-      auto next = resolveRedirect(url, std::string(resp.value().headers.get("location")));
+      auto next = http::resolveRedirect(url, std::string(resp.value().headers.get("location")));
       if (!next) co_return next.error();
       url = std::move(next).value();
       continue;
@@ -255,8 +258,7 @@ Task<Result<Response>> RegistryClient::perform(std::shared_ptr<const Upstream> u
     }
     std::string challenge(resp.value().headers.get("www-authenticate"));
     const bool expired_credentials = status == 403 && host == origin_host &&
-                                     src.auth->refreshOnForbidden() &&
-                                     !challenged.contains(host);
+                                     src.auth->refreshOnForbidden() && !challenged.contains(host);
     if (expired_credentials) {
       auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
       if (!next) {

@@ -33,10 +33,10 @@ class SourceBreaker {
  private:
   const config::SourceBreakerConfig config_;
   mutable std::mutex mu_;
-  int consecutive_ = 0;                 // guarded by mu_
-  bool open_ = false;                   // guarded by mu_
+  int consecutive_ = 0;                  // guarded by mu_
+  bool open_ = false;                    // guarded by mu_
   std::chrono::milliseconds backoff_{};  // guarded by mu_; the current one while open
-  TimePoint retry_at_{};                // guarded by mu_; when the next try is due
+  TimePoint retry_at_{};                 // guarded by mu_; when the next try is due
 };
 
 }  // namespace pullcache::upstream

@@ -4,7 +4,7 @@ namespace pullcache::upstream {
 
 using metrics::FallbackReason;
 
-SourceVerdict judgeSourceAnswer(const Result<Response>& answer) {
+SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer) {
   if (!answer) {
     if (answer.error().code == Errc::kDenied) return {FallbackReason::kDenied, true, false};
     if (answer.error().code == Errc::kUpstreamBadResponse)

@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "common/error.h"
+#include "daemon/http/client.h"
 #include "daemon/metrics/metrics.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::upstream {
 
@@ -24,6 +24,6 @@ struct SourceVerdict {
   bool try_later = false;
 };
 
-SourceVerdict judgeSourceAnswer(const Result<Response>& answer);
+SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer);
 
 }  // namespace pullcache::upstream

@@ -4,7 +4,7 @@
 #include "common/ip_class.h"
 #include "common/reference.h"
 #include "daemon/auth/registry_auth.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 
 namespace pullcache::upstream {
 namespace {
@@ -19,8 +19,8 @@ std::string Upstream::upstreamName(const std::string& name) const {
   return name;
 }
 
-UpstreamRouter::UpstreamRouter(const config::Config& config, UpstreamClient& http,
-                               const Clock& clock, metrics::Metrics* metrics, auth::EnvLookup env)
+UpstreamRouter::UpstreamRouter(const config::Config& config, http::Client& http, const Clock& clock,
+                               metrics::Metrics* metrics, auth::EnvLookup env)
     : entries_(config.upstreams),
       default_upstream_(config.default_upstream),
       request_timeout_(config.upstream_timeouts.request),
@@ -58,8 +58,7 @@ auth::AwsCredentialChain& UpstreamRouter::awsChain() {
 }
 
 // Called with mu_ held.
-std::shared_ptr<auth::EcrTokenSource> UpstreamRouter::ecrSource(
-    const auth::EcrRegistry& registry) {
+std::shared_ptr<auth::EcrTokenSource> UpstreamRouter::ecrSource(const EcrRegistry& registry) {
   std::string endpoint = auth::resolveEndpoint(aws_.ecr_endpoint, env_, "ECR");
   if (endpoint.empty()) endpoint = "https://" + registry.apiHost();
   std::string key = registry.region + " " + endpoint;
@@ -86,7 +85,7 @@ Result<Source> UpstreamRouter::buildSource(const config::SourceConfig& entry, So
   else
     src.base_url = "https://" + host;
   {
-    std::string own = urlHost(src.base_url);
+    std::string own = http::urlHost(src.base_url);
     if (own.starts_with("[")) {
       own = own.substr(0, own.find(']') + 1);
     } else {
@@ -95,22 +94,22 @@ Result<Source> UpstreamRouter::buildSource(const config::SourceConfig& entry, So
     src.private_redirects_ok = entry.allow_private_redirects || isNonPublicLiteral(own);
   }
   config::AuthMode mode = entry.auth;
-  auto ecr = auth::parseEcrHost(host);
-  path.ecr = ecr.has_value();
+  auto ecr = parseEcrHost(host);
   if (!entry.auth_explicit && ecr) mode = config::AuthMode::kEcr;
   const std::string label = path.str();
   src.path = std::move(path);
   if (mode == config::AuthMode::kEcr) {
     if (!ecr) {
-      return fail(Errc::kNameUnknown,
-                  "registry " + host + " is not an ECR registry host (the upstream says auth: ecr)");
+      return fail(
+          Errc::kNameUnknown,
+          "registry " + host + " is not an ECR registry host (the upstream says auth: ecr)");
     }
     auto source = ecrSource(*ecr);
     if (metrics_ != nullptr) {
       src.metrics = &metrics_->upstream(label, "ecr");
       source->addMetrics(src.metrics);
     }
-    src.auth = std::make_shared<auth::EcrAuth>(urlHost(src.base_url), std::move(source));
+    src.auth = std::make_shared<auth::EcrAuth>(http::urlHost(src.base_url), std::move(source));
     return src;
   }
   auth::RegistryAuth::Options o;
@@ -126,7 +125,7 @@ Result<Source> UpstreamRouter::buildSource(const config::SourceConfig& entry, So
       break;
   }
   o.registry_host = host;
-  o.own_host = urlHost(src.base_url);
+  o.own_host = http::urlHost(src.base_url);
   if (!entry.username.empty()) o.credentials = auth::Credentials{entry.username, entry.password};
   o.docker_config = entry.docker_config;
   o.allow_http_realm = src.base_url.starts_with("http://");

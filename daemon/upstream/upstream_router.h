@@ -15,21 +15,22 @@
 #include "daemon/auth/aws_credentials.h"
 #include "daemon/auth/ecr_auth.h"
 #include "daemon/config/config.h"
+#include "daemon/http/client.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/upstream/source_breaker.h"
-#include "daemon/upstream/upstream_client.h"
 
 namespace pullcache::upstream {
 
 // One registry an upstream's requests can go to, and how (auth, where to connect).
 struct Source {
-  SourcePath path;        // the registry this source is, and its repository prefix
-  std::string base_url;   // scheme://host[:port] requests go to
+  SourcePath path;       // the registry this source is, and its repository prefix
+  std::string base_url;  // scheme://host[:port] requests go to
   // Redirect targets and token realms may be non-public addresses: the source itself is on
   // one (a registry inside the VPC) or the config says so.
   bool private_redirects_ok = false;
   std::shared_ptr<auth::AuthProvider> auth;
-  metrics::UpstreamMetrics* metrics = nullptr;  // never null when built by UpstreamRouter with metrics
+  metrics::UpstreamMetrics* metrics =
+      nullptr;  // never null when built by UpstreamRouter with metrics
   // Only when the upstream lists more than one source.
   std::shared_ptr<SourceBreaker> breaker;
   metrics::SourceMetrics* source_metrics = nullptr;
@@ -53,7 +54,7 @@ class UpstreamRouter {
  public:
   // `env`: where the AWS credential chain reads its variables (the process environment unless
   // a test injects one).
-  UpstreamRouter(const config::Config& config, UpstreamClient& http, const Clock& clock,
+  UpstreamRouter(const config::Config& config, http::Client& http, const Clock& clock,
                  metrics::Metrics* metrics = nullptr, auth::EnvLookup env = {});
   ~UpstreamRouter();
 
@@ -70,12 +71,12 @@ class UpstreamRouter {
   Result<std::shared_ptr<const Upstream>> build(const config::UpstreamConfig& entry,
                                                 const std::string& host);
   Result<Source> buildSource(const config::SourceConfig& config, SourcePath path);
-  std::shared_ptr<auth::EcrTokenSource> ecrSource(const auth::EcrRegistry& registry);
+  std::shared_ptr<auth::EcrTokenSource> ecrSource(const EcrRegistry& registry);
 
   std::vector<config::UpstreamConfig> entries_;
   std::string default_upstream_;
   std::chrono::milliseconds request_timeout_;
-  UpstreamClient& http_;
+  http::Client& http_;
   const Clock& clock_;
   metrics::Metrics* metrics_;
   config::AwsConfig aws_;
@@ -85,7 +86,7 @@ class UpstreamRouter {
   std::unique_ptr<auth::AwsCredentialChain> chain_;
   std::mutex mu_;
   // One ECR token per (region, API endpoint), shared by the upstreams of that region.
-  std::map<std::string, std::shared_ptr<auth::EcrTokenSource>> ecr_sources_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<auth::EcrTokenSource>> ecr_sources_;      // guarded by mu_
   std::map<std::string, std::shared_ptr<const Upstream>, std::less<>> resolved_;  // guarded by mu_
 };
 

@@ -94,9 +94,9 @@ TEST(Cli, DoctorAndContainerdConfigTakeTheirContainerdOptions) {
                             dir.sub("config.toml"), "--containerd-address",
                             dir.sub("containerd.sock"), "--certs-dir", dir.sub("certs.d")});
   EXPECT_EQ(doctor.code, 3) << doctor.output;
-  auto hosts = runCommand({pullcacheBinary(), "containerd-config", "--config", missing, "--strict",
-                           "--all", "--dial-timeout=1s", "--containerd-address",
-                           dir.sub("containerd.sock")});
+  auto hosts =
+      runCommand({pullcacheBinary(), "containerd-config", "--config", missing, "--strict", "--all",
+                  "--dial-timeout=1s", "--containerd-address", dir.sub("containerd.sock")});
   EXPECT_EQ(hosts.code, 3) << hosts.output;
 }
 
@@ -137,10 +137,10 @@ TEST(Cli, MetricsListenOverride) {
   EXPECT_NE(bad.output.find("--metrics-listen"), std::string::npos) << bad.output;
   // A second daemon on the same registry port fails at start-up and says which listener, on
   // which address, could not bind.
-  writeTextFile(dir.sub("c2.yaml"), "listen: 127.0.0.1:" + std::to_string(port) +
-                                        "\nmetrics_listen: 127.0.0.1:" +
-                                        std::to_string(freePort()) + "\ncache: {dir: " +
-                                        dir.sub("cache2") + "}\nupstreams:\n  - match: docker.io\n");
+  writeTextFile(dir.sub("c2.yaml"),
+                "listen: 127.0.0.1:" + std::to_string(port) + "\nmetrics_listen: 127.0.0.1:" +
+                    std::to_string(freePort()) + "\ncache: {dir: " + dir.sub("cache2") +
+                    "}\nupstreams:\n  - match: docker.io\n");
   auto taken = runCommand({pullcacheBinary(), "serve", "--config", dir.sub("c2.yaml")});
   EXPECT_EQ(taken.code, 1) << taken.output;
   EXPECT_NE(taken.output.find("pullcache: registry listener 127.0.0.1:" + std::to_string(port) +

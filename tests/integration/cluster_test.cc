@@ -164,7 +164,8 @@ TEST_F(ClusterTest, EveryLayerLeavesTheUpstreamOnceForTheWholeCluster) {
   std::vector<std::string> blobs = remote_->layer_digests;
   blobs.push_back(remote_->config_digest);
   std::map<std::string, int> before;
-  for (const auto& d : blobs) before[d] = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
+  for (const auto& d : blobs)
+    before[d] = registry_->countRequests("GET", "/v2/test/app/blobs/" + d);
   const std::string by_tag = "/v2/test/app/manifests/v1";
   const std::string by_digest = "/v2/test/app/manifests/" + remote_->manifest_digest;
   const int gets_by_tag = registry_->countRequests("GET", by_tag);
@@ -185,7 +186,8 @@ TEST_F(ClusterTest, EveryLayerLeavesTheUpstreamOnceForTheWholeCluster) {
   for (const auto& d : blobs) {
     EXPECT_EQ(registry_->countRequests("GET", "/v2/test/app/blobs/" + d), before[d] + 1)
         << d << " left the upstream more than once";
-    for (int i = 0; i < kNodes; ++i) EXPECT_TRUE(eventuallyCachedRight(*nodes_[i], d)) << "node " << i;
+    for (int i = 0; i < kNodes; ++i)
+      EXPECT_TRUE(eventuallyCachedRight(*nodes_[i], d)) << "node " << i;
   }
   // The manifest: each node asked the upstream for the tag's digest with a HEAD (which Docker
   // Hub does not count against its pull limit), and its body left the upstream once.

@@ -58,8 +58,8 @@ class EcrTest : public ::testing::Test {
     PullcacheOptions o;
     o.env = std::move(env);
     o.upstreams_yaml = "upstreams:\n  - match: \"" +
-                       (match.empty() ? aws_->registryHost() : match) + "\"\n    url: " +
-                       aws_->registry().url() + "\n";
+                       (match.empty() ? aws_->registryHost() : match) +
+                       "\"\n    url: " + aws_->registry().url() + "\n";
     return o;
   }
 

@@ -45,7 +45,8 @@ std::multimap<std::string, YAML::Node> render(const std::vector<std::string>& ex
 // The daemon's config.yaml from the rendered ConfigMap (empty if none).
 std::string daemonConfig(const std::multimap<std::string, YAML::Node>& objects) {
   for (auto [it, end] = objects.equal_range("ConfigMap"); it != end; ++it) {
-    if (it->second["data"]["config.yaml"]) return it->second["data"]["config.yaml"].as<std::string>();
+    if (it->second["data"]["config.yaml"])
+      return it->second["data"]["config.yaml"].as<std::string>();
   }
   return {};
 }
@@ -161,9 +162,9 @@ TEST(HelmChart, RenderedDaemonConfigIsValidAndBindsTheRegistryToLoopback) {
 }
 
 TEST(HelmChart, LimitsReachTheDaemonConfig) {
-  auto objects = render({"--set", "config.limits.maxConnections=500", "--set",
-                         "config.limits.headerTimeout=3s", "--set",
-                         "config.limits.upstreamConnections=8"});
+  auto objects =
+      render({"--set", "config.limits.maxConnections=500", "--set",
+              "config.limits.headerTimeout=3s", "--set", "config.limits.upstreamConnections=8"});
   auto c = config::parseConfig(daemonConfig(objects));
   ASSERT_TRUE(c) << c.error().detail;
   EXPECT_EQ(c.value().limits.max_connections, 500u);
@@ -475,11 +476,11 @@ TEST(HelmChart, PlainManifestsMatchTheChartAndBuildWithKustomize) {
 }
 
 TEST(HelmChart, AwsEndpointsReachTheDaemonConfig) {
-  auto objects = render({"--set", "config.aws.ecrEndpoint=https://vpce-1.api.ecr.eu-west-1.vpce.amazonaws.com",
-                         "--set", "config.aws.stsEndpoint=https://vpce-2.sts.eu-west-1.vpce.amazonaws.com",
-                         "--set", "config.defaultUpstream=",
-                         "--set-json",
-                         R"(config.upstreams=[{"match":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","auth":"ecr"}])"});
+  auto objects = render(
+      {"--set", "config.aws.ecrEndpoint=https://vpce-1.api.ecr.eu-west-1.vpce.amazonaws.com",
+       "--set", "config.aws.stsEndpoint=https://vpce-2.sts.eu-west-1.vpce.amazonaws.com", "--set",
+       "config.defaultUpstream=", "--set-json",
+       R"(config.upstreams=[{"match":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","auth":"ecr"}])"});
   std::string config_text = daemonConfig(objects);
   auto c = config::parseConfig(config_text);
   ASSERT_TRUE(c) << c.error().detail << "\n" << config_text;

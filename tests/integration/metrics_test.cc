@@ -154,8 +154,8 @@ TEST_F(MetricsTest, ARealPrometheusScrapesIt) {
 
   // Every dashboard query runs (Grafana's variables replaced by what Grafana would send), and
   // the hit-ratio panels show the cache hits just made.
-  auto text =
-      readFile(std::string(PULLCACHE_SOURCE_DIR) + "/helm/pullcache/files/grafana-dashboard.json", 1 << 20);
+  auto text = readFile(
+      std::string(PULLCACHE_SOURCE_DIR) + "/helm/pullcache/files/grafana-dashboard.json", 1 << 20);
   ASSERT_TRUE(text);
   auto dashboard = nlohmann::json::parse(text.value());
   auto substitute = [](std::string expr) {

@@ -53,11 +53,12 @@ class PullThroughCacheTest : public ::testing::Test {
     o.env = aws_->isolatedEnv(dir_.sub("home"));
     o.env.push_back(std::string("AWS_ACCESS_KEY_ID=") + kKeyId);
     o.env.push_back(std::string("AWS_SECRET_ACCESS_KEY=") + kSecret);
-    o.upstreams_yaml = "upstreams:\n  - match: docker.io\n    sources:\n      - registry: " +
-                       ecrSource(prefix) + "\n        url: " + aws_->registry().url() +
-                       "\n      - registry: docker.io\n        url: http://" + hub_->host() +
-                       "\ndefault_upstream: docker.io\n"
-                       "source_breaker: {failures: 2, backoff: 30s}\n";
+    o.upstreams_yaml =
+        "upstreams:\n  - match: docker.io\n    sources:\n      - registry: " + ecrSource(prefix) +
+        "\n        url: " + aws_->registry().url() +
+        "\n      - registry: docker.io\n        url: http://" + hub_->host() +
+        "\ndefault_upstream: docker.io\n"
+        "source_breaker: {failures: 2, backoff: 30s}\n";
     return o;
   }
 

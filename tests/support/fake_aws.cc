@@ -107,8 +107,8 @@ MiniResponse xmlError(int status, const std::string& code, const std::string& me
   MiniResponse r;
   r.status = status;
   r.headers = {{"Content-Type", "text/xml"}};
-  r.body = "<ErrorResponse><Error><Type>Sender</Type><Code>" + code + "</Code><Message>" +
-           message + "</Message></Error><RequestId>fake</RequestId></ErrorResponse>";
+  r.body = "<ErrorResponse><Error><Type>Sender</Type><Code>" + code + "</Code><Message>" + message +
+           "</Message></Error><RequestId>fake</RequestId></ErrorResponse>";
   return r;
 }
 
@@ -123,7 +123,8 @@ MiniResponse ociError(int status, const std::string& code, const std::string& me
 }  // namespace
 
 FakeAws::FakeAws(Options options) : options_(std::move(options)), s3_key_(randomHex(32)) {
-  ecr_api_ = std::make_unique<MiniHttpServer>([this](const MiniRequest& r) { return handleEcrApi(r); });
+  ecr_api_ =
+      std::make_unique<MiniHttpServer>([this](const MiniRequest& r) { return handleEcrApi(r); });
   registry_ =
       std::make_unique<MiniHttpServer>([this](const MiniRequest& r) { return handleRegistry(r); });
   s3_ = std::make_unique<MiniHttpServer>([this](const MiniRequest& r) { return handleS3(r); });
@@ -221,7 +222,8 @@ MiniResponse FakeAws::handleEcrApi(const MiniRequest& req) {
   const std::string amz_date = req.header("x-amz-date");
   auto when = parseAmzDate(amz_date);
   if (!when || amz_date.substr(0, 8) != scope[1])
-    return reject(400, "IncompleteSignatureException", "X-Amz-Date missing or not the scope's date");
+    return reject(400, "IncompleteSignatureException",
+                  "X-Amz-Date missing or not the scope's date");
   auto skew = SysClock::now() - *when;
   if (skew > std::chrono::minutes(5) || skew < -std::chrono::minutes(5))
     return reject(403, "InvalidSignatureException", "Signature expired");
@@ -232,9 +234,11 @@ MiniResponse FakeAws::handleEcrApi(const MiniRequest& req) {
     return reject(403, "InvalidSignatureException", "Credential should be scoped to service ecr");
   auto key = keys_.find(akid);
   if (key == keys_.end())
-    return reject(400, "UnrecognizedClientException", "The security token included in the request is invalid.");
+    return reject(400, "UnrecognizedClientException",
+                  "The security token included in the request is invalid.");
   if (key->second.expires <= SysClock::now())
-    return reject(400, "ExpiredTokenException", "The security token included in the request is expired");
+    return reject(400, "ExpiredTokenException",
+                  "The security token included in the request is expired");
   auto signed_names = split(fields["SignedHeaders"], ';');
   auto signs = [&](const std::string& h) {
     return std::find(signed_names.begin(), signed_names.end(), h) != signed_names.end();
@@ -252,7 +256,8 @@ MiniResponse FakeAws::handleEcrApi(const MiniRequest& req) {
     return reject(403, "InvalidSignatureException", "SignedHeaders not sorted");
   std::string canonical = req.method + "\n" + req.path + "\n" + req.query + "\n";
   for (const auto& h : signed_names) {
-    if (!req.has(h)) return reject(403, "InvalidSignatureException", "signed header " + h + " absent");
+    if (!req.has(h))
+      return reject(403, "InvalidSignatureException", "signed header " + h + " absent");
     canonical += h + ":" + foldSpaces(req.header(h)) + "\n";
   }
   canonical += "\n" + fields["SignedHeaders"] + "\n" + sha256Hex(req.body);
@@ -274,8 +279,7 @@ MiniResponse FakeAws::handleEcrApi(const MiniRequest& req) {
   std::string password = randomHex(48);
   auto expires = SysClock::now() + options_.token_ttl;
   tokens_[password] = expires;
-  double expires_at =
-      std::chrono::duration<double>(expires.time_since_epoch()).count();
+  double expires_at = std::chrono::duration<double>(expires.time_since_epoch()).count();
   MiniResponse r;
   r.headers = {{"Content-Type", "application/x-amz-json-1.1"}};
   std::ostringstream body;
@@ -291,13 +295,15 @@ std::string FakeAws::presign(const std::string& path, SysClock::time_point issue
   std::string date = formatTime(issued, "%Y%m%dT%H%M%SZ");
   std::string expires = std::to_string(options_.presign_ttl.count());
   std::string sig = toHex(hmac(s3_key_, path + "\n" + date + "\n" + expires));
-  return s3_->url() + path + "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=FAKE&X-Amz-Date=" +
-         date + "&X-Amz-Expires=" + expires + "&X-Amz-SignedHeaders=host&X-Amz-Signature=" + sig;
+  return s3_->url() + path +
+         "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=FAKE&X-Amz-Date=" + date +
+         "&X-Amz-Expires=" + expires + "&X-Amz-SignedHeaders=host&X-Amz-Signature=" + sig;
 }
 
 std::pair<std::string, std::string> FakeAws::backendOf(const std::string& repository) const {
   for (const auto& [prefix, upstream] : options_.pull_through_rules)
-    if (repository.starts_with(prefix + "/")) return {upstream, repository.substr(prefix.size() + 1)};
+    if (repository.starts_with(prefix + "/"))
+      return {upstream, repository.substr(prefix.size() + 1)};
   return {options_.upstream_registry, repository};
 }
 
@@ -362,7 +368,8 @@ MiniResponse FakeAws::handleRegistry(const MiniRequest& req) {
       MiniResponse r;
       r.status = 307;
       r.headers = {{"Location", presign("/prod-" + options_.region + "-starport-layer-bucket/" +
-                                             repo + "/" + digest, issued)}};
+                                            repo + "/" + digest,
+                                        issued)}};
       return r;
     }
     target = req.target;
@@ -410,9 +417,11 @@ MiniResponse FakeAws::handleS3(const MiniRequest& req) {
     if (q["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256" ||
         toHex(hmac(s3_key_, path + "\n" + q["X-Amz-Date"] + "\n" + q["X-Amz-Expires"])) !=
             q["X-Amz-Signature"])
-      return xmlError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match");
+      return xmlError(403, "SignatureDoesNotMatch",
+                      "The request signature we calculated does not match");
     auto issued = parseAmzDate(q["X-Amz-Date"]);
-    if (!issued || SysClock::now() > *issued + std::chrono::seconds(std::stol(q["X-Amz-Expires"]))) {
+    if (!issued ||
+        SysClock::now() > *issued + std::chrono::seconds(std::stol(q["X-Amz-Expires"]))) {
       ++counters_.s3_expired;
       return xmlError(403, "AccessDenied", "Request has expired");
     }
@@ -433,12 +442,14 @@ MiniResponse FakeAws::handleS3(const MiniRequest& req) {
   if (range.starts_with("bytes=") && range.find(',') == std::string::npos) {
     auto dash = range.find('-');
     std::size_t from = std::stoull(range.substr(6, dash - 6));
-    std::size_t to = dash + 1 < range.size() ? std::stoull(range.substr(dash + 1)) : r.body.size() - 1;
+    std::size_t to =
+        dash + 1 < range.size() ? std::stoull(range.substr(dash + 1)) : r.body.size() - 1;
     to = std::min(to, r.body.size() - 1);
     if (from > to) return xmlError(416, "InvalidRange", "The requested range is not satisfiable");
     r.status = 206;
     r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from) + "-" +
-                                                std::to_string(to) + "/" + std::to_string(r.body.size()));
+                                                std::to_string(to) + "/" +
+                                                std::to_string(r.body.size()));
     r.body = r.body.substr(from, to - from + 1);
   }
   return r;
@@ -446,7 +457,8 @@ MiniResponse FakeAws::handleS3(const MiniRequest& req) {
 
 MiniResponse FakeAws::handleSts(const MiniRequest& req) {
   std::lock_guard lock(mu_);
-  if (req.method != "POST" || req.path != "/") return xmlError(404, "InvalidAction", "POST / expected");
+  if (req.method != "POST" || req.path != "/")
+    return xmlError(404, "InvalidAction", "POST / expected");
   if (req.has("authorization"))
     return xmlError(400, "InvalidParameterCombination",
                     "AssumeRoleWithWebIdentity is unsigned; credentials were sent");
@@ -457,11 +469,13 @@ MiniResponse FakeAws::handleSts(const MiniRequest& req) {
     return xmlError(400, "InvalidAction", "unknown Action or Version");
   const std::string& session = form["RoleSessionName"];
   if (session.size() < 2 || session.size() > 64 ||
-      session.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") !=
+      session.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-") !=
           std::string::npos)
     return xmlError(400, "ValidationError", "bad RoleSessionName");
   if (web_identity_token_.empty() || form["WebIdentityToken"] != web_identity_token_)
-    return xmlError(400, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider");
+    return xmlError(400, "InvalidIdentityToken",
+                    "Couldn't retrieve verification key from your identity provider");
   if (form["RoleArn"] != role_arn_)
     return xmlError(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity");
   ++counters_.sts_calls;
@@ -474,11 +488,16 @@ MiniResponse FakeAws::handleSts(const MiniRequest& req) {
   r.body =
       "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
       "<AssumeRoleWithWebIdentityResult><Audience>sts.amazonaws.com</Audience>"
-      "<AssumedRoleUser><AssumedRoleId>AROAFAKE:" + session + "</AssumedRoleId>"
-      "<Arn>arn:aws:sts::" + options_.account + ":assumed-role/" + role_name + "/" + session +
-      "</Arn></AssumedRoleUser><Credentials><AccessKeyId>" + id + "</AccessKeyId>"
-      "<SecretAccessKey>" + secret + "</SecretAccessKey><SessionToken>" + token +
-      "</SessionToken><Expiration>" + formatTime(expires, "%Y-%m-%dT%H:%M:%SZ") +
+      "<AssumedRoleUser><AssumedRoleId>AROAFAKE:" +
+      session +
+      "</AssumedRoleId>"
+      "<Arn>arn:aws:sts::" +
+      options_.account + ":assumed-role/" + role_name + "/" + session +
+      "</Arn></AssumedRoleUser><Credentials><AccessKeyId>" + id +
+      "</AccessKeyId>"
+      "<SecretAccessKey>" +
+      secret + "</SecretAccessKey><SessionToken>" + token + "</SessionToken><Expiration>" +
+      formatTime(expires, "%Y-%m-%dT%H:%M:%SZ") +
       "</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
       "<ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata>"
       "</AssumeRoleWithWebIdentityResponse>";
@@ -512,8 +531,8 @@ MiniResponse FakeAws::handleImds(const MiniRequest& req) {
       return r;
     }
     std::string ttl = req.header("x-aws-ec2-metadata-token-ttl-seconds");
-    if (ttl.empty() || ttl.find_first_not_of("0123456789") != std::string::npos || std::stol(ttl) < 1 ||
-        std::stol(ttl) > 21600 || req.has("x-forwarded-for")) {
+    if (ttl.empty() || ttl.find_first_not_of("0123456789") != std::string::npos ||
+        std::stol(ttl) < 1 || std::stol(ttl) > 21600 || req.has("x-forwarded-for")) {
       r.status = 400;
       return r;
     }
@@ -537,7 +556,8 @@ MiniResponse FakeAws::handleImds(const MiniRequest& req) {
     SysClock::time_point expires;
     std::string id = issueCredentials(&secret, &token, &expires);
     r.headers = {{"Content-Type", "application/json"}};
-    r.body = R"({"Code":"Success","LastUpdated":")" + formatTime(SysClock::now(), "%Y-%m-%dT%H:%M:%SZ") +
+    r.body = R"({"Code":"Success","LastUpdated":")" +
+             formatTime(SysClock::now(), "%Y-%m-%dT%H:%M:%SZ") +
              R"(","Type":"AWS-HMAC","AccessKeyId":")" + id + R"(","SecretAccessKey":")" + secret +
              R"(","Token":")" + token + R"(","Expiration":")" +
              formatTime(expires, "%Y-%m-%dT%H:%M:%SZ") + R"("})";

@@ -76,19 +76,19 @@ class FakeAws {
   [[nodiscard]] std::vector<std::string> isolatedEnv(const std::string& home) const;
 
   struct Counters {
-    int ecr_token_calls = 0;      // accepted GetAuthorizationToken calls
-    int ecr_rejected_calls = 0;   // refused ones (bad signature, unknown key, ...)
-    std::string last_rejection;   // why
+    int ecr_token_calls = 0;     // accepted GetAuthorizationToken calls
+    int ecr_rejected_calls = 0;  // refused ones (bad signature, unknown key, ...)
+    std::string last_rejection;  // why
     int sts_calls = 0;
     int container_calls = 0;
     int imds_credential_calls = 0;
     int registry_requests = 0;
-    int registry_expired_token = 0;  // 403 "token has expired" answers
-    int registry_no_token = 0;       // 401 answers
+    int registry_expired_token = 0;           // 403 "token has expired" answers
+    int registry_no_token = 0;                // 401 answers
     std::vector<std::string> registry_paths;  // of the requests with a live token, in order
-    int pull_through_requests = 0;   // answered through a pull-through cache rule
+    int pull_through_requests = 0;            // answered through a pull-through cache rule
     int s3_requests = 0;
-    int s3_with_authorization = 0;   // must stay 0
+    int s3_with_authorization = 0;  // must stay 0
     int s3_expired = 0;
     std::map<std::string, int> credentials_used;  // access key id -> signed ECR calls
   };

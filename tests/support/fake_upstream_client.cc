@@ -39,22 +39,22 @@ std::vector<std::string> FakeUpstreamClient::unexpected() const {
   return unexpected_;
 }
 
-std::vector<upstream::Request> FakeUpstreamClient::requests() const {
+std::vector<http::Request> FakeUpstreamClient::requests() const {
   std::lock_guard lock(mu_);
   return requests_;
 }
 
-Task<Result<upstream::Response>> FakeUpstreamClient::send(upstream::Request request) {
+Task<Result<http::Response>> FakeUpstreamClient::send(http::Request request) {
   return run(std::move(request), nullptr);
 }
 
-Task<Result<upstream::Response>> FakeUpstreamClient::stream(
-    upstream::Request request, std::shared_ptr<upstream::BodySink> sink) {
+Task<Result<http::Response>> FakeUpstreamClient::stream(http::Request request,
+                                                        std::shared_ptr<http::BodySink> sink) {
   return run(std::move(request), std::move(sink));
 }
 
-Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request request,
-                                                         std::shared_ptr<upstream::BodySink> sink) {
+Task<Result<http::Response>> FakeUpstreamClient::run(http::Request request,
+                                                     std::shared_ptr<http::BodySink> sink) {
   ScriptedResponse script;
   int call = 0;
   {
@@ -91,7 +91,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
   // Deliver on a thread of our own, like libcurl's, and complete on the caller's executor.
   auto* self = this;
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(Result<upstream::Response>)>(
+                                          void(Result<http::Response>)>(
       // Pointers and scalars only: GCC 12 destroys a temporary in a co_await expression twice,
       // so this lambda must not own anything (see common/blocking.h).
       [self, script_ptr = &script, sink_ptr = &sink, request_ptr = &request, offset, last, ranged,
@@ -102,7 +102,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
                                      method = request_ptr->method, offset, last, ranged, call, ex,
                                      url = request_ptr->url,
                                      handler = std::move(handler)]() mutable {
-          upstream::Response resp;
+          http::Response resp;
           resp.status = script.status;
           resp.headers = script.headers;
           std::string body = script.body;
@@ -121,7 +121,7 @@ Task<Result<upstream::Response>> FakeUpstreamClient::run(upstream::Request reque
           }
           if (!resp.headers.has("content-length"))
             resp.headers.add("Content-Length", std::to_string(body.size()));
-          Result<upstream::Response> result = resp;
+          Result<http::Response> result = resp;
           if (method == "HEAD") {
             body.clear();
           }

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/upstream/upstream_client.h"
+#include "daemon/http/client.h"
 
 namespace pullcache::testing {
 
@@ -35,7 +35,7 @@ struct ScriptedResponse {
   bool refuse = false;
 };
 
-class FakeUpstreamClient final : public upstream::UpstreamClient {
+class FakeUpstreamClient final : public http::Client {
  public:
   explicit FakeUpstreamClient(asio::any_io_executor ex) : ex_(std::move(ex)) {}
   ~FakeUpstreamClient() override;
@@ -45,18 +45,17 @@ class FakeUpstreamClient final : public upstream::UpstreamClient {
   // Body bytes handed to sinks for `url`, over all its requests.
   [[nodiscard]] std::uint64_t bodyBytes(const std::string& url) const;
   [[nodiscard]] std::vector<std::string> unexpected() const;
-  [[nodiscard]] std::vector<upstream::Request> requests() const;
+  [[nodiscard]] std::vector<http::Request> requests() const;
   // Waits for the delivery threads. Before the io_context goes: a thread that has posted its
   // completion still holds an executor that counts as work on that io_context until it ends.
   void join();
 
-  Task<Result<upstream::Response>> send(upstream::Request request) override;
-  Task<Result<upstream::Response>> stream(upstream::Request request,
-                                          std::shared_ptr<upstream::BodySink> sink) override;
+  Task<Result<http::Response>> send(http::Request request) override;
+  Task<Result<http::Response>> stream(http::Request request,
+                                      std::shared_ptr<http::BodySink> sink) override;
 
  private:
-  Task<Result<upstream::Response>> run(upstream::Request request,
-                                       std::shared_ptr<upstream::BodySink> sink);
+  Task<Result<http::Response>> run(http::Request request, std::shared_ptr<http::BodySink> sink);
 
   asio::any_io_executor ex_;
   mutable std::mutex mu_;
@@ -64,7 +63,7 @@ class FakeUpstreamClient final : public upstream::UpstreamClient {
   std::map<std::string, int> calls_;
   std::map<std::string, std::uint64_t> body_bytes_;
   std::vector<std::string> unexpected_;
-  std::vector<upstream::Request> requests_;
+  std::vector<http::Request> requests_;
   std::vector<std::thread> threads_;
 };
 

@@ -104,8 +104,7 @@ TEST(Config, ErrorsNameTheKey) {
        "upstreams[0].url"},
       {"upstreams: [{match: a.io, auth: basic, sources: [{registry: b.io}]}]\n",
        "upstreams[0].auth"},
-      {"upstreams: [{match: \"*.a.io\", sources: [{registry: b.io}]}]\n",
-       "upstreams[0].sources"},
+      {"upstreams: [{match: \"*.a.io\", sources: [{registry: b.io}]}]\n", "upstreams[0].sources"},
       {"upstreams: [{match: a.io, sources: [{registry: b.io}, {registry: c.io}, {registry: d.io}, "
        "{registry: e.io}, {registry: f.io}, {registry: g.io}, {registry: h.io}, {registry: i.io}, "
        "{registry: j.io}]}]\n",

@@ -102,9 +102,9 @@ TEST(UpstreamRouter, RoutesByNsGlobAndRefusesUnknownHosts) {
   cfg.default_upstream = "docker.io";
   SystemClock clock;
   asio::io_context ioc;
-  struct NoClient final : UpstreamClient {
-    Task<Result<Response>> send(Request) override { co_return fail(Errc::kInternal); }
-    Task<Result<Response>> stream(Request, std::shared_ptr<BodySink>) override {
+  struct NoClient final : http::Client {
+    Task<Result<http::Response>> send(http::Request) override { co_return fail(Errc::kInternal); }
+    Task<Result<http::Response>> stream(http::Request, std::shared_ptr<http::BodySink>) override {
       co_return fail(Errc::kInternal);
     }
   } http;

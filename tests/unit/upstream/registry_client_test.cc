@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/base64.h"
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 #include "tests/support/fake_upstream_client.h"
 #include "tests/support/run_coro.h"
 
@@ -13,14 +13,14 @@ namespace {
 using testing::ScriptedResponse;
 
 TEST(Redirect, ResolvesAndRestrictsSchemes) {
-  EXPECT_EQ(resolveRedirect("https://a.example/v2/x/blobs/d", "/v2/y").value(),
+  EXPECT_EQ(http::resolveRedirect("https://a.example/v2/x/blobs/d", "/v2/y").value(),
             "https://a.example/v2/y");
-  EXPECT_EQ(resolveRedirect("https://a.example/v2/x", "https://s3.example/b?sig=1").value(),
+  EXPECT_EQ(http::resolveRedirect("https://a.example/v2/x", "https://s3.example/b?sig=1").value(),
             "https://s3.example/b?sig=1");
-  EXPECT_FALSE(resolveRedirect("https://a.example/v2/x", "file:///etc/passwd"));
-  EXPECT_FALSE(resolveRedirect("https://a.example/v2/x", "gopher://a.example/"));
-  EXPECT_EQ(urlHost("https://User@A.Example:8443/v2/?x"), "a.example:8443");
-  EXPECT_EQ(urlHost("ftp://a"), "");
+  EXPECT_FALSE(http::resolveRedirect("https://a.example/v2/x", "file:///etc/passwd"));
+  EXPECT_FALSE(http::resolveRedirect("https://a.example/v2/x", "gopher://a.example/"));
+  EXPECT_EQ(http::urlHost("https://User@A.Example:8443/v2/?x"), "a.example:8443");
+  EXPECT_EQ(http::urlHost("ftp://a"), "");
 }
 
 class RegistryClientTest : public ::testing::Test {
@@ -37,7 +37,7 @@ class RegistryClientTest : public ::testing::Test {
     router_ = std::make_unique<UpstreamRouter>(cfg, http_, clock_);
   }
 
-  Result<Response> get(const std::string& path) {
+  Result<http::Response> get(const std::string& path) {
     return testing::runCoro(ioc_, client_.request(router_->resolve("reg.test").value(), "GET",
                                                   "lib/app", path, Headers(), 1 << 20));
   }
@@ -104,7 +104,7 @@ TEST_F(RegistryClientTest, RedirectLoopsEnd) {
   auto r = get("blobs/sha256:2");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kUpstreamBadResponse);
-  EXPECT_EQ(http_.calls("https://reg.test/v2/lib/app/blobs/sha256:2"), kMaxRedirects + 1);
+  EXPECT_EQ(http_.calls("https://reg.test/v2/lib/app/blobs/sha256:2"), http::kMaxRedirects + 1);
 }
 
 TEST_F(RegistryClientTest, RejectedCredentialsAreTriedOnce) {

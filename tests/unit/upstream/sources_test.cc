@@ -1,12 +1,13 @@
 // Ordered sources of an upstream (upstreams[].sources): the name mapping, the breaker, the
 // verdict on each answer, and RegistryClient carrying them out against a scripted client.
+#include "daemon/upstream/sources.h"
+
 #include <gtest/gtest.h>
 
 #include "common/source_path.h"
 #include "daemon/config/config.h"
 #include "daemon/upstream/registry_client.h"
 #include "daemon/upstream/source_breaker.h"
-#include "daemon/upstream/sources.h"
 #include "tests/support/fake_upstream_client.h"
 #include "tests/support/run_coro.h"
 
@@ -40,21 +41,23 @@ TEST(SourcePath, ParsesHostPortAndPrefix) {
 }
 
 TEST(SourcePath, EcrRulePrefixesAreTwoToThirtyCharacters) {
-  auto check = [](const std::string& prefix) {
-    auto p = SourcePath::parse(std::string(kEcr) + "/" + prefix);
-    EXPECT_TRUE(p) << prefix;
-    return p && p.value().fitsEcrRule();
+  auto parse = [](const std::string& prefix) {
+    return SourcePath::parse(std::string(kEcr) + "/" + prefix);
   };
-  EXPECT_FALSE(check("d"));
-  EXPECT_TRUE(check("dh"));
-  EXPECT_TRUE(check(std::string(30, 'a')));
-  EXPECT_FALSE(check(std::string(31, 'a')));
-  EXPECT_TRUE(SourcePath::parse(kEcr).value().fitsEcrRule()) << "a ROOT rule has no prefix";
+  EXPECT_FALSE(parse("d"));
+  EXPECT_TRUE(parse("dh"));
+  EXPECT_TRUE(parse(std::string(30, 'a')));
+  EXPECT_FALSE(parse(std::string(31, 'a')));
+  EXPECT_TRUE(SourcePath::parse("mirror.example/" + std::string(31, 'a')))
+      << "other registries have no such limit";
+  auto root = SourcePath::parse(kEcr);
+  ASSERT_TRUE(root) << "a ROOT rule has no prefix";
+  EXPECT_TRUE(root.value().ecr);
+  EXPECT_FALSE(SourcePath::parse("docker.io").value().ecr);
 }
 
 TEST(SourcePath, TheClientsNameGoesUnderThePrefixWithinTheSourcesLimit) {
   auto ecr = SourcePath::parse(std::string(kEcr) + "/docker-hub").value();
-  ecr.ecr = true;
   EXPECT_EQ(ecr.repository("library/nginx").value(), "docker-hub/library/nginx");
   // ECR takes 256 characters: "docker-hub/" is 11, so a 245-character name fits, 246 does not.
   const std::string fits = "a/" + std::string(243, 'b');
@@ -75,9 +78,8 @@ TEST(SourcePath, TheClientsNameGoesUnderThePrefixWithinTheSourcesLimit) {
 // --- the breaker -------------------------------------------------------------------------------
 
 TEST(SourceBreaker, OpensAfterConsecutiveFailuresAndTriesOnceAfterTheBackoff) {
-  SourceBreaker b(config::SourceBreakerConfig{.failures = 3,
-                                              .backoff = std::chrono::seconds(10),
-                                              .max_backoff = std::chrono::seconds(25)});
+  SourceBreaker b(config::SourceBreakerConfig{
+      .failures = 3, .backoff = std::chrono::seconds(10), .max_backoff = std::chrono::seconds(25)});
   const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   using std::chrono::seconds;
   EXPECT_FALSE(b.failed(t0));
@@ -105,15 +107,15 @@ TEST(SourceBreaker, OpensAfterConsecutiveFailuresAndTriesOnceAfterTheBackoff) {
 
 // --- the verdict on one answer ---------------------------------------------------------------
 
-Result<Response> answer(int status) {
-  Response r;
+Result<http::Response> answer(int status) {
+  http::Response r;
   r.status = status;
   return r;
 }
 
 TEST(SourceVerdict, FinalAnswersAndTheOnesTheNextSourceGets) {
   struct Case {
-    Result<Response> in;
+    Result<http::Response> in;
     std::optional<FallbackReason> fallback;
     bool failed;
     bool later;
@@ -129,13 +131,13 @@ TEST(SourceVerdict, FinalAnswersAndTheOnesTheNextSourceGets) {
       {answer(429), FallbackReason::kThrottled, true, true},
       {answer(500), FallbackReason::kError, true, true},
       {answer(503), FallbackReason::kError, true, true},
-      {Result<Response>(Error{Errc::kUpstreamUnavailable, "refused"}),
+      {Result<http::Response>(Error{Errc::kUpstreamUnavailable, "refused"}),
        FallbackReason::kUnreachable, true, true},
-      {Result<Response>(Error{Errc::kTimeout, "stalled"}), FallbackReason::kUnreachable, true,
+      {Result<http::Response>(Error{Errc::kTimeout, "stalled"}), FallbackReason::kUnreachable, true,
        true},
-      {Result<Response>(Error{Errc::kDenied, "AccessDenied"}), FallbackReason::kDenied, true,
+      {Result<http::Response>(Error{Errc::kDenied, "AccessDenied"}), FallbackReason::kDenied, true,
        false},
-      {Result<Response>(Error{Errc::kUpstreamBadResponse, "redirect loop"}),
+      {Result<http::Response>(Error{Errc::kUpstreamBadResponse, "redirect loop"}),
        FallbackReason::kError, true, true},
   };
   for (const auto& c : cases) {
@@ -173,7 +175,7 @@ class SourcesTest : public ::testing::Test {
   }
   ~SourcesTest() override { http_.join(); }
 
-  Result<Response> get(const std::string& path) {
+  Result<http::Response> get(const std::string& path) {
     return testing::runCoro(ioc_, client_.request(router_->resolve("docker.io").value(), "GET",
                                                   "nginx", path, Headers(), 1 << 20));
   }
@@ -268,7 +270,7 @@ TEST_F(SourcesTest, EverySourceSkippedStillTriesThemInOrder) {
 }
 
 // A sink that keeps what it is given.
-struct Collect final : BodySink {
+struct Collect final : http::BodySink {
   bool onHeaders(int, const Headers&) override { return true; }
   bool onData(const char* data, std::size_t size) override {
     bytes.append(data, size);
@@ -283,8 +285,8 @@ TEST_F(SourcesTest, ABlobThatBeganStreamingStaysWithItsSource) {
                {.body = body, .chunk = 4096, .drop_after = 8192});
   http_.script(std::string(kHub) + "/blobs/sha256:1", {.body = body});
   auto sink = std::make_shared<Collect>();
-  auto r = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(),
-                                                     "nginx", "sha256:1", 0, sink));
+  auto r = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(), "nginx",
+                                                     "sha256:1", 0, sink));
   ASSERT_FALSE(r) << "the cut is the caller's to resume (with Range), not a second body";
   EXPECT_EQ(sink->bytes.size(), 8192u);
   EXPECT_EQ(http_.calls(std::string(kHub) + "/blobs/sha256:1"), 0);

@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 
-namespace pullcache::upstream {
+namespace pullcache::http {
 
 inline constexpr int kMaxRedirects = 5;
 
@@ -17,4 +17,4 @@ std::string urlHost(std::string_view url);
 Result<std::string> resolveRedirect(const std::string& base, const std::string& location);
 bool isRedirectStatus(int status) noexcept;
 
-}  // namespace pullcache::upstream
+}  // namespace pullcache::http

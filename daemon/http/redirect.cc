@@ -1,10 +1,10 @@
-#include "daemon/upstream/redirect.h"
+#include "daemon/http/redirect.h"
 
 #include <curl/curl.h>
 
 #include <memory>
 
-namespace pullcache::upstream {
+namespace pullcache::http {
 
 std::string urlHost(std::string_view url) {
   std::size_t start;
@@ -46,4 +46,4 @@ Result<std::string> resolveRedirect(const std::string& base, const std::string& 
   return resolved;
 }
 
-}  // namespace pullcache::upstream
+}  // namespace pullcache::http

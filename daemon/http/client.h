@@ -1,6 +1,8 @@
 #pragma once
-// HTTP client for upstream registries, as the registry layer sees it. Implementations:
-// CurlClient (libcurl multi on its own thread); tests may wrap it to inject faults.
+// Outgoing HTTP: registries, token realms, redirect targets (S3, CDNs) and the AWS credential
+// APIs. The transport layer below upstream/ (registry requests) and auth/ (tokens, credentials),
+// so neither needs the other for it. Implementation: CurlClient (libcurl multi on its own
+// thread); tests script it (tests/support/fake_upstream_client.h) or wrap it to inject faults.
 //
 // An HTTP status is never an error at this layer: Result errors are transport failures
 // (kUpstreamUnavailable: connect, DNS, reset, TLS; kTimeout: stall or deadline; kTooLarge).
@@ -14,7 +16,7 @@
 #include "common/error.h"
 #include "common/http_message.h"
 
-namespace pullcache::upstream {
+namespace pullcache::http {
 
 struct Request {
   std::string method = "GET";  // GET or HEAD to registries; POST/PUT for the AWS credential APIs
@@ -50,9 +52,9 @@ class BodySink {
   virtual bool onData(const char* data, std::size_t size) = 0;
 };
 
-class UpstreamClient {
+class Client {
  public:
-  virtual ~UpstreamClient() = default;
+  virtual ~Client() = default;
   // Buffered request/response.
   virtual Task<Result<Response>> send(Request request) = 0;
   // A 2xx body goes to `sink` (kept alive until completion); any other body is buffered into
@@ -60,4 +62,4 @@ class UpstreamClient {
   virtual Task<Result<Response>> stream(Request request, std::shared_ptr<BodySink> sink) = 0;
 };
 
-}  // namespace pullcache::upstream
+}  // namespace pullcache::http

@@ -1,5 +1,5 @@
 #pragma once
-// UpstreamClient on the libcurl multi interface, driven by one dedicated thread.
+// Client on the libcurl multi interface, driven by one dedicated thread.
 // Requests are queued from any thread; completions are posted to the awaiting coroutine's
 // executor. Blob bodies are handed to a BodySink chunk by chunk (it writes them to disk), so
 // the client never holds a blob in memory; connections are reused per host by libcurl.
@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include "daemon/upstream/upstream_client.h"
+#include "daemon/http/client.h"
 
-namespace pullcache::upstream {
+namespace pullcache::http {
 
 struct CurlOptions {
   std::chrono::milliseconds connect_timeout{5'000};
@@ -22,7 +22,7 @@ struct CurlOptions {
   long max_host_connections = 32;  // per host:port; transfers beyond it wait for a free one
 };
 
-class CurlClient final : public UpstreamClient {
+class CurlClient final : public Client {
  public:
   CurlClient(asio::any_io_executor default_executor, CurlOptions options);
   ~CurlClient()
@@ -50,4 +50,4 @@ class CurlClient final : public UpstreamClient {
   std::thread thread_;
 };
 
-}  // namespace pullcache::upstream
+}  // namespace pullcache::http

@@ -1,4 +1,4 @@
-#include "daemon/upstream/curl_client.h"
+#include "daemon/http/curl_client.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -14,7 +14,7 @@
 
 #include "common/ip_class.h"
 
-namespace pullcache::upstream {
+namespace pullcache::http {
 
 namespace {
 constexpr std::size_t kErrorBodyCap = 64 * 1024;
@@ -383,4 +383,4 @@ void CurlClient::finish(Transfer* t, int curl_code) {
   t->completion->complete(std::move(result));
 }
 
-}  // namespace pullcache::upstream
+}  // namespace pullcache::http
