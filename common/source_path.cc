@@ -2,26 +2,27 @@
 
 #include "common/ecr_host.h"
 #include "common/reference.h"
+#include "common/url.h"
 
 namespace pullcache {
 
-Result<SourcePath> SourcePath::parse(std::string_view text) {
-  if (text.empty()) return fail(Errc::kConfigInvalid, "is empty (host[:port][/prefix])");
+Result<SourcePath> SourcePath::parse(std::string_view raw) {
+  if (raw.empty()) return fail(Errc::kConfigInvalid, "is empty (host[:port][/prefix])");
+  const std::string text = hideUserinfo(raw);  // as it is quoted in errors
   SourcePath p;
-  const auto slash = text.find('/');
-  p.host = std::string(text.substr(0, slash));
+  const auto slash = raw.find('/');
+  p.host = std::string(raw.substr(0, slash));
   if (auto h = validateRegistryHost(p.host); !h)
-    return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': " + h.error().detail);
+    return fail(Errc::kConfigInvalid, "'" + text + "': " + h.error().detail);
   p.ecr = parseEcrHost(p.host).has_value();
   if (slash == std::string_view::npos) return p;
-  std::string_view prefix = text.substr(slash + 1);
+  std::string_view prefix = raw.substr(slash + 1);
   if (prefix.ends_with('/')) prefix.remove_suffix(1);  // ECR assumes the trailing '/'
-  if (prefix.empty())
-    return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': the prefix after '/' is empty");
+  if (prefix.empty()) return p;                        // "docker.io/": no prefix
   if (auto v = validateName(prefix); !v)
-    return fail(Errc::kConfigInvalid, "'" + std::string(text) + "': prefix: " + v.error().detail);
+    return fail(Errc::kConfigInvalid, "'" + text + "': prefix: " + v.error().detail);
   if (p.ecr && (prefix.size() < kEcrMinPrefix || prefix.size() > kEcrMaxPrefix)) {
-    return fail(Errc::kConfigInvalid, "'" + std::string(text) +
+    return fail(Errc::kConfigInvalid, "'" + text +
                                           "': an ECR pull-through cache rule's prefix is " +
                                           std::to_string(kEcrMinPrefix) + " to " +
                                           std::to_string(kEcrMaxPrefix) + " characters");

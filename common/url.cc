@@ -2,6 +2,15 @@
 
 namespace pullcache {
 
+std::string hideUserinfo(std::string_view s) {
+  const std::size_t scheme = s.find("://");
+  const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const std::size_t end = s.find_first_of("/?#", start);
+  const std::size_t at = s.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(s);
+  return std::string(s.substr(0, start)) + "***" + std::string(s.substr(at));
+}
+
 std::string urlEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "common/fs.h"
@@ -198,14 +199,26 @@ std::string sourceName(const upstream::Upstream& up, const upstream::Source& src
   return up.host + " source " + std::to_string(i + 1) + " (" + src.path.str() + ")";
 }
 
+// An ECR source that cannot get a token stops the checks only when its upstream has no other
+// source: with another one, requests go on to it, which checkRegistries then checks.
 Task<bool> checkAws(Doctor* d) {
   bool any = false;
+  std::optional<std::string> creds_error;  // the chain's failure, once asked
   for (const auto& host : d->router->literalHosts()) {
     auto up = d->router->resolve(host);
     if (!up) {
       d->report.fail("upstream", host + ": " + up.error().detail);
       co_return false;
     }
+    const bool has_fallback = up.value()->sources.size() > 1;
+    const auto problem = [&](const std::string& check, const std::string& what) {
+      if (has_fallback) {
+        d->report.warn(check, what + "; requests go on to the next source");
+        return true;
+      }
+      d->report.fail(check, what);
+      return false;
+    };
     for (const auto& src : up.value()->sources) {
       const auto* ecr = dynamic_cast<const auth::EcrAuth*>(src.auth.get());
       if (ecr == nullptr) continue;
@@ -217,20 +230,25 @@ Task<bool> checkAws(Doctor* d) {
         for (const auto& n : chain.configuredProviders())
           configured += (configured.empty() ? "" : ", ") + n;
         auto creds = co_await chain.get();
-        if (!creds) {
-          d->report.fail("aws credentials", creds.error().detail);
-          co_return false;
+        if (creds) {
+          const auto& c = creds.value();
+          d->report.ok("aws credentials",
+                       c.provider + ": " + c.identity +
+                           (c.expiration ? ", temporary until " + isoTime(*c.expiration) : "") +
+                           " (configured here: " + (configured.empty() ? "none" : configured) +
+                           ")");
+        } else {
+          creds_error = creds.error().detail;
         }
-        const auto& c = creds.value();
-        d->report.ok("aws credentials",
-                     c.provider + ": " + c.identity +
-                         (c.expiration ? ", temporary until " + isoTime(*c.expiration) : "") +
-                         " (configured here: " + (configured.empty() ? "none" : configured) + ")");
+      }
+      if (creds_error) {
+        if (!problem("aws credentials", name + ": " + *creds_error)) co_return false;
+        continue;
       }
       auto token = co_await src.auth->authorization(http::urlHost(src.base_url), "");
       if (!token) {
-        d->report.fail("ecr token", name + ": " + token.error().detail);
-        co_return false;
+        if (!problem("ecr token", name + ": " + token.error().detail)) co_return false;
+        continue;
       }
       auto status = ecr->source()->status();
       d->report.ok("ecr token", name + ": valid until " + isoTime(status.expires_at) + " (API " +

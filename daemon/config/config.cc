@@ -15,6 +15,7 @@
 #include "common/image_ref.h"
 #include "common/reference.h"
 #include "common/source_path.h"
+#include "common/url.h"
 #include "daemon/config/config_keys.h"
 #include "daemon/config/yaml_keys.h"
 
@@ -47,7 +48,8 @@ Result<void> validateUrl(const std::string& url, const std::string& key) {
     return keyError(key, "must start with http:// or https://");
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (auto h = validateRegistryHost(rest); !h)
-    return keyError(key, "'" + url + "': " + h.error().detail + " (scheme://host[:port], no path)");
+    return keyError(key, "'" + hideUserinfo(url) + "': " + h.error().detail +
+                             " (scheme://host[:port], no path)");
   return ok();
 }
 
@@ -192,8 +194,12 @@ Result<UpstreamConfig> parseUpstream(const YAML::Node& node, const std::string& 
                         "' (every matched registry would get the same sources)");
   }
   for (std::size_t i = 0; i < list.size(); ++i) {
-    auto s = parseSource(list[i], where + ".sources[" + std::to_string(i) + "]");
+    const std::string at = where + ".sources[" + std::to_string(i) + "]";
+    auto s = parseSource(list[i], at);
     if (!s) return s.error();
+    for (const auto& earlier : u.sources)
+      if (earlier.registry == s.value().registry)
+        return keyError(at + ".registry", "'" + earlier.registry + "' is listed twice");
     u.sources.push_back(std::move(s).value());
   }
   return u;

@@ -40,14 +40,23 @@ class WatchedSink final : public http::BodySink {
   explicit WatchedSink(std::shared_ptr<http::BodySink> inner) : inner_(std::move(inner)) {}
   bool onHeaders(int status, const Headers& headers) override {
     started_ = true;
-    return inner_->onHeaders(status, headers);
+    return keep(inner_->onHeaders(status, headers));
   }
-  bool onData(const char* data, std::size_t size) override { return inner_->onData(data, size); }
+  bool onData(const char* data, std::size_t size) override {
+    return keep(inner_->onData(data, size));
+  }
   [[nodiscard]] bool started() const { return started_; }
+  // The receiver stopped the transfer (its disk, its size limit): not the source's doing.
+  [[nodiscard]] bool refused() const { return refused_; }
 
  private:
+  bool keep(bool go_on) {
+    if (!go_on) refused_ = true;
+    return go_on;
+  }
   std::shared_ptr<http::BodySink> inner_;
   bool started_ = false;
+  bool refused_ = false;
 };
 
 Task<void> sleepFor(std::chrono::milliseconds delay) {
@@ -112,63 +121,92 @@ Task<Result<http::Response>> RegistryClient::viaSources(std::shared_ptr<const Up
     auto at = sources[0].path.repository(name);
     if (!at) co_return at.error();
     request.url = sources[0].base_url + "/v2/" + at.value() + suffix;
-    co_return co_await perform(upstream, 0, std::move(at).value(), std::move(request),
-                               std::move(sink));
+    Attempt only =
+        co_await perform(upstream, 0, std::move(at).value(), std::move(request), std::move(sink));
+    co_return std::move(only.answer);
   }
-  // Sources whose breaker admits the request, in order; the others only when none does.
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<std::size_t> order;
+  // A source is asked only when the request reaches it, so a breaker's half-open try is spent
+  // only on a request that needs it. A move to the next source is counted (by the reason it
+  // left the one before) when that next source is asked; skipped sources, whose breaker is
+  // open, are asked as a last resort, in order, when no source was.
+  struct Left {
+    std::size_t source;
+    metrics::FallbackReason reason;
+  };
+  std::vector<Left> left;
   std::vector<std::size_t> skipped;
-  for (std::size_t i = 0; i < sources.size(); ++i)
-    (sources[i].breaker->admit(now) ? order : skipped).push_back(i);
-  if (order.empty()) {
-    order = std::move(skipped);
-    skipped.clear();
-  }
-  for (std::size_t i : skipped)
-    if (auto* m = sources[i].source_metrics) m->fallback(metrics::FallbackReason::kBreakerOpen);
+  const auto count_moves = [&] {
+    for (const Left& l : left)
+      if (auto* m = sources[l.source].source_metrics) m->fallback(l.reason);
+    left.clear();
+  };
   std::optional<Result<http::Response>> answer;  // what the client gets if no source is final
   bool answer_says_later = false;
+  bool asked_any = false;
   auto watched = sink ? std::make_shared<WatchedSink>(sink) : nullptr;
-  for (std::size_t n = 0; n < order.size(); ++n) {
-    const std::size_t i = order[n];
-    const Source& src = sources[i];
-    auto at = src.path.repository(name);
-    if (!at) {
-      if (src.source_metrics != nullptr)
-        src.source_metrics->fallback(metrics::FallbackReason::kNameTooLong);
-      if (!answer) answer = Result<http::Response>(at.error());
-      continue;
-    }
-    http::Request r = request;
-    r.url = src.base_url + "/v2/" + at.value() + suffix;
-    auto resp = co_await perform(upstream, i, std::move(at).value(), std::move(r), watched);
-    const SourceVerdict verdict = judgeSourceAnswer(resp);
-    if (verdict.source_failed) {
-      if (src.breaker->failed(std::chrono::steady_clock::now())) {
-        logger()->warn(
-            "source {} of {} keeps failing ({}); skipped for {}s", src.path.str(), upstream->host,
-            metrics::fallbackReasonName(*verdict.fallback),
-            std::chrono::duration_cast<std::chrono::seconds>(src.breaker->backoff()).count());
+  for (int pass = 0; pass < 2; ++pass) {
+    const bool last_resort = pass == 1;
+    if (last_resort && (asked_any || skipped.empty())) break;
+    if (last_resort)  // they are asked after all
+      std::erase_if(
+          left, [](const Left& l) { return l.reason == metrics::FallbackReason::kBreakerOpen; });
+    const std::vector<std::size_t> order = last_resort ? std::move(skipped) : [&] {
+      std::vector<std::size_t> all(sources.size());
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+      return all;
+    }();
+    skipped.clear();
+    for (const std::size_t i : order) {
+      const Source& src = sources[i];
+      auto at = src.path.repository(name);
+      if (!at) {
+        left.push_back({i, metrics::FallbackReason::kNameTooLong});
+        if (!answer) answer = Result<http::Response>(at.error());
+        continue;
       }
-    } else if (src.breaker->succeeded()) {
-      logger()->info("source {} of {} answers again", src.path.str(), upstream->host);
-    }
-    if (src.source_metrics != nullptr) src.source_metrics->breaker_open.set(src.breaker->open());
-    if (!verdict.fallback || (watched && watched->started())) co_return resp;
-    if (src.source_metrics != nullptr) src.source_metrics->fallback(*verdict.fallback);
-    if (!answer || (verdict.try_later && !answer_says_later)) {
-      answer = std::move(resp);
-      answer_says_later = verdict.try_later;
+      if (!last_resort && !src.breaker->admit(std::chrono::steady_clock::now())) {
+        skipped.push_back(i);
+        left.push_back({i, metrics::FallbackReason::kBreakerOpen});
+        continue;
+      }
+      count_moves();
+      asked_any = true;
+      http::Request r = request;
+      r.url = src.base_url + "/v2/" + at.value() + suffix;
+      Attempt attempt = co_await perform(upstream, i, std::move(at).value(), std::move(r), watched);
+      if (watched && watched->refused()) co_return std::move(attempt.answer);
+      const SourceVerdict verdict = judgeSourceAnswer(attempt.answer, attempt.repository_refused);
+      noteVerdict(*upstream, src, verdict);
+      if (!verdict.fallback || (watched && watched->started())) co_return std::move(attempt.answer);
+      left.push_back({i, *verdict.fallback});
+      if (!answer || (verdict.try_later && !answer_says_later)) {
+        answer = std::move(attempt.answer);
+        answer_says_later = verdict.try_later;
+      }
     }
   }
   co_return std::move(*answer);
 }
 
-Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
-                                                     std::size_t source, std::string repository,
-                                                     http::Request request,
-                                                     std::shared_ptr<http::BodySink> sink) {
+void RegistryClient::noteVerdict(const Upstream& upstream, const Source& src,
+                                 const SourceVerdict& verdict) {
+  if (verdict.source_failed) {
+    if (src.breaker->failed(std::chrono::steady_clock::now())) {
+      logger()->warn(
+          "source {} of {} keeps failing ({}); skipped for {} ms", src.path.str(), upstream.host,
+          metrics::fallbackReasonName(*verdict.fallback),
+          std::chrono::duration_cast<std::chrono::milliseconds>(src.breaker->backoff()).count());
+    }
+  } else if (src.breaker->succeeded()) {
+    logger()->info("source {} of {} answers again", src.path.str(), upstream.host);
+  }
+  if (src.source_metrics != nullptr) src.source_metrics->breaker_open.set(src.breaker->open());
+}
+
+Task<RegistryClient::Attempt> RegistryClient::perform(std::shared_ptr<const Upstream> upstream,
+                                                      std::size_t source, std::string repository,
+                                                      http::Request request,
+                                                      std::shared_ptr<http::BodySink> sink) {
   const Source& src = upstream->sources[source];
   // Redirects are followed here, not by libcurl, so that each host gets its own auth: the
   // upstream's own host its configured credentials or tokens, a CDN or S3 nothing, and a
@@ -188,7 +226,7 @@ Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstr
       sent = it->second;
     } else {
       auto auth = co_await src.auth->authorization(host, repository);
-      if (!auth) co_return auth.error();
+      if (!auth) co_return Attempt{auth.error()};
       sent = std::move(auth).value();
     }
     http::Request r = request;
@@ -229,16 +267,16 @@ Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstr
       co_await sleepFor(*delay);
       continue;
     }
-    if (!resp) co_return resp;
+    if (!resp) co_return Attempt{std::move(resp)};
     attempts = 0;
     const int status = resp.value().status;
     if (http::isRedirectStatus(status) && resp.value().headers.has("location")) {
       if (++hops > http::kMaxRedirects) {
-        co_return fail(Errc::kUpstreamBadResponse,
-                       "more than " + std::to_string(http::kMaxRedirects) + " redirects");
+        co_return Attempt{fail(Errc::kUpstreamBadResponse,
+                               "more than " + std::to_string(http::kMaxRedirects) + " redirects")};
       }
       auto next = http::resolveRedirect(url, std::string(resp.value().headers.get("location")));
-      if (!next) co_return next.error();
+      if (!next) co_return Attempt{next.error()};
       url = std::move(next).value();
       continue;
     }
@@ -253,8 +291,8 @@ Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstr
     if (status == 403 && hops > 0 && host != origin_host) {
       // Refused again with a URL the registry has just issued: the object store or the path to
       // it is the problem, not this node's credentials.
-      co_return fail(Errc::kUpstreamUnavailable,
-                     "the registry's redirect target " + host + " refused a fresh URL (HTTP 403)");
+      co_return Attempt{fail(Errc::kUpstreamUnavailable, "the registry's redirect target " + host +
+                                                             " refused a fresh URL (HTTP 403)")};
     }
     std::string challenge(resp.value().headers.get("www-authenticate"));
     const bool expired_credentials = status == 403 && host == origin_host &&
@@ -262,15 +300,26 @@ Task<Result<http::Response>> RegistryClient::perform(std::shared_ptr<const Upstr
     if (expired_credentials) {
       auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
       if (!next) {
-        if (next.error().code == Errc::kDenied) co_return resp;  // a real refusal: DENIED
-        co_return next.error();
+        if (next.error().code == Errc::kDenied) co_return Attempt{std::move(resp)};  // DENIED
+        co_return Attempt{next.error()};
       }
       challenged[host] = std::move(next).value();
       continue;
     }
-    if (status != 401 || challenge.empty() || challenged.contains(host)) co_return resp;
+    if (status != 401 || challenge.empty() || challenged.contains(host)) {
+      // A token this source issued for the repository, then refused: the repository is missing
+      // or private there (Docker Hub answers so for both), which says nothing of the source.
+      const bool refused_token = (status == 401 || status == 403) && host == origin_host &&
+                                 sent.starts_with("Bearer ") && challenged.contains(host);
+      co_return Attempt{std::move(resp), refused_token};
+    }
     auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
-    if (!next) co_return next.error();
+    if (!next) {
+      // The token it had issued for the repository refused, and a fresh one is the same.
+      const bool refused_token = next.error().code == Errc::kUnauthorized && host == origin_host &&
+                                 sent.starts_with("Bearer ");
+      co_return Attempt{next.error(), refused_token};
+    }
     challenged[host] = std::move(next).value();
   }
 }

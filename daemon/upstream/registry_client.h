@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/http/client.h"
+#include "daemon/upstream/sources.h"
 #include "daemon/upstream/upstream_router.h"
 
 namespace pullcache::upstream {
@@ -36,10 +37,17 @@ class RegistryClient {
   Task<Result<http::Response>> viaSources(std::shared_ptr<const Upstream> upstream,
                                           std::string repository, http::Request request,
                                           std::shared_ptr<http::BodySink> sink);
+  struct Attempt {
+    Result<http::Response> answer;
+    bool repository_refused = false;  // 401/403 to a token the source issued for this request
+  };
   // One source: its auth, redirects, retries. `repository` is the name at that source.
-  Task<Result<http::Response>> perform(std::shared_ptr<const Upstream> upstream, std::size_t source,
-                                       std::string repository, http::Request request,
-                                       std::shared_ptr<http::BodySink> sink);
+  Task<Attempt> perform(std::shared_ptr<const Upstream> upstream, std::size_t source,
+                        std::string repository, http::Request request,
+                        std::shared_ptr<http::BodySink> sink);
+  // Books one source's answer with its breaker (and says when the breaker opens or closes).
+  static void noteVerdict(const Upstream& upstream, const Source& src,
+                          const SourceVerdict& verdict);
   http::Client& http_;
   std::chrono::milliseconds request_timeout_;
 };

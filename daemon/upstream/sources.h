@@ -3,10 +3,12 @@
 // decision, unit-tested; RegistryClient carries it out.
 //
 // Final (the client gets it): any 2xx, a redirect not followed, 416, and the 4xx answers that
-// every source would give alike (400, 405, ...). Handed to the next source: no answer at all,
-// 429, 5xx, 401/403 (this source's credentials or permissions), and 404 (an ECR pull-through
-// cache rule answers 404 for an image it has not imported and for a prefix without a rule).
-// The breaker counts the failures of a source, not its 404s: a 404 is a working registry.
+// every source would give alike (400, 405, ...), and a body over its limit (the same at every
+// source). Handed to the next source: no answer at all, 429, 5xx, 401/403 (this source's
+// credentials or permissions), and 404 (an ECR pull-through cache rule answers 404 for an image
+// it has not imported and for a prefix without a rule). The breaker counts the failures of a
+// source, not its 404s nor a refusal of one repository: those come from a working registry. A
+// transfer its receiver stopped (RegistryClient sees that itself) is final and no failure.
 
 #include <optional>
 
@@ -24,6 +26,10 @@ struct SourceVerdict {
   bool try_later = false;
 };
 
-SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer);
+// `repository_refused`: the answer (a 401/403, or the auth's "rejected a fresh token") is a
+// refusal of a token the source issued for this very repository (Docker Hub's answer for a repository that is missing or private): handed on, not a
+// failure of the source.
+SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer,
+                                bool repository_refused = false);
 
 }  // namespace pullcache::upstream

@@ -378,7 +378,9 @@ TEST_F(EcrTest, DoctorStopsAtTheFirstBrokenLink) {
   auto none = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath()},
                          std::chrono::seconds(60), baseEnv());
   EXPECT_EQ(none.code, 1);
-  EXPECT_NE(none.output.find("FAIL  aws credentials  no AWS credentials found"), std::string::npos)
+  EXPECT_NE(none.output.find("FAIL  aws credentials  " + aws_->registryHost() +
+                             ": no AWS credentials found"),
+            std::string::npos)
       << none.output;
   auto bad = runCommand({pullcacheBinary(), "doctor", "--config", dir_.sub("missing.yaml")});
   EXPECT_EQ(bad.code, 3);

@@ -204,6 +204,17 @@ TEST_F(PullThroughCacheTest, DoctorChecksEachSourceAndSaysWhichServesTheImage) {
     EXPECT_NE(r.output.find(line), std::string::npos) << "missing: " << line << "\n" << r.output;
   }
   EXPECT_EQ(r.output.find(kSecret), std::string::npos);
+  // No AWS credentials at all: the ECR source cannot work, but Docker Hub can, so a warning and
+  // the checks go on (an upstream whose only source is ECR would stop here).
+  auto no_creds = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath(), "--image",
+                              "docker.io/library/app:v1"},
+                             std::chrono::seconds(60), aws_->isolatedEnv(dir_.sub("home")));
+  EXPECT_EQ(no_creds.code, 0) << no_creds.output;
+  EXPECT_NE(no_creds.output.find("warn  aws credentials  docker.io source 1 (" + ecrSource("quay") +
+                                 "): "),
+            std::string::npos)
+      << no_creds.output;
+  EXPECT_NE(no_creds.output.find("this source serves it"), std::string::npos) << no_creds.output;
   // The ECR front down: a warning (the next source answers), not a failure.
   aws_->stopRegistry();
   auto down = runCommand({pullcacheBinary(), "doctor", "--config", pc.configPath()},

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,10 @@ class FakeAws {
     return options_.account + ".dkr.ecr." + options_.region + ".amazonaws.com";
   }
   MiniHttpServer& ecrApi() { return *ecr_api_; }
-  MiniHttpServer& registry() { return *registry_; }
+  MiniHttpServer& registry() {
+    if (!registry_) throw std::logic_error("FakeAws::registry() after stopRegistry()");
+    return *registry_;
+  }
   MiniHttpServer& s3() { return *s3_; }
   MiniHttpServer& sts() { return *sts_; }
   MiniHttpServer& container() { return *container_; }

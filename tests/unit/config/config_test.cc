@@ -91,8 +91,10 @@ TEST(Config, ErrorsNameTheKey) {
        "upstreams[0].sources[0].registry"},
       {"upstreams: [{match: a.io, sources: [{registry: B.io}]}]\n",
        "upstreams[0].sources[0].registry"},
-      {"upstreams: [{match: a.io, sources: [{registry: \"b.io/\"}]}]\n",
+      {"upstreams: [{match: a.io, sources: [{registry: \"b.io//x\"}]}]\n",
        "upstreams[0].sources[0].registry"},
+      {"upstreams: [{match: a.io, sources: [{registry: b.io/x}, {registry: \"b.io/x/\"}]}]\n",
+       "upstreams[0].sources[1].registry"},
       {"upstreams: [{match: a.io, sources: [{registry: \"123456789012.dkr.ecr.eu-west-1."
        "amazonaws.com/d\"}]}]\n",
        "upstreams[0].sources[0].registry"},

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/source_path.h"
 #include "daemon/config/config.h"
 #include "daemon/upstream/registry_client.h"
@@ -35,9 +37,16 @@ TEST(SourcePath, ParsesHostPortAndPrefix) {
   ASSERT_TRUE(bare);
   EXPECT_EQ(bare.value().prefix, "");
   EXPECT_EQ(bare.value().str(), "docker.io");
-  for (const char* bad : {"", "Docker.io", "docker.io/", "docker.io//x", "docker.io/Library",
-                          "docker.io/a..b", "host name/x", "docker.io/-x"})
+  auto slash = SourcePath::parse("docker.io/");
+  ASSERT_TRUE(slash) << "an empty prefix is no prefix";
+  EXPECT_EQ(slash.value().str(), "docker.io");
+  for (const char* bad : {"", "Docker.io", "docker.io//x", "docker.io/Library", "docker.io/a..b",
+                          "host name/x", "docker.io/-x"})
     EXPECT_FALSE(SourcePath::parse(bad)) << bad;
+  // Userinfo never reaches the message.
+  auto secret = SourcePath::parse("user:hunter2@ptc.test/x");
+  ASSERT_FALSE(secret);
+  EXPECT_EQ(secret.error().detail.find("hunter2"), std::string::npos) << secret.error().detail;
 }
 
 TEST(SourcePath, EcrRulePrefixesAreTwoToThirtyCharacters) {
@@ -139,6 +148,8 @@ TEST(SourceVerdict, FinalAnswersAndTheOnesTheNextSourceGets) {
        false},
       {Result<http::Response>(Error{Errc::kUpstreamBadResponse, "redirect loop"}),
        FallbackReason::kError, true, true},
+      {Result<http::Response>(Error{Errc::kTooLarge, "manifest over its limit"}), std::nullopt,
+       false, false},
   };
   for (const auto& c : cases) {
     const auto v = judgeSourceAnswer(c.in);
@@ -147,6 +158,10 @@ TEST(SourceVerdict, FinalAnswersAndTheOnesTheNextSourceGets) {
     EXPECT_EQ(v.source_failed, c.failed) << what;
     EXPECT_EQ(v.try_later, c.later) << what;
   }
+  // A refusal of a token the source issued for the repository: handed on, no failure.
+  const auto refused = judgeSourceAnswer(answer(401), true);
+  EXPECT_EQ(refused.fallback, FallbackReason::kDenied);
+  EXPECT_FALSE(refused.source_failed);
 }
 
 // --- RegistryClient over two sources ---------------------------------------------------------
@@ -157,6 +172,12 @@ constexpr const char* kHub = "https://hub.test/v2/library/nginx";
 class SourcesTest : public ::testing::Test {
  protected:
   SourcesTest() {
+    build({.failures = 2,
+           .backoff = std::chrono::seconds(60),
+           .max_backoff = std::chrono::seconds(60)});
+  }
+  // The router again, with another breaker (the breakers are the router's).
+  void build(config::SourceBreakerConfig breaker) {
     config::Config cfg;
     config::UpstreamConfig u;
     u.match = "docker.io";
@@ -168,9 +189,7 @@ class SourcesTest : public ::testing::Test {
     hub.url = "https://hub.test";
     u.sources = {primary, hub};
     cfg.upstreams.push_back(u);
-    cfg.source_breaker = {.failures = 2,
-                          .backoff = std::chrono::seconds(60),
-                          .max_backoff = std::chrono::seconds(60)};
+    cfg.source_breaker = breaker;
     router_ = std::make_unique<UpstreamRouter>(cfg, http_, clock_, &metrics_);
   }
   ~SourcesTest() override { http_.join(); }
@@ -252,7 +271,7 @@ TEST_F(SourcesTest, WhenEverySourceFailsTheClientHearsTryLaterNotNotFound) {
 
 TEST_F(SourcesTest, EverySourceSkippedStillTriesThemInOrder) {
   http_.script(std::string(kPrimary) + "/manifests/1", {.status = 503});
-  http_.script(std::string(kHub) + "/manifests/1", {.status = 503});
+  http_.script(std::string(kHub) + "/manifests/1", {.status = 502});
   for (int i = 0; i < 2; ++i) {
     auto failing = get("manifests/1");
     ASSERT_TRUE(failing);
@@ -267,6 +286,65 @@ TEST_F(SourcesTest, EverySourceSkippedStillTriesThemInOrder) {
   EXPECT_EQ(r.value().body, "{back}");
   EXPECT_EQ(http_.calls(std::string(kHub) + "/manifests/1"), before);
   EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 0);
+}
+
+TEST_F(SourcesTest, AHalfOpenTryIsSpentOnlyByARequestThatReachesTheSource) {
+  build({.failures = 2,
+         .backoff = std::chrono::milliseconds(50),
+         .max_backoff = std::chrono::milliseconds(50)});
+  // The hub fails twice (the first source has not got the image): its breaker opens.
+  http_.script(std::string(kPrimary) + "/manifests/1", {.status = 404, .body = "{}"});
+  http_.script(std::string(kHub) + "/manifests/1", {.status = 503});
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(get("manifests/1"));
+  ASSERT_EQ(metrics_.source("docker.io", "docker.io").breaker_open.value(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  // Past its backoff. A request the first source serves does not reach the hub, so it must not
+  // use up the hub's one try.
+  http_.script(std::string(kPrimary) + "/manifests/2", {.body = "{from ptc}"});
+  ASSERT_TRUE(get("manifests/2"));
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/manifests/2"), 0);
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kNotFound), 2)
+      << "a move is counted when the next source is asked";
+  // The next request that does reach it gets the try, and the hub's answer.
+  http_.script(std::string(kHub) + "/manifests/1", {.body = "{from hub}"});
+  auto r = get("manifests/1");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().body, "{from hub}");
+  EXPECT_EQ(metrics_.source("docker.io", "docker.io").breaker_open.value(), 0);
+  EXPECT_EQ(fallbacks("docker.io", FallbackReason::kError), 0)
+      << "the hub is the last source: nothing to move on to, no fallback from it";
+}
+
+TEST_F(SourcesTest, ARepositoryRefusedAfterItsTokenGoesOnWithoutFailingTheSource) {
+  // The first source issues a token for the repository, then refuses it: Docker Hub's answer
+  // for a repository that is missing or private. The hub has it.
+  http_.script(std::string(kPrimary) + "/manifests/1",
+               {.require_authorization = "Bearer for-someone-else",
+                .challenge = R"(Bearer realm="https://ptc.test/token",service="ptc")"});
+  http_.script(
+      "https://ptc.test/token?service=ptc&scope=repository%3Adocker-hub%2Flibrary%2F"
+      "nginx%3Apull",
+      {.body = R"({"token":"tok"})"});
+  http_.script(std::string(kHub) + "/manifests/1", {.body = "{from hub}"});
+  for (int i = 0; i < 3; ++i) {
+    auto r = get("manifests/1");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value().body, "{from hub}");
+  }
+  for (const auto& u : http_.unexpected()) ADD_FAILURE() << "unexpected " << u;
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kDenied), 3);
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 0)
+      << "a working registry that refused one repository";
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kBreakerOpen), 0);
+}
+
+TEST_F(SourcesTest, RefusedCredentialsDoCountTowardTheBreaker) {
+  // Basic credentials refused (no token of the source's own): this source's credentials.
+  http_.script(std::string(kPrimary) + "/manifests/1", {.status = 403, .body = "{}"});
+  http_.script(std::string(kHub) + "/manifests/1", {.body = "{from hub}"});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(get("manifests/1"));
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 1);
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kBreakerOpen), 1);
 }
 
 // A sink that keeps what it is given.
@@ -298,6 +376,29 @@ TEST_F(SourcesTest, ABlobThatBeganStreamingStaysWithItsSource) {
   ASSERT_TRUE(resumed) << resumed.error().message();
   EXPECT_EQ(resumed.value().status, 206);
   EXPECT_EQ(sink->bytes + rest->bytes, body);
+}
+
+// A receiver that stops after its first chunk (its disk is full, say).
+struct StopAfterFirst final : http::BodySink {
+  bool onHeaders(int, const Headers&) override { return true; }
+  bool onData(const char*, std::size_t) override { return ++chunks < 2; }
+  int chunks = 0;
+};
+
+TEST_F(SourcesTest, ATransferItsReceiverStoppedIsNotTheSourcesFailure) {
+  const std::string body(64 * 1024, 'x');
+  http_.script(std::string(kPrimary) + "/blobs/sha256:1", {.body = body, .chunk = 4096});
+  http_.script(std::string(kHub) + "/blobs/sha256:1", {.body = body});
+  for (int i = 0; i < 3; ++i) {
+    auto sink = std::make_shared<StopAfterFirst>();
+    auto r = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(),
+                                                       "nginx", "sha256:1", 0, sink));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(sink->chunks, 2);
+  }
+  EXPECT_EQ(http_.calls(std::string(kHub) + "/blobs/sha256:1"), 0);
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 0);
+  EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kError), 0);
 }
 
 TEST_F(SourcesTest, ANameTooLongForOneSourceGoesToTheNext) {
