@@ -37,24 +37,4 @@ void Headers::remove(std::string_view name) {
   std::erase_if(entries_, [&](const Entry& e) { return iequals(e.first, name); });
 }
 
-std::string_view cacheResultName(CacheResult r) noexcept {
-  switch (r) {
-    case CacheResult::kNone:
-      return "-";
-    case CacheResult::kHit:
-      return "hit";
-    case CacheResult::kMiss:
-      return "miss";
-    case CacheResult::kCoalesced:
-      return "coalesced";
-    case CacheResult::kStale:
-      return "stale";
-    case CacheResult::kPassThrough:
-      return "pass";
-    case CacheResult::kError:
-      return "error";
-  }
-  return "-";
-}
-
 }  // namespace pullcache

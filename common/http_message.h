@@ -53,10 +53,6 @@ class BlobSource {
   virtual Task<Result<std::uint64_t>> readable(std::uint64_t offset) = 0;
 };
 
-// Which path served a request, for the access log and metrics.
-enum class CacheResult { kNone, kHit, kMiss, kCoalesced, kStale, kPassThrough, kError };
-std::string_view cacheResultName(CacheResult r) noexcept;
-
 struct HttpResponse {
   int status = 200;
   Headers headers;
@@ -75,15 +71,8 @@ struct HttpResponse {
   };
   std::vector<Part> parts;
   std::string parts_end;
-  bool head = false;                 // send headers only
-  bool close = false;                // close the connection after this response
-  // Access-log facts.
-  std::string_view route = "other";  // static string
-  CacheResult cache = CacheResult::kNone;
-  std::string ns;
-  std::string repository;
-  std::string reference;
-  std::int64_t upstream_ms = -1;
+  bool head = false;   // send headers only
+  bool close = false;  // close the connection after this response
 };
 
 }  // namespace pullcache

@@ -155,11 +155,21 @@ std::size_t codeSlot(int status) noexcept {
   return kCodes.size();
 }
 
-Route routeFromName(std::string_view name) noexcept {
-  for (std::size_t i = 0; i < kRouteNames.size(); ++i) {
-    if (kRouteNames[i] == name) return static_cast<Route>(i);
+Route routeLabel(RouteKind kind) noexcept {
+  switch (kind) {
+    case RouteKind::kBase:
+      return Route::kBase;
+    case RouteKind::kManifest:
+      return Route::kManifest;
+    case RouteKind::kBlob:
+      return Route::kBlob;
+    case RouteKind::kTags:
+      return Route::kTags;
+    case RouteKind::kReferrers:
+      return Route::kReferrers;
+    default:
+      return Route::kOther;
   }
-  return Route::kOther;
 }
 
 Method methodFromName(std::string_view name) noexcept {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/http_message.h"
+#include "common/request_info.h"
 
 namespace prometheus {
 struct MetricFamily;
@@ -87,7 +88,8 @@ inline constexpr std::array<int, 17> kCodes = {200, 206, 301, 302, 304, 307, 400
 inline constexpr std::size_t kCodeSlots = kCodes.size() + 1;  // + other
 std::size_t codeSlot(int status) noexcept;
 
-Route routeFromName(std::string_view name) noexcept;
+// The route label of a request: the registry API's routes, everything else "other".
+Route routeLabel(RouteKind kind) noexcept;
 Method methodFromName(std::string_view name) noexcept;
 
 // Series of one upstream registry host.

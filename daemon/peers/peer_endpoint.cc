@@ -89,19 +89,19 @@ std::size_t PeerEndpoint::directStreams(const std::string& digest) const {
   return it == streams_->by_digest.end() ? 0 : it->second;
 }
 
-Task<HttpResponse> PeerEndpoint::handle(HttpRequest request) {
-  auto resp = co_await serve(std::move(request));
+Task<HttpResponse> PeerEndpoint::handle(HttpRequest request, RequestInfo& info) {
+  auto resp = co_await serve(std::move(request), info);
+  info.route = RouteKind::kPeer;  // whatever the API made of it
   resp.headers.set("Docker-Distribution-API-Version", "registry/2.0");
   co_return resp;
 }
 
-Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
+Task<HttpResponse> PeerEndpoint::serve(HttpRequest request, RequestInfo& info) {
   const bool head = request.method == "HEAD";
   auto refuse = [&](metrics::PeerOutcome outcome, const Error& e) {
     if (metrics_ != nullptr) metrics_->request(outcome);
-    HttpResponse r = server::errorResponse(e, head);
-    r.route = "peer";
-    return r;
+    info.cache = CacheResult::kError;
+    return server::errorResponse(e, head);
   };
   if (request.method != "GET" && request.method != "HEAD") {
     auto r = refuse(metrics::PeerOutcome::kBadRequest,
@@ -122,7 +122,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
   auto route = server::parseRoute(request.target);
   if (!route) co_return refuse(metrics::PeerOutcome::kBadRequest, route.error());
   const auto kind = route.value().kind;
-  if ((kind != registry::RouteKind::kBlob && kind != registry::RouteKind::kManifest) ||
+  if ((kind != RouteKind::kBlob && kind != RouteKind::kManifest) ||
       !route.value().reference.isDigest()) {
     co_return refuse(metrics::PeerOutcome::kNotFound,
                      Error{Errc::kNotFound, "the peer port serves blobs and manifests by digest"});
@@ -135,7 +135,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
 
   // Direct streams of one blob are bounded; a tree child is never refused.
   std::shared_ptr<DirectSlot> slot;
-  if (kind == registry::RouteKind::kBlob && !head && !child) {
+  if (kind == RouteKind::kBlob && !head && !child) {
     const std::string digest = route.value().reference.str();
     std::lock_guard lock(streams_->mu);
     std::size_t& n = streams_->by_digest[digest];
@@ -153,7 +153,7 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
     ++n;
     slot = std::make_shared<DirectSlot>(streams_, digest);
   }
-  auto result = co_await api_.handle(std::move(route).value(), std::move(request));
+  auto result = co_await api_.handle(std::move(route).value(), std::move(request), info);
   if (!result) co_return refuse(outcomeOf(result.error().code), result.error());
   HttpResponse resp = std::move(result).value();
   if (metrics_ != nullptr)
@@ -161,7 +161,6 @@ Task<HttpResponse> PeerEndpoint::serve(HttpRequest request) {
                                         : metrics::PeerOutcome::kBadRequest);
   // The slot lives as long as the body is being sent (the session holds the blob until then).
   if (slot && resp.blob) resp.blob = std::make_shared<SlottedBlob>(std::move(resp.blob), slot);
-  resp.route = "peer";
   co_return resp;
 }
 

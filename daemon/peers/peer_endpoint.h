@@ -27,7 +27,7 @@ class PeerEndpoint final : public server::RequestHandler {
  public:
   PeerEndpoint(registry::RegistryApi& api, upstream::UpstreamRouter& router, Secret secret,
                const Clock& clock, std::size_t fanout, metrics::PeerMetrics* metrics = nullptr);
-  Task<HttpResponse> handle(HttpRequest request) override;
+  Task<HttpResponse> handle(HttpRequest request, RequestInfo& info) override;
 
   // Direct streams of a digest in progress (for tests).
   [[nodiscard]] std::size_t directStreams(const std::string& digest) const;
@@ -39,7 +39,7 @@ class PeerEndpoint final : public server::RequestHandler {
     std::unordered_map<std::string, std::size_t> by_digest;  // guarded by mu
   };
   class DirectSlot;
-  Task<HttpResponse> serve(HttpRequest request);
+  Task<HttpResponse> serve(HttpRequest request, RequestInfo& info);
 
   registry::RegistryApi& api_;
   upstream::UpstreamRouter& router_;

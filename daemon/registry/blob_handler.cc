@@ -1,11 +1,11 @@
-// GET/HEAD /v2/<name>/blobs/<digest>
+#include "daemon/registry/blob_handler.h"
+
 #include <charconv>
 #include <cstdio>
 #include <random>
 
 #include "common/http_range.h"
 #include "common/oci_error.h"
-#include "daemon/registry/registry_api.h"
 
 namespace pullcache::registry {
 namespace {
@@ -21,16 +21,16 @@ void blobHeaders(HttpResponse& r, const Digest& digest) {
 void multipartBody(HttpResponse& r, const std::vector<ByteRange>& ranges, std::uint64_t size) {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   char boundary[17];
-  std::snprintf(boundary, sizeof boundary, "%016llx",
-                static_cast<unsigned long long>(random()));
+  std::snprintf(boundary, sizeof boundary, "%016llx", static_cast<unsigned long long>(random()));
   r.status = 206;
   r.headers.set("Content-Type", std::string("multipart/byteranges; boundary=") + boundary);
   std::uint64_t length = 0;
   for (const auto& br : ranges) {
     HttpResponse::Part part;
-    part.head = std::string("--") + boundary +
-                "\r\nContent-Type: application/octet-stream\r\nContent-Range: " +
-                br.contentRange(size) + "\r\n\r\n";
+    part.head =
+        std::string("--") + boundary +
+        "\r\nContent-Type: application/octet-stream\r\nContent-Range: " + br.contentRange(size) +
+        "\r\n\r\n";
     part.offset = br.first;
     part.length = br.length();
     length += part.head.size() + part.length + 2;  // and its CRLF
@@ -42,8 +42,9 @@ void multipartBody(HttpResponse& r, const std::vector<ByteRange>& ranges, std::u
 
 }  // namespace
 
-Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
-                                             std::shared_ptr<const upstream::Upstream> up) {
+Task<Result<HttpResponse>> BlobHandler::serve(Route route, HttpRequest request,
+                                              std::shared_ptr<const upstream::Upstream> up,
+                                              RequestInfo& info) {
   const Digest& digest = route.reference.digest();  // the router gives blobs a digest
   HttpResponse r;
   blobHeaders(r, digest);
@@ -54,12 +55,12 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
     if (!cached) co_return cached.error();
     if (cached.value()) {
       r.content_length = cached.value()->size;
-      r.cache = CacheResult::kHit;
+      info.cache = CacheResult::kHit;
       co_return r;
     }
     if (auto size = d_.fetches.inflightSize(digest)) {
       r.content_length = *size;
-      r.cache = CacheResult::kCoalesced;
+      info.cache = CacheResult::kCoalesced;
       co_return r;
     }
     auto t0 = std::chrono::steady_clock::now();
@@ -79,8 +80,8 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
       co_return fail(Errc::kUpstreamBadResponse, "upstream HEAD of a blob without Content-Length");
     }
     r.content_length = size;
-    r.cache = CacheResult::kPassThrough;
-    r.upstream_ms =
+    info.cache = CacheResult::kPassThrough;
+    info.upstream_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
     co_return r;
@@ -100,15 +101,15 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
     auto opened = co_await d_.fetches.open(up, route.name, digest, std::move(trail));
     if (!opened) co_return opened.error();
     BlobOpenResult& blob = opened.value();
-    if (blob.cache != CacheResult::kHit) r.upstream_ms = elapsed();
-    r.cache = blob.cache;
+    if (blob.cache != CacheResult::kHit) info.upstream_ms = elapsed();
+    info.cache = blob.cache;
     r.blob = std::move(blob.source);
     r.content_length = blob.size;
     co_return r;
   }
   // A range: served as soon as its bytes can come, cached or not (fetch_coordinator.h).
-  auto opened =
-      co_await d_.fetches.openRange(up, route.name, digest, std::move(range_header), std::move(trail));
+  auto opened = co_await d_.fetches.openRange(up, route.name, digest, std::move(range_header),
+                                              std::move(trail));
   if (!opened && opened.error().code == Errc::kRangeInvalid) {
     HttpResponse bad;
     bad.status = 416;
@@ -120,8 +121,8 @@ Task<Result<HttpResponse>> RegistryApi::blob(Route route, HttpRequest request,
   }
   if (!opened) co_return opened.error();
   RangeOpenResult& ranged = opened.value();
-  if (ranged.blob.cache != CacheResult::kHit) r.upstream_ms = elapsed();
-  r.cache = ranged.blob.cache;
+  if (ranged.blob.cache != CacheResult::kHit) info.upstream_ms = elapsed();
+  info.cache = ranged.blob.cache;
   r.blob = std::move(ranged.blob.source);
   const std::uint64_t size = ranged.blob.size;
   if (ranged.ranges.empty()) {

@@ -38,6 +38,7 @@
 #include "common/digest.h"
 #include "common/http_message.h"
 #include "common/http_range.h"
+#include "common/request_info.h"
 #include "daemon/cache/blob_cache.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/registry/peer_source.h"
@@ -116,11 +117,11 @@ class FetchCoordinator {
     std::shared_ptr<cache::Reservation> reservation;  // given back when the flight retires
     std::shared_ptr<const upstream::Upstream> upstream;
     std::string repository;
-    bool filling = false;           // the fill runs or ran
-    bool whole_asked = false;       // a client asked for the whole blob (not background)
-    int spans = 0;                  // span streams running
-    int readers = 0;                // range readers attached (and requests being opened)
-    bool no_spans = false;          // the upstream ignores Range: the fill alone writes
+    bool filling = false;      // the fill runs or ran
+    bool whole_asked = false;  // a client asked for the whole blob (not background)
+    int spans = 0;             // span streams running
+    int readers = 0;           // range readers attached (and requests being opened)
+    bool no_spans = false;     // the upstream ignores Range: the fill alone writes
   };
   // The listed flight of `digest` (not a failed one), or a new one listed now, counted as having
   // one more reader (so that it cannot retire before the caller starts its fill or attaches its

@@ -61,9 +61,9 @@ class InflightBlob final : public BlobSource {
   // What a reader at `offset` may do now.
   struct Look {
     Snapshot snapshot;
-    Error error;                          // when failed
-    std::optional<std::uint64_t> until;   // bytes [offset, until) may be sent
-    bool heading = false;                 // a writer will reach `offset` within `lookahead`
+    Error error;                         // when failed
+    std::optional<std::uint64_t> until;  // bytes [offset, until) may be sent
+    bool heading = false;                // a writer will reach `offset` within `lookahead`
   };
   // `hold_last`: a reader whose answer is the whole blob gets its last byte once verified.
   [[nodiscard]] Look look(std::uint64_t offset, bool hold_last, std::uint64_t lookahead) const;

@@ -1,15 +1,10 @@
-// GET/HEAD /v2/<name>/manifests/<tag|digest>
-//
-// By digest: immutable, served from the index once fetched and verified.
-// By tag: the tag -> digest mapping is trusted for tag_ttl, then revalidated with a HEAD
-// upstream; when the upstream is unreachable, throttling or failing, the last known digest is
-// served (stale-if-error).
+#include "daemon/registry/manifest_handler.h"
 
 #include "common/blocking.h"
 #include "common/log.h"
 #include "common/media_types.h"
 #include "common/reference.h"
-#include "daemon/registry/registry_api.h"
+#include "daemon/registry/tag_freshness.h"
 
 namespace pullcache::registry {
 namespace {
@@ -20,22 +15,14 @@ const std::shared_ptr<spdlog::logger>& logger() {
 }
 
 HttpResponse manifestResponse(const index::ManifestRecord& rec, const std::string& digest,
-                              bool head, CacheResult cache) {
+                              bool head) {
   HttpResponse r;
   r.headers.add("Content-Type", rec.media_type);
   r.headers.add("Docker-Content-Digest", digest);
   r.content_length = rec.body.size();
   r.head = head;
   if (!head) r.body = rec.body;
-  r.cache = cache;
   return r;
-}
-
-// The upstream is down, throttling or failing: serving the last known answer is better.
-bool staleAllowed(const Result<http::Response>& resp) {
-  if (!resp) return resp.error().retryable();
-  int s = resp.value().status;
-  return s == 429 || s >= 500;
 }
 
 std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
@@ -46,7 +33,7 @@ std::int64_t msSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
+Task<Result<ManifestHandler::Fetched>> ManifestHandler::fetchManifest(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
     std::string accept, std::vector<std::string> trail) {
   std::string key = up->host + "/" + up->upstreamName(name) + ":" + reference + "|" + accept;
@@ -56,7 +43,7 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifest(
   co_return co_await manifest_flights_.run(std::move(key), std::move(work));
 }
 
-Task<std::optional<http::Response>> RegistryApi::manifestFromPeer(
+Task<std::optional<http::Response>> ManifestHandler::manifestFromPeer(
     std::shared_ptr<const upstream::Upstream> up, std::string name, Digest digest,
     std::string accept, std::vector<std::string> trail) {
   auto hops = d_.peers->plan(digest, trail);
@@ -92,7 +79,7 @@ Task<std::optional<http::Response>> RegistryApi::manifestFromPeer(
   co_return std::move(resp).value();
 }
 
-Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
+Task<Result<ManifestHandler::Fetched>> ManifestHandler::fetchManifestOnce(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string reference,
     std::string accept, std::vector<std::string> trail) {
   auto parsed = Reference::parse(reference);
@@ -153,7 +140,7 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchManifestOnce(
   co_return f;
 }
 
-Task<Result<RegistryApi::Fetched>> RegistryApi::fetchByTag(
+Task<Result<ManifestHandler::Fetched>> ManifestHandler::fetchByTag(
     std::shared_ptr<const upstream::Upstream> up, std::string name, std::string tag,
     std::string accept, std::vector<std::string> trail) {
   if (d_.peers != nullptr) {
@@ -179,8 +166,9 @@ Task<Result<RegistryApi::Fetched>> RegistryApi::fetchByTag(
   co_return fetched;
 }
 
-Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest request,
-                                                 std::shared_ptr<const upstream::Upstream> up) {
+Task<Result<HttpResponse>> ManifestHandler::serve(Route route, HttpRequest request,
+                                                  std::shared_ptr<const upstream::Upstream> up,
+                                                  RequestInfo& info) {
   const Reference& ref = route.reference;  // parsed by the router
   const bool head = request.method == "HEAD";
   const std::string accept(request.headers.get("accept"));
@@ -191,7 +179,8 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     auto rec = d_.index.getManifest(digest);
     if (!rec) co_return rec.error();
     if (rec.value() && media::accepts(accept, rec.value()->media_type)) {
-      co_return manifestResponse(*rec.value(), digest.str(), head, CacheResult::kHit);
+      info.cache = CacheResult::kHit;
+      co_return manifestResponse(*rec.value(), digest.str(), head);
     }
     // Arguments named, never temporaries: GCC 12 mishandles temporaries (seen: a ?: result) in
     // a co_await'ed call's arguments (see common/blocking.h).
@@ -206,8 +195,9 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
                                                  f.record.media_type +
                                                  ", which the client does not accept");
     }
-    auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
-    r.upstream_ms = msSince(t0);
+    info.cache = CacheResult::kMiss;
+    auto r = manifestResponse(f.record, f.digest.str(), head);
+    info.upstream_ms = msSince(t0);
     co_return r;
   }
 
@@ -229,47 +219,50 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
     }
   }
   if (known) {
-    std::int64_t age_ms = d_.clock.unixMillis() - tag.value()->fetched_unix_ms;
-    if (age_ms >= 0 && age_ms < d_.tag_ttl.count()) {
-      co_return manifestResponse(*known, known_digest->str(), head, CacheResult::kHit);
+    const std::int64_t age_ms = d_.clock.unixMillis() - tag.value()->fetched_unix_ms;
+    if (tagAge(age_ms, d_.tag_ttl) == TagAge::kFresh) {
+      info.cache = CacheResult::kHit;
+      co_return manifestResponse(*known, known_digest->str(), head);
     }
-    // Revalidate: a HEAD is cheap and (on Docker Hub) not counted against the pull rate limit.
     Headers h;
     h.add("Accept", std::string(media::kManifestAccept));
     std::string head_path = "manifests/" + key.tag;
     auto check =
         co_await d_.client.request(up, "HEAD", route.name, std::move(head_path), std::move(h), 0);
-    if (staleAllowed(check)) {
-      logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag,
-                     known_digest->str(),
-                     check ? "answered HTTP " + std::to_string(check.value().status)
-                           : check.error().message());
-      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
-      r.upstream_ms = msSince(t0);
-      co_return r;
+    switch (judgeRevalidation(check, known_digest->str())) {
+      case Revalidation::kServeStale: {
+        logger()->warn("serving stale {}/{}:{} -> {}: upstream {}", up->host, route.name, key.tag,
+                       known_digest->str(),
+                       check ? "answered HTTP " + std::to_string(check.value().status)
+                             : check.error().message());
+        info.cache = CacheResult::kStale;
+        info.upstream_ms = msSince(t0);
+        co_return manifestResponse(*known, known_digest->str(), head);
+      }
+      case Revalidation::kStillCurrent: {
+        index::TagRecord refreshed{known_digest->str(), d_.clock.unixMillis()};
+        asio::post(d_.pool,
+                   [&index = d_.index, key, refreshed] { (void)index.putTag(key, refreshed); });
+        info.cache = CacheResult::kHit;
+        info.upstream_ms = msSince(t0);
+        co_return manifestResponse(*known, known_digest->str(), head);
+      }
+      case Revalidation::kRefused:
+        co_return upstream::upstreamStatusError(check.value(), Errc::kManifestUnknown,
+                                                "manifest " + route.name + ":" + key.tag);
+      case Revalidation::kFetch:
+        break;
     }
-    if (check && check.value().status == 200 &&
-        check.value().headers.get("docker-content-digest") == known_digest->str()) {
-      index::TagRecord refreshed{known_digest->str(), d_.clock.unixMillis()};
-      asio::post(d_.pool, [this, key, refreshed] { (void)d_.index.putTag(key, refreshed); });
-      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kHit);
-      r.upstream_ms = msSince(t0);
-      co_return r;
-    }
-    if (check && check.value().status != 200) {
-      co_return upstream::upstreamStatusError(check.value(), Errc::kManifestUnknown,
-                                              "manifest " + route.name + ":" + key.tag);
-    }
-    // The tag moved (or the upstream gave no digest on HEAD): fetch it.
   }
 
   std::string all_types(media::kManifestAccept);
   auto fetched = co_await fetchByTag(up, route.name, key.tag, std::move(all_types),
                                      parseTrail(request.headers.get(kTrailHeader)));
   if (!fetched) {
-    if (known && (fetched.error().retryable())) {
-      auto r = manifestResponse(*known, known_digest->str(), head, CacheResult::kStale);
-      r.upstream_ms = msSince(t0);
+    if (known && staleOnFetchError(fetched.error())) {
+      info.cache = CacheResult::kStale;
+      auto r = manifestResponse(*known, known_digest->str(), head);
+      info.upstream_ms = msSince(t0);
       co_return r;
     }
     co_return fetched.error();
@@ -290,13 +283,14 @@ Task<Result<HttpResponse>> RegistryApi::manifest(Route route, HttpRequest reques
       co_return fail(Errc::kManifestUnknown,
                      "no manifest of an accepted media type for " + route.name + ":" + key.tag);
     }
-    auto r = manifestResponse(direct.value().record, direct.value().digest.str(), head,
-                              CacheResult::kPassThrough);
-    r.upstream_ms = msSince(t0);
+    info.cache = CacheResult::kPassThrough;
+    auto r = manifestResponse(direct.value().record, direct.value().digest.str(), head);
+    info.upstream_ms = msSince(t0);
     co_return r;
   }
-  auto r = manifestResponse(f.record, f.digest.str(), head, CacheResult::kMiss);
-  r.upstream_ms = msSince(t0);
+  info.cache = CacheResult::kMiss;
+  auto r = manifestResponse(f.record, f.digest.str(), head);
+  info.upstream_ms = msSince(t0);
   co_return r;
 }
 

@@ -2,25 +2,12 @@
 
 namespace pullcache::registry {
 
-std::string_view routeKindName(RouteKind kind) noexcept {
-  switch (kind) {
-    case RouteKind::kBase:
-      return "base";
-    case RouteKind::kManifest:
-      return "manifest";
-    case RouteKind::kBlob:
-      return "blob";
-    case RouteKind::kTags:
-      return "tags";
-    case RouteKind::kReferrers:
-      return "referrers";
-    case RouteKind::kOther:
-      return "other";
-  }
-  return "other";
-}
-
-Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request) {
+Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request,
+                                               RequestInfo& info) {
+  info.route = route.kind;
+  info.ns = route.ns;
+  info.repository = route.name;
+  info.reference = route.reference.str();
   if (request.method != "GET" && request.method != "HEAD") {
     co_return fail(Errc::kUnsupported,
                    "pullcache is a read-only mirror; " + request.method + " is not supported");
@@ -37,17 +24,18 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
     co_return fail(Errc::kNotFound, "no such registry API endpoint");
   auto up = d_.router.resolve(route.ns);
   if (!up) co_return up.error();
+  info.ns = up.value()->host;
   const std::string request_method = request.method;
   Result<HttpResponse> out = Error{};
   switch (route.kind) {
     case RouteKind::kBlob:
-      out = co_await blob(route, std::move(request), up.value());
+      out = co_await blobs_.serve(route, std::move(request), up.value(), info);
       break;
     case RouteKind::kManifest:
-      out = co_await manifest(route, std::move(request), up.value());
+      out = co_await manifests_.serve(route, std::move(request), up.value(), info);
       break;
     default:
-      out = co_await passThrough(route, std::move(request), up.value());
+      out = co_await passThrough(route, std::move(request), up.value(), info);
       break;
   }
   if (d_.metrics != nullptr &&
@@ -57,9 +45,8 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
     auto outcome = metrics::Outcome::kError;
     if (out) {
       // A blob HEAD answered from the upstream is a miss for the cache.
-      outcome = out.value().cache == CacheResult::kPassThrough
-                    ? metrics::Outcome::kMiss
-                    : metrics::outcomeFrom(out.value().cache);
+      outcome = info.cache == CacheResult::kPassThrough ? metrics::Outcome::kMiss
+                                                        : metrics::outcomeFrom(info.cache);
     }
     d_.metrics->cacheRequest(kind, outcome);
     if (out && route.kind == RouteKind::kManifest && request_method == "GET" &&
@@ -67,17 +54,13 @@ Task<Result<HttpResponse>> RegistryApi::handle(Route route, HttpRequest request)
       d_.metrics->imagePull(*up.value()->metrics, route.name);
     }
   }
-  if (out) {
-    out.value().ns = up.value()->host;
-    out.value().repository = route.name;
-    out.value().reference = route.reference.str();
-    out.value().headers.set("OCI-Namespace", up.value()->host);
-  }
+  if (out) out.value().headers.set("OCI-Namespace", up.value()->host);
   co_return out;
 }
 
 Task<Result<HttpResponse>> RegistryApi::passThrough(Route route, HttpRequest request,
-                                                    std::shared_ptr<const upstream::Upstream> up) {
+                                                    std::shared_ptr<const upstream::Upstream> up,
+                                                    RequestInfo& info) {
   if (request.method != "GET") co_return fail(Errc::kUnsupported, "only GET is supported here");
   std::string path =
       route.kind == RouteKind::kTags ? "tags/list" : "referrers/" + route.reference.str();
@@ -102,8 +85,8 @@ Task<Result<HttpResponse>> RegistryApi::passThrough(Route route, HttpRequest req
   if (auto link = u.headers.get("link"); !link.empty()) r.headers.add("Link", std::string(link));
   r.body = std::move(u.body);
   r.content_length = r.body.size();
-  r.cache = CacheResult::kPassThrough;
-  r.upstream_ms =
+  info.cache = CacheResult::kPassThrough;
+  info.upstream_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   co_return r;

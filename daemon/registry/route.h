@@ -4,20 +4,17 @@
 #include <string>
 
 #include "common/reference.h"
+#include "common/request_info.h"
 
 namespace pullcache::registry {
 
-enum class RouteKind { kBase, kManifest, kBlob, kTags, kReferrers, kOther };
-
 struct Route {
   RouteKind kind = RouteKind::kOther;
-  std::string name;       // repository, validated
+  std::string name;  // repository, validated
   // Parsed once, by the router: a tag or a digest (manifests), a digest (blobs, referrers).
   Reference reference;
-  std::string ns;         // registry host from ?ns=, validated; empty if absent
-  std::string query;      // pass-through query for tags/list (n, last) and referrers (artifactType)
+  std::string ns;     // registry host from ?ns=, validated; empty if absent
+  std::string query;  // pass-through query for tags/list (n, last) and referrers (artifactType)
 };
-
-std::string_view routeKindName(RouteKind kind) noexcept;
 
 }  // namespace pullcache::registry

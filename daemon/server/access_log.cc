@@ -14,6 +14,7 @@ std::string_view orDash(std::string_view s) { return s.empty() ? std::string_vie
 std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
   const HttpRequest& req = *rec.request;
   const HttpResponse& r = *rec.response;
+  const RequestInfo& info = *rec.info;
   std::string out;
   out.reserve(256);
   if (format == AccessLogFormat::kText) {
@@ -27,13 +28,13 @@ std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
     };
     field("listener", rec.listener);
     field("method", req.method);
-    field("route", r.route);
-    field("ns", r.ns);
-    field("repo", r.repository);
-    field("ref", r.reference);
+    field("route", routeKindName(info.route));
+    field("ns", info.ns);
+    field("repo", info.repository);
+    field("ref", info.reference);
     fmt::format_to(std::back_inserter(out),
                    " status={} bytes={} complete={} cache={} upstream_ms={} ms={:.2f}", r.status,
-                   rec.bytes, rec.complete, cacheResultName(r.cache), r.upstream_ms,
+                   rec.bytes, rec.complete, cacheResultName(info.cache), info.upstream_ms,
                    rec.duration_ms);
     return out;
   }
@@ -52,15 +53,16 @@ std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
   };
   field("listener", rec.listener);
   field("method", req.method);
-  field("route", r.route);
-  field("ns", r.ns);
-  field("repository", r.repository);
-  field("reference", r.reference);
-  field("cache", r.cache == CacheResult::kNone ? std::string_view() : cacheResultName(r.cache));
+  field("route", routeKindName(info.route));
+  field("ns", info.ns);
+  field("repository", info.repository);
+  field("reference", info.reference);
+  field("cache",
+        info.cache == CacheResult::kNone ? std::string_view() : cacheResultName(info.cache));
   fmt::format_to(std::back_inserter(out),
                  ",\"status\":{},\"bytes\":{},\"complete\":{},\"upstream_ms\":{},"
                  "\"duration_ms\":{:.3f}",
-                 r.status, rec.bytes, rec.complete, r.upstream_ms, rec.duration_ms);
+                 r.status, rec.bytes, rec.complete, info.upstream_ms, rec.duration_ms);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/http_message.h"
+#include "common/request_info.h"
 
 namespace pullcache::server {
 
@@ -14,6 +15,7 @@ struct AccessRecord {
   std::string_view listener;
   const HttpRequest* request = nullptr;
   const HttpResponse* response = nullptr;
+  const RequestInfo* info = nullptr;
   std::uint64_t bytes = 0;  // body bytes written
   bool complete = false;    // the whole body was written
   double duration_ms = 0;

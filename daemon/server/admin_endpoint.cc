@@ -13,7 +13,6 @@ constexpr std::size_t kTopRepositories = 10;
 HttpResponse jsonResponse(int status, const nlohmann::json& body) {
   HttpResponse r;
   r.status = status;
-  r.route = "admin";
   r.headers.add("Content-Type", "application/json");
   r.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   r.content_length = r.body.size();
@@ -51,7 +50,8 @@ nlohmann::json cacheCounters(const metrics::Metrics& m) {
 
 }  // namespace
 
-Task<HttpResponse> AdminEndpoint::handle(HttpRequest request) {
+Task<HttpResponse> AdminEndpoint::handle(HttpRequest request, RequestInfo& info) {
+  info.route = RouteKind::kAdmin;
   if (!request.peer_loopback) co_return errorJson(403, "the admin API answers loopback only");
   std::string_view path = request.target;
   std::string_view query;

@@ -19,7 +19,7 @@ class AdminEndpoint final : public RequestHandler {
   AdminEndpoint(asio::thread_pool& pool, cache::BlobCache& cache, const Clock& clock,
                 const metrics::Metrics* metrics)
       : pool_(pool), cache_(cache), clock_(clock), metrics_(metrics) {}
-  Task<HttpResponse> handle(HttpRequest request) override;
+  Task<HttpResponse> handle(HttpRequest request, RequestInfo& info) override;
 
  private:
   asio::thread_pool& pool_;

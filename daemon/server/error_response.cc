@@ -14,7 +14,6 @@ HttpResponse errorResponse(const Error& error, bool head) {
   r.content_length = body.size();
   r.head = head;
   if (!head) r.body = std::move(body);
-  r.cache = CacheResult::kError;
   return r;
 }
 

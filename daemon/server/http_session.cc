@@ -113,8 +113,8 @@ struct HeaderRead {
 // keep-alive, or a new connection); from the first byte the whole header must arrive within
 // `header_timeout`, however slowly it trickles in.
 Task<HeaderRead> readHeader(tcp::socket& socket, beast::flat_buffer& buffer,
-                            http::request_parser<http::empty_body>& parser,
-                            ReadDeadline& deadline, std::chrono::milliseconds wait_timeout,
+                            http::request_parser<http::empty_body>& parser, ReadDeadline& deadline,
+                            std::chrono::milliseconds wait_timeout,
                             std::chrono::milliseconds header_timeout) {
   HeaderRead out;
   out.started = buffer.size() > 0;  // pipelined: already begun
@@ -176,8 +176,8 @@ std::optional<Refusal> refusalFor(const HeaderRead& read) {
     if (!read.request_line_complete)
       return Refusal{http::status::uri_too_long, "request line too long",
                      metrics::ClientError::kUriTooLong};
-    return Refusal{http::status::request_header_fields_too_large,
-                   "request header fields too large", metrics::ClientError::kHeaderTooLarge};
+    return Refusal{http::status::request_header_fields_too_large, "request header fields too large",
+                   metrics::ClientError::kHeaderTooLarge};
   }
   if (ec == beast::error::timeout) {
     if (!read.started) return std::nullopt;  // nothing asked, nothing answered
@@ -241,8 +241,8 @@ Task<bool> sendBlobRange(tcp::socket& socket, asio::steady_timer& timer, BlobSou
 Task<bool> sendText(beast::tcp_stream& stream, const std::string& text,
                     const SessionOptions& options) {
   stream.expires_after(options.write_timeout);
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(text),
-                                            asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] =
+      co_await asio::async_write(stream, asio::buffer(text), asio::as_tuple(asio::use_awaitable));
   stream.expires_never();
   co_return !ec;
 }
@@ -316,23 +316,26 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
 
 // The handler's answer; if it throws (a bug: handlers turn every error into a response), the
 // escape is logged and counted and the client gets a 500 and a closed connection, not silence.
-Task<HttpResponse> handleGuarded(std::shared_ptr<RequestHandler> handler, HttpRequest req) {
+// `info` lives in the caller's frame, which awaits this to the end.
+Task<HttpResponse> handleGuarded(std::shared_ptr<RequestHandler> handler, HttpRequest req,
+                                 RequestInfo& info) {
   const bool head = req.method == "HEAD";
   std::exception_ptr escaped;
   try {
-    HttpResponse resp = co_await handler->handle(std::move(req));
+    HttpResponse resp = co_await handler->handle(std::move(req), info);
     co_return resp;
   } catch (...) {
     escaped = std::current_exception();
   }
   noteEscapedException("request handler", escaped);
   HttpResponse resp = errorResponse(Error{Errc::kInternal, "internal error"}, head);
+  info.cache = CacheResult::kError;
   resp.close = true;
   co_return resp;
 }
 
 void logAccess(const std::string& listener, AccessLogFormat format, const HttpRequest& req,
-               const HttpResponse& r, std::uint64_t bytes, bool complete,
+               const HttpResponse& r, const RequestInfo& info, std::uint64_t bytes, bool complete,
                std::chrono::steady_clock::time_point t0) {
   const auto& log = accessLog();
   if (!log->should_log(spdlog::level::info)) return;
@@ -340,6 +343,7 @@ void logAccess(const std::string& listener, AccessLogFormat format, const HttpRe
   rec.listener = listener;
   rec.request = &req;
   rec.response = &r;
+  rec.info = &info;
   rec.bytes = bytes;
   rec.complete = complete;
   rec.duration_ms =
@@ -404,23 +408,25 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     const bool client_keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
 
-    HttpResponse resp = co_await handleGuarded(handler, req);
+    RequestInfo info;
+    HttpResponse resp = co_await handleGuarded(handler, req, info);
     const bool keep_alive = client_keep_alive && !resp.close && !has_body;
     auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
     if (options.metrics != nullptr) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      options.metrics->httpRequest(metrics::routeFromName(resp.route),
+      options.metrics->httpRequest(metrics::routeLabel(info.route),
                                    metrics::methodFromName(req.method), resp.status, secs);
-      if (outcome.body_bytes > 0 && (resp.route == "blob" || resp.route == "manifest")) {
-        bool from_cache = resp.cache == CacheResult::kHit || resp.cache == CacheResult::kStale;
+      const bool content = info.route == RouteKind::kBlob || info.route == RouteKind::kManifest;
+      if (outcome.body_bytes > 0 && content) {
+        bool from_cache = info.cache == CacheResult::kHit || info.cache == CacheResult::kStale;
         options.metrics->servedBytes(from_cache, outcome.body_bytes);
       }
-      if (resp.status == 206 && resp.route == "blob")
-        options.metrics->rangeRequest(metrics::outcomeFrom(resp.cache), outcome.body_bytes);
+      if (resp.status == 206 && info.route == RouteKind::kBlob)
+        options.metrics->rangeRequest(metrics::outcomeFrom(info.cache), outcome.body_bytes);
     }
     if (options.body_bytes != nullptr) options.body_bytes->inc(outcome.body_bytes);
-    logAccess(listener_name, options.access_log_format, req, resp, outcome.body_bytes, outcome.ok,
-              t0);
+    logAccess(listener_name, options.access_log_format, req, resp, info, outcome.body_bytes,
+              outcome.ok, t0);
     if (!outcome.ok || !keep_alive) break;
   }
   boost::system::error_code ec;

@@ -7,9 +7,9 @@
 
 namespace pullcache::server {
 
-Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
+Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request, RequestInfo& info) {
   if (admin_ != nullptr && request.target.starts_with(kAdminPrefix)) {
-    auto resp = co_await admin_->handle(std::move(request));
+    auto resp = co_await admin_->handle(std::move(request), info);
     co_return resp;
   }
   const bool head = request.method == "HEAD";
@@ -18,43 +18,37 @@ Task<HttpResponse> RegistryEndpoint::handle(HttpRequest request) {
     // The target is checked before the method (as distribution does, and the OCI conformance
     // suite expects: a PUT to manifests/sha256:totallywrong is 400 DIGEST_INVALID, not 405).
     auto route = parseRoute(request.target);
-    resp = errorResponse(route ? Error{Errc::kUnsupported, "pullcache is a read-only mirror; " +
-                                                               quoteUntrusted(request.method) +
-                                                               " is not supported"}
-                               : route.error(),
-                         false);
+    resp = errorResponse(
+        route ? Error{Errc::kUnsupported, "pullcache is a read-only mirror; " +
+                                              quoteUntrusted(request.method) + " is not supported"}
+              : route.error(),
+        false);
     resp.close = true;  // we never read request bodies
+    info.cache = CacheResult::kError;
   } else if (auto route = parseRoute(request.target); !route) {
     resp = errorResponse(route.error(), head);
+    info.cache = CacheResult::kError;
   } else {
-    std::string_view kind = registry::routeKindName(route.value().kind);
     if (metrics_ != nullptr && clock_ != nullptr && !route.value().ns.empty())
       metrics_->containerd_last_request.set(static_cast<double>(clock_->unixMillis()) / 1000.0);
-    // For the access log, also when the answer is an error.
-    std::string ns = route.value().ns;
-    std::string repository = route.value().name;
-    std::string reference = route.value().reference.str();
     // Cluster-mode headers are the peer port's (a local client cannot pose as a peer).
     request.headers.remove(registry::kTrailHeader);
     request.headers.remove(registry::kHopHeader);
-    auto result = co_await api_.handle(std::move(route).value(), std::move(request));
+    auto result = co_await api_.handle(std::move(route).value(), std::move(request), info);
     if (result) {
       resp = std::move(result).value();
     } else {
       resp = errorResponse(result.error(), head);
-      resp.ns = std::move(ns);
-      resp.repository = std::move(repository);
-      resp.reference = std::move(reference);
+      info.cache = CacheResult::kError;
     }
-    resp.route = kind;
   }
   resp.headers.set("Docker-Distribution-API-Version", "registry/2.0");
   co_return resp;
 }
 
-Task<HttpResponse> HealthEndpoint::handle(HttpRequest request) {
+Task<HttpResponse> HealthEndpoint::handle(HttpRequest request, RequestInfo& info) {
+  info.route = RouteKind::kHealth;
   HttpResponse r;
-  r.route = "health";
   r.headers.add("Content-Type", "text/plain; charset=utf-8");
   std::string_view path = request.target;
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);

@@ -16,7 +16,7 @@ class RegistryEndpoint final : public RequestHandler {
   explicit RegistryEndpoint(registry::RegistryApi& api, RequestHandler* admin = nullptr,
                             metrics::Metrics* metrics = nullptr, const Clock* clock = nullptr)
       : api_(api), admin_(admin), metrics_(metrics), clock_(clock) {}
-  Task<HttpResponse> handle(HttpRequest request) override;
+  Task<HttpResponse> handle(HttpRequest request, RequestInfo& info) override;
 
  private:
   registry::RegistryApi& api_;
@@ -30,7 +30,7 @@ class HealthEndpoint final : public RequestHandler {
  public:
   HealthEndpoint(std::function<bool()> ready, const metrics::Metrics* metrics)
       : ready_(std::move(ready)), metrics_(metrics) {}
-  Task<HttpResponse> handle(HttpRequest request) override;
+  Task<HttpResponse> handle(HttpRequest request, RequestInfo& info) override;
 
  private:
   std::function<bool()> ready_;

@@ -8,7 +8,6 @@
 namespace pullcache::server {
 
 using registry::Route;
-using registry::RouteKind;
 
 Result<Route> parseRoute(std::string_view target) {
   Route route;

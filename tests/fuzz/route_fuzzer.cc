@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
   std::string_view target(reinterpret_cast<const char*>(data), size);
   auto route = pullcache::server::parseRoute(target);
   if (!route) return 0;
-  using pullcache::registry::RouteKind;
+  using pullcache::RouteKind;
   const auto& r = route.value();
   // Whatever is accepted is valid by the OCI grammar: no path tricks reach the cache or upstream.
   if (r.kind != RouteKind::kBase && r.kind != RouteKind::kOther) {

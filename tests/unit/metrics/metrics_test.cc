@@ -66,20 +66,19 @@ TEST(Metrics, RepositoryLabelsAreCapped) {
 
 class CacheMetricsTest : public ::testing::Test {
  protected:
-  static Task<void> get(registry::RegistryApi* api, registry::RouteKind kind, std::string ref,
-                        int* done) {
+  static Task<void> get(registry::RegistryApi* api, RouteKind kind, std::string ref, int* done) {
     HttpRequest req{.method = "GET", .target = ""};
     req.headers.add("Accept", std::string(media::kManifestAccept));
-    registry::Route route{
-        .kind = kind,
-        .name = "lib/app",
-        .reference = Reference::parse(ref).value(),
-        .ns = testing::RegistryTestbed::kHost};
-    auto r = co_await api->handle(std::move(route), std::move(req));
+    registry::Route route{.kind = kind,
+                          .name = "lib/app",
+                          .reference = Reference::parse(ref).value(),
+                          .ns = testing::RegistryTestbed::kHost};
+    RequestInfo info;
+    auto r = co_await api->handle(std::move(route), std::move(req), info);
     (void)r;
     ++*done;
   }
-  void run(registry::RouteKind kind, const std::string& ref, int n) {
+  void run(RouteKind kind, const std::string& ref, int n) {
     int done = 0;
     for (int i = 0; i < n; ++i) {
       asio::co_spawn(asio::make_strand(bed_.ioc), get(bed_.api.get(), kind, ref, &done),
@@ -99,10 +98,10 @@ TEST_F(CacheMetricsTest, BlobMissCoalescedThenHit) {
   bed_.http.script(
       std::string(testing::RegistryTestbed::kUpstreamUrl) + "/v2/lib/app/blobs/" + d.str(),
       {.body = body, .chunk = 64 << 10, .chunk_delay = std::chrono::milliseconds(3)});
-  run(registry::RouteKind::kBlob, d.str(), 4);
+  run(RouteKind::kBlob, d.str(), 4);
   EXPECT_EQ(bed_.metrics.cacheRequests(Kind::kBlob, Outcome::kMiss), 1u);
   EXPECT_EQ(bed_.metrics.cacheRequests(Kind::kBlob, Outcome::kCoalesced), 3u);
-  run(registry::RouteKind::kBlob, d.str(), 1);
+  run(RouteKind::kBlob, d.str(), 1);
   EXPECT_EQ(bed_.metrics.cacheRequests(Kind::kBlob, Outcome::kHit), 1u);
   auto& up = bed_.metrics.upstream(testing::RegistryTestbed::kHost);
   EXPECT_EQ(up.bytes.value(), body.size());
@@ -120,12 +119,12 @@ TEST_F(CacheMetricsTest, StaleManifestAndVerifyFailure) {
   ScriptedResponse ok{.body = body};
   ok.headers.add("Content-Type", std::string(media::kOciManifest));
   bed_.http.script(url, ok);
-  run(registry::RouteKind::kManifest, "v1", 1);
+  run(RouteKind::kManifest, "v1", 1);
   EXPECT_EQ(bed_.metrics.cacheRequests(Kind::kManifest, Outcome::kMiss), 1u);
   // Past the TTL with the upstream failing: served stale.
   bed_.http.script(url, {.status = 503});
   bed_.clock.advance(std::chrono::minutes(2));
-  run(registry::RouteKind::kManifest, "v1", 1);
+  run(RouteKind::kManifest, "v1", 1);
   EXPECT_EQ(bed_.metrics.cacheRequests(Kind::kManifest, Outcome::kStale), 1u);
 
   // A blob whose bytes do not match its digest.
@@ -133,7 +132,7 @@ TEST_F(CacheMetricsTest, StaleManifestAndVerifyFailure) {
   bed_.http.script(
       std::string(testing::RegistryTestbed::kUpstreamUrl) + "/v2/lib/app/blobs/" + claimed.str(),
       {.body = "other bytes"});
-  run(registry::RouteKind::kBlob, claimed.str(), 1);
+  run(RouteKind::kBlob, claimed.str(), 1);
   EXPECT_EQ(bed_.metrics.upstream(testing::RegistryTestbed::kHost).verify_failures.value(), 1u);
 }
 

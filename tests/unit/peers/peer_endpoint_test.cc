@@ -31,7 +31,8 @@ class PeerEndpointTest : public ::testing::Test {
   }
 
   HttpResponse serve(HttpRequest r) {
-    return testing::runCoro(bed_.ioc, endpoint_.handle(std::move(r)));
+    RequestInfo info;
+    return testing::runCoro(bed_.ioc, endpoint_.handle(std::move(r), info));
   }
 
   testing::RegistryTestbed bed_;

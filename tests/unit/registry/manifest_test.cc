@@ -27,7 +27,8 @@ ScriptedResponse manifestScript(const std::string& body) {
 
 class ManifestTest : public ::testing::Test {
  protected:
-  static Task<void> get(RegistryApi* api, std::string ref, Result<HttpResponse>* out, int* done) {
+  static Task<void> get(RegistryApi* api, std::string ref, Result<HttpResponse>* out,
+                        RequestInfo* info, int* done) {
     HttpRequest req{.method = "GET", .target = ""};
     req.headers.add("Accept", std::string(media::kManifestAccept));
     // Named, not a braced temporary: GCC 12 destroys brace-initialized temporaries passed to a
@@ -36,18 +37,27 @@ class ManifestTest : public ::testing::Test {
                 .name = "lib/app",
                 .reference = Reference::parse(ref).value(),
                 .ns = kHost};
-    *out = co_await api->handle(std::move(route), std::move(req));
+    *out = co_await api->handle(std::move(route), std::move(req), *info);
     ++*done;
   }
 
   std::vector<Result<HttpResponse>> getConcurrently(const std::string& ref, int n) {
     std::vector<Result<HttpResponse>> out(n, Error{});
+    infos_.assign(n, RequestInfo{});
     int done = 0;
-    for (int i = 0; i < n; ++i)
-      asio::co_spawn(asio::make_strand(ioc_), get(api_.get(), ref, &out[i], &done), asio::detached);
+    for (int i = 0; i < n; ++i) {
+      asio::co_spawn(asio::make_strand(ioc_), get(api_.get(), ref, &out[i], &infos_[i], &done),
+                     asio::detached);
+    }
     ioc_.restart();
     while (done < n) ioc_.run_for(std::chrono::milliseconds(20));
     return out;
+  }
+
+  // Where one GET's answer came from.
+  CacheResult cacheOfOne(const std::string& ref) {
+    EXPECT_TRUE(getConcurrently(ref, 1)[0]);
+    return infos_[0].cache;
   }
 
   int methodCalls(const std::string& method) {
@@ -62,6 +72,7 @@ class ManifestTest : public ::testing::Test {
   index::RocksDbIndex& index_ = bed_.index;
   testing::FakeUpstreamClient& http_ = bed_.http;
   std::unique_ptr<RegistryApi>& api_ = bed_.api;
+  std::vector<RequestInfo> infos_;  // of the last getConcurrently
 };
 
 TEST_F(ManifestTest, ConcurrentMissesOfATagMakeOneUpstreamGet) {
@@ -82,8 +93,8 @@ TEST_F(ManifestTest, TagIsTrustedForItsTtlThenRevalidatedWithAHead) {
   const std::string body =
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","x":1})";
   http_.script(kTagUrl, manifestScript(body));
-  ASSERT_EQ(getConcurrently("v1", 1)[0].value().cache, CacheResult::kMiss);
-  EXPECT_EQ(getConcurrently("v1", 1)[0].value().cache, CacheResult::kHit);
+  ASSERT_EQ(cacheOfOne("v1"), CacheResult::kMiss);
+  EXPECT_EQ(cacheOfOne("v1"), CacheResult::kHit);
   EXPECT_EQ(http_.requests().size(), 1u);
 
   clock_.advance(std::chrono::seconds(61));

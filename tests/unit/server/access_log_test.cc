@@ -12,19 +12,21 @@ namespace {
 struct Line {
   HttpRequest req;
   HttpResponse resp;
+  RequestInfo info;
   AccessRecord rec;
   Line() {
     req.method = "GET";
     resp.status = 200;
-    resp.route = "blob";
-    resp.ns = "registry.example:5000";
-    resp.repository = "team/app";
-    resp.reference = "sha256:" + std::string(64, 'a');
-    resp.cache = CacheResult::kHit;
-    resp.upstream_ms = -1;
+    info.route = RouteKind::kBlob;
+    info.ns = "registry.example:5000";
+    info.repository = "team/app";
+    info.reference = "sha256:" + std::string(64, 'a');
+    info.cache = CacheResult::kHit;
+    info.upstream_ms = -1;
     rec.listener = "registry";
     rec.request = &req;
     rec.response = &resp;
+    rec.info = &info;
     rec.bytes = 1234;
     rec.complete = true;
     rec.duration_ms = 1.5;
@@ -44,7 +46,7 @@ TEST(AccessLog, JsonHasEveryFieldTyped) {
   EXPECT_EQ(j["route"], "blob");
   EXPECT_EQ(j["ns"], "registry.example:5000");
   EXPECT_EQ(j["repository"], "team/app");
-  EXPECT_EQ(j["reference"], l.resp.reference);
+  EXPECT_EQ(j["reference"], l.info.reference);
   EXPECT_EQ(j["cache"], "hit");
   EXPECT_EQ(j["status"], 200);
   EXPECT_EQ(j["bytes"], 1234);
@@ -55,11 +57,11 @@ TEST(AccessLog, JsonHasEveryFieldTyped) {
 
 TEST(AccessLog, JsonEmptyFieldsAreNull) {
   Line l;
-  l.resp.route = "base";
-  l.resp.ns.clear();
-  l.resp.repository.clear();
-  l.resp.reference.clear();
-  l.resp.cache = CacheResult::kNone;
+  l.info.route = RouteKind::kBase;
+  l.info.ns.clear();
+  l.info.repository.clear();
+  l.info.reference.clear();
+  l.info.cache = CacheResult::kNone;
   auto j = parseObject(formatAccessLine(l.rec, AccessLogFormat::kJson));
   ASSERT_TRUE(j.is_object());
   EXPECT_TRUE(j["ns"].is_null());
@@ -71,13 +73,13 @@ TEST(AccessLog, JsonEmptyFieldsAreNull) {
 TEST(AccessLog, HostileValuesStayInsideTheirField) {
   Line l;
   l.req.method = "GE\"T\n";
-  l.resp.ns = "evil\",\"status\":1\r\n\x01";
+  l.info.ns = "evil\",\"status\":1\r\n\x01";
   auto json = formatAccessLine(l.rec, AccessLogFormat::kJson);
   EXPECT_EQ(json.find('\n'), std::string::npos);
   auto j = parseObject(json);
   ASSERT_TRUE(j.is_object()) << json;
   EXPECT_EQ(j["method"], l.req.method);
-  EXPECT_EQ(j["ns"], l.resp.ns);
+  EXPECT_EQ(j["ns"], l.info.ns);
   EXPECT_EQ(j["status"], 200);
 
   auto text = formatAccessLine(l.rec, AccessLogFormat::kText);
@@ -87,7 +89,7 @@ TEST(AccessLog, HostileValuesStayInsideTheirField) {
 
 TEST(AccessLog, TextIsKeyValue) {
   Line l;
-  l.resp.reference.clear();
+  l.info.reference.clear();
   EXPECT_EQ(formatAccessLine(l.rec, AccessLogFormat::kText),
             "listener=registry method=GET route=blob ns=registry.example:5000 repo=team/app ref=- "
             "status=200 bytes=1234 complete=true cache=hit upstream_ms=-1 ms=1.50");

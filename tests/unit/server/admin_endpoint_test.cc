@@ -20,7 +20,8 @@ class AdminEndpointTest : public ::testing::Test {
     req.method = std::move(method);
     req.target = std::move(target);
     req.peer_loopback = loopback;
-    return testing::runCoro(ioc_, admin_.handle(std::move(req)));
+    RequestInfo info;
+    return testing::runCoro(ioc_, admin_.handle(std::move(req), info));
   }
 
   testing::TempDir dir_;

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 // Throws for every target that contains "throw"; answers 200 "fine" otherwise.
 class ThrowingHandler final : public RequestHandler {
  public:
-  Task<HttpResponse> handle(HttpRequest request) override {
+  Task<HttpResponse> handle(HttpRequest request, RequestInfo& /*info*/) override {
     if (request.target.find("throw") != std::string::npos)
       throw std::runtime_error("handler bug for " + request.target);
     HttpResponse r;

@@ -8,7 +8,6 @@
 namespace pullcache::server {
 namespace {
 
-using registry::RouteKind;
 const std::string kDigest = "sha256:" + std::string(64, 'a');
 
 TEST(Router, RegistryRoutes) {
