@@ -81,9 +81,8 @@ Task<Result<std::string>> RegistryAuth::onChallenge(std::string host, std::strin
       if (scope.empty()) scope = "repository:" + repository + ":pull";
       auto header = co_await fetchToken(host, repository, realm, ch.param("service"), scope);
       if (options_.metrics != nullptr) options_.metrics->token_refreshes[header ? 0 : 1].inc();
-      if (!header) co_return header.error();
-      if (header.value() == rejected)
-        co_return fail(Errc::kUnauthorized, "the registry rejected a fresh token");
+      // Even when it equals the rejected one: the caller sends it once more and takes the
+      // registry's second refusal as its answer (one challenge per host per request).
       co_return header;
     }
   }

@@ -1,6 +1,7 @@
 #include "daemon/peers/peer_endpoint.h"
 
 #include "common/log.h"
+#include "common/scope_exit.h"
 #include "daemon/peers/peer_token.h"
 #include "daemon/server/error_response.h"
 #include "daemon/server/router.h"
@@ -90,8 +91,9 @@ std::size_t PeerEndpoint::directStreams(const std::string& digest) const {
 }
 
 Task<HttpResponse> PeerEndpoint::handle(HttpRequest request, RequestInfo& info) {
+  // Whatever the API made of it, and also when something below throws.
+  ScopeExit peer_route([&info] { info.route = RouteKind::kPeer; });
   auto resp = co_await serve(std::move(request), info);
-  info.route = RouteKind::kPeer;  // whatever the API made of it
   resp.headers.set("Docker-Distribution-API-Version", "registry/2.0");
   co_return resp;
 }

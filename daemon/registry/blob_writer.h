@@ -24,6 +24,12 @@
 
 namespace pullcache::registry {
 
+// An error of the answer itself, not of this node's disk or memory.
+inline bool answeredWrong(const std::optional<Error>& error) {
+  return error &&
+         (error->code == Errc::kDigestMismatch || error->code == Errc::kUpstreamBadResponse);
+}
+
 class BlobWriter final : public http::BodySink {
  public:
   // Writes into `reservation`'s staging file (already a memory file when the disk refused even
@@ -35,6 +41,7 @@ class BlobWriter final : public http::BodySink {
   void beginAttempt(std::uint64_t offset);
   bool onHeaders(int status, const Headers& headers) override;
   bool onData(const char* data, std::size_t size) override;
+  [[nodiscard]] bool answerAtFault() const override { return answeredWrong(error_); }
   // Readers may send everything written so far (called at each step and when an attempt ends).
   void publish();
   // The attempt stopped at bytes another writer had put there: go on after them.
@@ -97,6 +104,7 @@ class SpanWriter final : public http::BodySink {
              std::uint64_t begin, std::uint64_t end, int writer_id);
   bool onHeaders(int status, const Headers& headers) override;
   bool onData(const char* data, std::size_t size) override;
+  [[nodiscard]] bool answerAtFault() const override { return answeredWrong(error_); }
   void publish();
 
   [[nodiscard]] bool started() const { return started_; }

@@ -46,8 +46,10 @@ class WatchedSink final : public http::BodySink {
     return keep(inner_->onData(data, size));
   }
   [[nodiscard]] bool started() const { return started_; }
-  // The receiver stopped the transfer (its disk, its size limit): not the source's doing.
-  [[nodiscard]] bool refused() const { return refused_; }
+  // The receiver stopped the transfer for reasons of its own (its disk, its memory), not for a
+  // fault of the answer: not the source's doing.
+  [[nodiscard]] bool refused() const { return refused_ && !inner_->answerAtFault(); }
+  [[nodiscard]] bool answerAtFault() const override { return inner_->answerAtFault(); }
 
  private:
   bool keep(bool go_on) {
@@ -314,12 +316,7 @@ Task<RegistryClient::Attempt> RegistryClient::perform(std::shared_ptr<const Upst
       co_return Attempt{std::move(resp), refused_token};
     }
     auto next = co_await src.auth->onChallenge(host, repository, challenge, sent);
-    if (!next) {
-      // The token it had issued for the repository refused, and a fresh one is the same.
-      const bool refused_token = next.error().code == Errc::kUnauthorized && host == origin_host &&
-                                 sent.starts_with("Bearer ");
-      co_return Attempt{next.error(), refused_token};
-    }
+    if (!next) co_return Attempt{next.error()};
     challenged[host] = std::move(next).value();
   }
 }

@@ -15,7 +15,7 @@ SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer, bool repos
   }
   const int status = answer.value().status;
   if (status == 404) return {FallbackReason::kNotFound, false, false};
-  if (status == 401 || status == 403) return {FallbackReason::kDenied, !repository_refused, false};
+  if (status == 401 || status == 403) return {FallbackReason::kDenied, true, false};
   if (status == 429) return {FallbackReason::kThrottled, true, true};
   if (status >= 500) return {FallbackReason::kError, true, true};
   return {};

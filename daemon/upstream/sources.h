@@ -26,8 +26,8 @@ struct SourceVerdict {
   bool try_later = false;
 };
 
-// `repository_refused`: the answer (a 401/403, or the auth's "rejected a fresh token") is a
-// refusal of a token the source issued for this very repository (Docker Hub's answer for a repository that is missing or private): handed on, not a
+// `repository_refused`: the answer is a 401/403 to a token the source issued for this very
+// repository (Docker Hub's answer for a repository that is missing or private): handed on, not a
 // failure of the source.
 SourceVerdict judgeSourceAnswer(const Result<http::Response>& answer,
                                 bool repository_refused = false);

@@ -401,6 +401,24 @@ TEST_F(SourcesTest, ATransferItsReceiverStoppedIsNotTheSourcesFailure) {
   EXPECT_EQ(fallbacks("ptc.test/docker-hub", FallbackReason::kError), 0);
 }
 
+// A receiver that finds the answer itself wrong (a digest header that differs, say).
+struct RejectTheAnswer final : http::BodySink {
+  bool onHeaders(int, const Headers&) override { return false; }
+  bool onData(const char*, std::size_t) override { return false; }
+  [[nodiscard]] bool answerAtFault() const override { return true; }
+};
+
+TEST_F(SourcesTest, AWrongAnswerTheReceiverRejectsIsTheSourcesFailure) {
+  http_.script(std::string(kPrimary) + "/blobs/sha256:1", {.body = "x"});
+  for (int i = 0; i < 2; ++i) {
+    auto sink = std::make_shared<RejectTheAnswer>();
+    auto r = testing::runCoro(ioc_, client_.streamBlob(router_->resolve("docker.io").value(),
+                                                       "nginx", "sha256:1", 0, sink));
+    ASSERT_FALSE(r) << "the caller resumes or gives up: the body had begun";
+  }
+  EXPECT_EQ(metrics_.source("docker.io", "ptc.test/docker-hub").breaker_open.value(), 1);
+}
+
 TEST_F(SourcesTest, ANameTooLongForOneSourceGoesToTheNext) {
   // "docker-hub/" + 245 is over the 255 of a non-ECR source; the hub takes it as is.
   const std::string name = "a/" + std::string(243, 'b');
