@@ -85,7 +85,11 @@ class CacheMetricsTest : public ::testing::Test {
                      asio::detached);
     }
     bed_.ioc.restart();
-    while (done < n) bed_.ioc.run_for(std::chrono::milliseconds(20));
+    // A deadline, so that a regression fails the test instead of hanging it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (done < n && std::chrono::steady_clock::now() < deadline)
+      bed_.ioc.run_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(done, n) << "requests still unanswered after 60 s";
     for (int i = 0; i < 100 && bed_.fetches->inflightCount() > 0; ++i)
       bed_.ioc.run_for(std::chrono::milliseconds(10));
   }

@@ -50,7 +50,11 @@ class ManifestTest : public ::testing::Test {
                      asio::detached);
     }
     ioc_.restart();
-    while (done < n) ioc_.run_for(std::chrono::milliseconds(20));
+    // A deadline, so that a regression fails the test instead of hanging it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (done < n && std::chrono::steady_clock::now() < deadline)
+      ioc_.run_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(done, n) << "requests still unanswered after 60 s";
     return out;
   }
 
