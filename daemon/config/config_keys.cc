@@ -14,7 +14,7 @@ constexpr ConfigKey kKeys[] = {
     {"metrics_listen", "0.0.0.0:9095",
      "`/healthz`, `/readyz`, `/metrics`; `serve --metrics-listen` overrides it (the chart passes "
      "the node IP)"},
-    {"threads", "2", "I/O threads, 1 to 64 (one strand per connection)"},
+    {"threads", "2", "I/O threads (one strand per connection)", false, "1", "64"},
     {"cache.dir", "/var/lib/pullcache",
      "absolute path; holds `blobs/`, `tmp/` (staging) and `index/` (RocksDB)"},
     {"cache.max_bytes", "20%", "the budget: bytes (`50GiB`) or a share of the cache's filesystem"},
@@ -24,8 +24,8 @@ constexpr ConfigKey kKeys[] = {
     {"cache.high_watermark", "90%", "eviction starts above this share of `max_bytes`..."},
     {"cache.low_watermark", "80%",
      "...and frees down to this one (must be below `high_watermark`)"},
-    {"cache.max_age", "",
-     "evict blobs nobody read for this long (`30d`; at least `1s`); unset: no age limit"},
+    {"cache.max_age", "", "evict blobs nobody read for this long (`30d`); unset: no age limit",
+     false, "1s"},
     {"cache.eviction_interval", "60s",
      "budget check period (a fetch that would pass the high watermark wakes it at once)"},
     {"cache.passthrough_max_bytes", "512MiB",
@@ -83,29 +83,31 @@ constexpr ConfigKey kKeys[] = {
     {"upstreams[].sources[].allow_private_redirects", "",
      "as `upstreams[].allow_private_redirects` (default `false`)"},
     {"source_breaker.failures", "3",
-     "consecutive failures (unreachable, 429, 5xx, denied; not 404) that make a source skipped "
-     "(1 to 1000)"},
+     "consecutive failures (unreachable, 429, 5xx, denied; not 404) that make a source skipped",
+     false, "1", "1000"},
     {"source_breaker.backoff", "30s",
-     "a skipped source is passed over this long, then one request tries it (at least `100ms`); "
-     "when every source is skipped they are tried in order anyway"},
+     "a skipped source is passed over this long, then one request tries it; when every source "
+     "is skipped they are tried in order anyway",
+     false, "100ms"},
     {"source_breaker.max_backoff", "5m",
-     "each failed try doubles the backoff up to this (not below `backoff`)"},
+     "each failed try doubles the backoff up to this (not below `backoff`)", false, "100ms"},
     {"upstream_timeouts.connect", "5s", "TCP and TLS set-up"},
     {"upstream_timeouts.stall", "30s",
      "no byte received for this long, counted from the last byte: the transfer failed (a blob "
      "resumes with `Range`)"},
     {"upstream_timeouts.request", "60s", "a whole manifest or token request"},
-    {"limits.max_connections", "4096",
-     "open client connections (1 to 1,000,000); beyond: 503 and close"},
-    {"limits.max_header_bytes", "16KiB",
-     "request line and headers (1KiB to 1MiB); beyond: 414 or 431"},
+    {"limits.max_connections", "4096", "open client connections; beyond: 503 and close", false, "1",
+     "1000000"},
+    // Below 1 KiB no real client's headers fit; above 1 MiB a header is an attack, not a request.
+    {"limits.max_header_bytes", "16KiB", "request line and headers; beyond: 414 or 431", false,
+     "1KiB", "1MiB"},
     {"limits.header_timeout", "10s", "a request's headers, from its first byte; beyond: 408"},
     {"limits.idle_timeout", "75s", "a keep-alive connection with no new request is closed"},
     {"limits.write_timeout", "60s", "a client that stops reading is dropped"},
     {"limits.max_manifest_bytes", "4MiB",
-     "as containerd (4KiB to 64MiB); a larger manifest or tag list: 502 `SIZE_INVALID`"},
-    {"limits.upstream_connections", "32",
-     "connections to one upstream host (1 to 1024); further requests wait"},
+     "as containerd; a larger manifest or tag list: 502 `SIZE_INVALID`", false, "4KiB", "64MiB"},
+    {"limits.upstream_connections", "32", "connections to one upstream host; further requests wait",
+     false, "1", "1024"},
     {"aws.region", "", "STS region for IRSA; unset: `AWS_REGION`, `AWS_DEFAULT_REGION`, then IMDS"},
     {"aws.ecr_endpoint", "",
      "GetAuthorizationToken endpoint for every region (an interface VPC endpoint); unset: "
@@ -115,13 +117,16 @@ constexpr ConfigKey kKeys[] = {
      "the regional one"},
     {"ranges.fill_below", "16MiB",
      "a range read of an uncached blob up to this size fetches the whole blob (verified, "
-     "cached); larger ones are fetched span by span..."},
+     "cached); larger ones are fetched span by span...",
+     false, "", "1024TiB"},
     {"ranges.fill_after", "64MiB",
      "...until clients asked for this many ranged bytes of the blob; then the rest comes in the "
-     "background (an open-ended range, as containerd's chunked fetch sends, starts it at once)"},
+     "background (an open-ended range, as containerd's chunked fetch sends, starts it at once)",
+     false, "", "1024TiB"},
     {"ranges.max_ranges", "64",
-     "ranges in one request (1 to 1024), answered as `multipart/byteranges`; more, or ranges "
-     "that overlap: the whole blob (200), as RFC 9110 allows"},
+     "ranges in one request, answered as `multipart/byteranges`; more, or ranges that overlap: "
+     "the whole blob (200), as RFC 9110 allows",
+     false, "1", "1024"},
     {"peers.listen", "0.0.0.0:5001",
      "cluster mode's peer port (no `peers` section: cluster mode is off), authenticated; `${VAR}` "
      "expands from the environment (the chart: "
@@ -133,8 +138,8 @@ constexpr ConfigKey kKeys[] = {
      "`name:port` of a headless Service whose A/AAAA records are the members; or `static`"},
     {"peers.static", "[]", "a fixed member list (`[\"10.0.1.5:5001\", ...]`); or `dns`"},
     {"peers.refresh", "5s",
-     "how often `dns` is resolved again (a failure keeps the last good view); at least `100ms`"},
-    {"peers.fanout", "4", "children per member in a blob's distribution tree, 1 to 64"},
+     "how often `dns` is resolved again (a failure keeps the last good view)", false, "100ms"},
+    {"peers.fanout", "4", "children per member in a blob's distribution tree", false, "1", "64"},
     {"peers.secret_file", "/etc/pullcache/peer-secret",
      "the cluster's shared secret (16 bytes or more) that peer tokens are made from"},
     {"peers.connect_timeout", "500ms",
@@ -151,6 +156,12 @@ std::string_view firstName(std::string_view path) {
 }  // namespace
 
 std::span<const ConfigKey> configKeys() { return kKeys; }
+
+const ConfigKey* findKey(std::string_view path) {
+  for (const ConfigKey& k : kKeys)
+    if (k.path == path) return &k;
+  return nullptr;
+}
 
 std::vector<std::string_view> childKeys(std::string_view section) {
   std::vector<std::string_view> names;

@@ -21,10 +21,17 @@ struct ConfigKey {
   // One line for the README's table (Markdown; no '|').
   std::string_view meaning;
   bool required = false;
+  // Bounds of a number, duration or size, written as its value is ("1", "100ms", "1KiB"); empty:
+  // none that side. The parser enforces them (yaml_keys.h) and the README shows them.
+  std::string_view min;
+  std::string_view max;
 };
 
 // In the order the README lists them: a section's keys together, sections in file order.
 std::span<const ConfigKey> configKeys();
+
+// The row of a dotted path ("source_breaker.backoff"), or null.
+const ConfigKey* findKey(std::string_view path);
 
 // The names allowed directly under `section`, in table order: "" is the top level, "cache" a
 // mapping, "upstreams[]" the items of a list. Empty for a name that is not a section.

@@ -21,16 +21,16 @@ Error keyError(const std::string& key, const std::string& what);
 // its path in the table ("upstreams[]").
 Result<void> checkKeys(const YAML::Node& node, const std::string& where, std::string_view section);
 Result<std::string> scalar(const YAML::Node& node, const std::string& key);
+// Numbers, durations and sizes within the bounds that the key's row in config_keys.cc gives
+// (`key` is its dotted path there; a key without a row, or without bounds, has none).
 // A positive duration ("500ms", "5s", "1h").
 Result<std::chrono::milliseconds> durationKey(const YAML::Node& node, const std::string& key);
 // A percentage ("90%") as a fraction.
 Result<double> percentKey(const YAML::Node& node, const std::string& key);
-// An integer within [lo, hi].
-Result<std::uint64_t> integerKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
-                                 std::uint64_t hi);
-// A byte size ("16KiB", "4MiB", "4194304") within [lo, hi].
-Result<std::uint64_t> bytesKey(const YAML::Node& node, const std::string& key, std::uint64_t lo,
-                               std::uint64_t hi);
+// A whole number.
+Result<std::uint64_t> integerKey(const YAML::Node& node, const std::string& key);
+// A byte size ("16KiB", "4MiB", "4194304").
+Result<std::uint64_t> bytesKey(const YAML::Node& node, const std::string& key);
 
 // The `peers` section (peers_config.cc). `getenv` expands `${VAR}` in its two addresses.
 Result<PeersConfig> parsePeers(const YAML::Node& node,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/units.h"
 #include "daemon/config/config.h"
 
 namespace pullcache::config {
@@ -49,11 +51,22 @@ std::string defaultCell(const ConfigKey& k) {
   return "`" + std::string(k.default_value) + "`";
 }
 
+// The meaning, then the bounds, as the README shows them.
+std::string meaningCell(const ConfigKey& k) {
+  std::string out(k.meaning);
+  const std::string lo = "`" + std::string(k.min) + "`";
+  const std::string hi = "`" + std::string(k.max) + "`";
+  if (!k.min.empty() && !k.max.empty()) out += "; " + lo + " to " + hi;
+  if (!k.min.empty() && k.max.empty()) out += "; at least " + lo;
+  if (k.min.empty() && !k.max.empty()) out += "; at most " + hi;
+  return out;
+}
+
 std::vector<std::string> expectedTable() {
   std::vector<std::string> out = {"| key | default | meaning |", "|---|---|---|"};
   for (const ConfigKey& k : configKeys())
-    out.push_back("| `" + std::string(k.path) + "` | " + defaultCell(k) + " | " +
-                  std::string(k.meaning) + " |");
+    out.push_back("| `" + std::string(k.path) + "` | " + defaultCell(k) + " | " + meaningCell(k) +
+                  " |");
   return out;
 }
 
@@ -190,6 +203,50 @@ TEST(ConfigKeys, DocumentedDefaultsAreTheParsersDefaults) {
   auto empty_static = parseConfig(peersWith("static", "[]"));
   ASSERT_TRUE(empty_static) << empty_static.error().detail;
   EXPECT_TRUE(empty_static.value() == with_peers.value());
+}
+
+// A value one step outside a bound: "0" below "1", "99ms" below "100ms", "1048577" above "1MiB".
+std::string justOutside(std::string_view bound, bool below) {
+  auto whole = [](std::string_view t) {
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    return ec == std::errc() && p == t.data() + t.size() ? std::optional<std::uint64_t>(n)
+                                                         : std::nullopt;
+  };
+  if (auto n = whole(bound)) return std::to_string(below ? *n - 1 : *n + 1);
+  if (auto d = parseDuration(bound))
+    return std::to_string(below ? d.value().count() - 1 : d.value().count() + 1) + "ms";
+  auto b = parseBytes(bound);
+  EXPECT_TRUE(b) << "bound '" << bound << "' is no number, duration or size";
+  return std::to_string(b ? (below ? b.value() - 1 : b.value() + 1) : 0);
+}
+
+// The bounds in the table are the parser's: each is accepted, one step past it is refused with
+// the key and the bound named.
+TEST(ConfigKeys, BoundsInTheTableAreTheParsersBounds) {
+  int checked = 0;
+  for (const ConfigKey& k : configKeys()) {
+    for (const auto& [bound, below] : {std::pair{k.min, true}, std::pair{k.max, false}}) {
+      if (bound.empty()) continue;
+      // max_backoff may not be below backoff: probe it above the smallest backoff.
+      std::string path(k.path);
+      auto config = [&](const std::string& v) {
+        return path == "source_breaker.max_backoff"
+                   ? kMinimal + "source_breaker: {backoff: 100ms, max_backoff: " + v + "}\n"
+                   : configWith(path, v);
+      };
+      auto at = parseConfig(config(std::string(bound)));
+      EXPECT_TRUE(at) << path << " = " << bound << ": " << (at ? "" : at.error().detail);
+      const std::string out = justOutside(bound, below);
+      auto past = parseConfig(config(out));
+      ASSERT_FALSE(past) << path << " = " << out << " is accepted";
+      EXPECT_NE(past.error().detail.find(path), std::string::npos) << past.error().detail;
+      EXPECT_NE(past.error().detail.find(std::string(bound)), std::string::npos)
+          << past.error().detail;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 15);
 }
 
 // Every row is read by the parser: a mapping where its value belongs is refused, naming it.
