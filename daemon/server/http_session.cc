@@ -21,6 +21,7 @@
 #include "daemon/server/access_log.h"
 #include "daemon/server/error_response.h"
 #include "daemon/server/listener.h"
+#include "daemon/server/response_head.h"
 
 namespace pullcache::server {
 namespace beast = boost::beast;
@@ -293,23 +294,14 @@ Task<WriteOutcome> writeResponse(beast::tcp_stream& stream, HttpResponse& r, uns
   if (r.blob && !r.head) co_return co_await writeBlob(stream, r, version, keep_alive, options);
   WriteOutcome out;
   stream.expires_after(options.write_timeout);
-  if (r.head) {
-    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
-    copyHeaders(res, r, keep_alive);
-    res.content_length(r.content_length);
-    http::response_serializer<http::empty_body> sr{res};
-    auto [ec, n] =
-        co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
-    out.ok = !ec;
-  } else {
-    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-    copyHeaders(res, r, keep_alive);
-    out.body_bytes = r.body.size();
-    res.body() = std::move(r.body);
-    res.prepare_payload();
-    auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-    out.ok = !ec;
-  }
+  // Head and body in one write (response_head.h).
+  const std::uint64_t length = r.head ? r.content_length : r.body.size();
+  const std::string head = formatResponseHead(r, version, keep_alive, length);
+  const std::array<asio::const_buffer, 2> buffers = {
+      asio::buffer(head), r.head ? asio::const_buffer() : asio::buffer(r.body)};
+  auto [ec, n] = co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
+  out.ok = !ec;
+  if (!r.head) out.body_bytes = r.body.size();
   stream.expires_never();
   co_return out;
 }
