@@ -6,6 +6,7 @@
 #
 # usage: bench/manifest_ab.sh OLD_PULLCACHE NEW_PULLCACHE [ROUNDS]   (prints one line per run)
 set -euo pipefail
+. "$(dirname "$0")/nginx_proxy.sh"
 B=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 A_BIN=$1; B_BIN=$2; ROUNDS=${3:-3}
 W=$(mktemp -d /tmp/pullcache-ab.XXXXXX)
@@ -51,30 +52,7 @@ EOT
 }
 NGP=$(fp)
 mkdir -p $W/ngx $W/ngx-cache
-cat > $W/ngx/nginx.conf <<EOT
-user root;
-worker_processes 2;
-pid $W/ngx/nginx.pid;
-error_log $W/ngx/error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 100000;
-  proxy_cache_path $W/ngx-cache levels=1:2 keys_zone=blobs:10m max_size=100g inactive=1d use_temp_path=off;
-  server {
-    listen 127.0.0.1:$NGP;
-    location /v2/ {
-      proxy_pass http://$UP;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache blobs;
-      proxy_cache_key \$request_method\$uri\$http_accept;
-      proxy_cache_valid 200 1d;
-      proxy_cache_lock on;
-    }
-  }
-}
-EOT
+nginx_proxy_conf "$W/ngx" "$NGP" "$UP" "$W/ngx-cache"
 nginx -c $W/ngx/nginx.conf -p $W/ngx
 run_nginx() {
   local URL="http://127.0.0.1:$NGP/v2/bench/app/manifests/$M"

@@ -18,6 +18,7 @@
 #   --quick   64 MiB blobs (the test suite's smoke run); default: 1 GiB blobs, 1 round (the
 #             caches keep what they fetched: about 8 GiB of disk per round)
 set -euo pipefail
+. "$(dirname "$0")/nginx_proxy.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
@@ -132,33 +133,7 @@ proxy: {remoteurl: "http://$UP"}
 EOF
 docker-registry serve "$WORK/dist.yml" >"$WORK/dist.log" 2>&1 &
 PIDS+=($!)
-cat >"$WORK/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 100000;
-  proxy_cache_path $WORK/nginx-cache levels=1:2 keys_zone=blobs:10m max_size=100g inactive=1d use_temp_path=off;
-  server {
-    listen 127.0.0.1:$NG_PORT;
-    location /v2/ {
-      proxy_pass http://$UP;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache blobs;
-      proxy_cache_key \$request_method\$uri\$http_accept;
-      proxy_cache_valid 200 1d;
-      proxy_cache_lock on;
-      proxy_cache_lock_timeout 300s;
-      proxy_cache_lock_age 300s;
-      proxy_read_timeout 300s;
-    }
-  }
-}
-EOF
+nginx_proxy_conf "$WORK/nginx" "$NG_PORT" "$UP" "$WORK/nginx-cache"
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx"
 wait_http "http://127.0.0.1:$PC_HEALTH/readyz"
 wait_http "http://127.0.0.1:$DIST_PORT/v2/"

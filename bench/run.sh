@@ -19,6 +19,7 @@
 # usage: bench/run.sh [--quick] [--out DIR]      (root: network namespace, tc)
 #   --quick   small sizes, 1 round, short runs (under 3 minutes): the test suite's smoke run
 set -euo pipefail
+. "$(dirname "$0")/nginx_proxy.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
@@ -203,33 +204,7 @@ start_distribution
 
 NGP_PORT=$(free_port); NGS_PORT=$(free_port)
 mkdir -p "$WORK/nginx-proxy" "$WORK/nginx-static" "$WORK/nginx-cache" "$WORK/static"
-cat >"$WORK/nginx-proxy/nginx.conf" <<EOF
-user root;
-worker_processes 2;
-pid $WORK/nginx-proxy/nginx.pid;
-error_log $WORK/nginx-proxy/error.log error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 100000;
-  proxy_cache_path $WORK/nginx-cache levels=1:2 keys_zone=blobs:10m max_size=100g inactive=1d use_temp_path=off;
-  server {
-    listen 127.0.0.1:$NGP_PORT;
-    location /v2/ {
-      proxy_pass http://$UP;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache blobs;
-      proxy_cache_key \$request_method\$uri\$http_accept;
-      proxy_cache_valid 200 1d;
-      proxy_cache_lock on;
-      proxy_cache_lock_timeout 300s;
-      proxy_cache_lock_age 300s;
-      proxy_read_timeout 300s;
-    }
-  }
-}
-EOF
+nginx_proxy_conf "$WORK/nginx-proxy" "$NGP_PORT" "$UP" "$WORK/nginx-cache"
 cat >"$WORK/nginx-static/nginx.conf" <<EOF
 user root;
 worker_processes 2;
