@@ -43,12 +43,6 @@ void setCork(int fd, bool on) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
 }
 
-template <typename Body>
-void copyHeaders(http::response<Body>& res, const HttpResponse& r, bool keep_alive) {
-  for (const auto& [k, v] : r.headers.entries()) res.set(k, v);
-  res.keep_alive(keep_alive);
-}
-
 struct WriteOutcome {
   bool ok = false;
   std::uint64_t body_bytes = 0;
@@ -253,15 +247,10 @@ Task<WriteOutcome> writeBlob(beast::tcp_stream& stream, HttpResponse& r, unsigne
   WriteOutcome out;
   tcp::socket& socket = stream.socket();
   const int sock = socket.native_handle();
-  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
-  copyHeaders(res, r, keep_alive);
-  res.content_length(r.content_length);
   setCork(sock, true);  // header and first body bytes in one segment
-  http::response_serializer<http::empty_body> sr{res};
-  stream.expires_after(options.write_timeout);
-  auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
-  stream.expires_never();
-  if (ec) co_return out;
+  const std::string head = formatResponseHead(r, version, keep_alive, r.content_length);
+  const bool head_sent = co_await sendText(stream, head, options);
+  if (!head_sent) co_return out;
 
   boost::system::error_code nb_ec;
   socket.native_non_blocking(true, nb_ec);

@@ -1,7 +1,8 @@
 #pragma once
-// The status line and header block of a response, formatted in one string: small answers (the
-// manifests, the errors, HEADs) go out as this plus the body in one write, without Beast's
-// serializer, which profiling showed to be a large share of a cached manifest GET's CPU.
+// The status line and header block of every response, formatted in one string: small answers
+// (manifests, errors, HEADs) go out as this plus the body in one write, blobs as this and then
+// sendfile; no Beast serializer, which profiling showed to be a large share of a cached manifest
+// GET's CPU.
 
 #include <cstdint>
 #include <string>
