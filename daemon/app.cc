@@ -29,7 +29,8 @@
 namespace pullcache {
 namespace {}  // namespace
 
-App::App(config::Config config) : config_(std::move(config)) {
+App::App(config::Config config)
+    : config_(std::move(config)), disk_(static_cast<std::size_t>(config_.cache.disk_threads)) {
   auto log = spdlog::get("app");
   auto t0 = std::chrono::steady_clock::now();
   metrics_ = std::make_unique<metrics::Metrics>(PULLCACHE_VERSION, PULLCACHE_COMMIT);
@@ -55,6 +56,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   co.stall_timeout = config_.upstream_timeouts.stall;
   co.max_host_connections = config_.limits.upstream_connections;
   co.user_agent = "pullcache/" PULLCACHE_VERSION;
+  co.sink_executor = disk_.get_executor();
   curl_ = std::make_unique<http::CurlClient>(ioc_->get_executor(), co);
   router_ = std::make_unique<upstream::UpstreamRouter>(config_, *curl_, clock_, metrics_.get());
   client_ = std::make_unique<upstream::RegistryClient>(*curl_, config_.upstream_timeouts.request);
@@ -75,7 +77,7 @@ App::App(config::Config config) : config_(std::move(config)) {
   fo.range_fill_after = config_.ranges.fill_after;
   fo.max_ranges = static_cast<std::size_t>(config_.ranges.max_ranges);
   fetches_ = std::make_unique<registry::FetchCoordinator>(
-      ioc_->get_executor(), pool_, *cache_, *client_, fo, metrics_.get(), peer_network_.get());
+      ioc_->get_executor(), disk_, *cache_, *client_, fo, metrics_.get(), peer_network_.get());
   api_ = std::make_unique<registry::RegistryApi>(registry::RegistryDeps{
       pool_, *index_, *router_, *client_, *fetches_, clock_, config_.cache.tag_ttl, metrics_.get(),
       config_.limits.max_manifest_bytes, peer_network_.get()});
@@ -125,6 +127,7 @@ App::~App() {
   if (cache_) cache_->stopEviction();
   if (membership_) membership_->stop();
   if (curl_) curl_->stop();
+  disk_.join();
   pool_.join();
   registry_listener_.reset();
   health_listener_.reset();

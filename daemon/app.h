@@ -61,7 +61,8 @@ class App {
  private:
   config::Config config_;
   SystemClock clock_;
-  asio::thread_pool pool_{2};
+  asio::thread_pool pool_{2};  // the index, the evictor, the admin endpoint
+  asio::thread_pool disk_;     // fetches: staging writes, hashing, fsync (cache.disk_threads)
   // Destroyed first (see ~App): its pending coroutine frames refer to the members below.
   std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();
   std::unique_ptr<metrics::Metrics> metrics_;

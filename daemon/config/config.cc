@@ -323,6 +323,11 @@ Result<void> parseCache(const YAML::Node& node, CacheConfig& cache) {
       list->push_back(ref.value().str());
     }
   }
+  if (node["disk_threads"]) {
+    auto t = integerKey(node["disk_threads"], "cache.disk_threads");
+    if (!t) return t.error();
+    cache.disk_threads = static_cast<int>(t.value());
+  }
   if (node["passthrough_max_bytes"]) {
     auto v = scalar(node["passthrough_max_bytes"], "cache.passthrough_max_bytes");
     if (!v) return v.error();

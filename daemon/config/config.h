@@ -77,6 +77,9 @@ struct CacheConfig {
   // When the cache directory cannot take a blob (disk full, I/O error), blobs up to this size are
   // fetched into memory and served uncached; larger ones fail before their first byte.
   std::uint64_t passthrough_max_bytes = 512ull << 20;
+  // Threads for the disk work of fetches: staging writes (off the network thread), hashing,
+  // fsync and commit.
+  int disk_threads = 2;
   std::vector<std::string> pin;  // image references never evicted (validated ImageRefs)
   // Image references pulled into the cache at start-up and every prefetch_interval (pins are
   // prefetched too), for this node's platform.

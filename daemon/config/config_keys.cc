@@ -28,6 +28,10 @@ constexpr ConfigKey kKeys[] = {
      false, "1s"},
     {"cache.eviction_interval", "60s",
      "budget check period (a fetch that would pass the high watermark wakes it at once)"},
+    {"cache.disk_threads", "2",
+     "threads for fetches' disk work: staging writes (the network thread never waits for the "
+     "disk; a transfer pauses while its writes are 4 MiB behind), hashing, fsync",
+     false, "1", "64"},
     {"cache.passthrough_max_bytes", "512MiB",
      "disk full or failing: blobs up to this size are served from memory, uncached; larger ones "
      "fail"},

@@ -41,8 +41,10 @@ struct Response {
   std::uint64_t body_bytes = 0;  // bytes received for the final response
 };
 
-// Receives the body of a 2xx response in streaming mode. Called on the client's thread, one call
-// at a time, in order; must not block for long and must not resume coroutines directly.
+// Receives the body of a 2xx response in streaming mode: one call at a time, in order, off the
+// client's network thread (CurlClient: on a strand of its sink executor, so a call may wait for
+// the disk; the transfer pauses while the sink is behind). Must not resume coroutines directly.
+// The stream's completion comes after the sink's last call.
 class BodySink {
  public:
   virtual ~BodySink() = default;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "common/ip_class.h"
+#include "daemon/http/sink_queue.h"
 
 namespace pullcache::http {
 
@@ -46,16 +47,32 @@ class CompletionImpl final : public Completion {
 std::once_flag g_curl_init;
 }  // namespace
 
+// Where a sink's strand asks for its paused transfer to go on. Outlives the client (a sink may
+// finish after it), so a late request after the client stopped is dropped.
+struct CurlClient::Resumes {
+  std::mutex mu;
+  void* multi = nullptr;             // CURLM*; null once the client stopped
+  std::vector<std::uint64_t> ids;    // guarded by mu: transfers to resume
+  void request(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    if (multi == nullptr) return;
+    ids.push_back(id);
+    curl_multi_wakeup(static_cast<CURLM*>(multi));
+  }
+};
+
 struct CurlClient::Transfer {
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
+  std::uint64_t id = 0;
   Request request;
   Response response;
-  std::shared_ptr<BodySink> sink;
+  std::shared_ptr<SinkQueue> sink;  // streaming: the body goes to the sink through this
   std::unique_ptr<Completion> completion;
   bool headers_final = false;
   bool to_sink = false;  // final response is 2xx and there is a sink
   bool aborted = false;  // a callback asked to stop
+  bool paused = false;   // the sink is behind: no body is read until it catches up
   Error abort_error;
   std::optional<Error> blocked;  // a non-public address was refused at connect time
   char errbuf[CURL_ERROR_SIZE] = {};
@@ -112,11 +129,8 @@ std::size_t onHeaderLine(char* data, std::size_t size, std::size_t nitems, void*
   t->response.status = static_cast<int>(status);
   if (t->sink && status / 100 == 2) {
     t->to_sink = true;
-    if (!t->sink->onHeaders(static_cast<int>(status), t->response.headers)) {
-      t->aborted = true;
-      t->abort_error = Error{Errc::kUpstreamBadResponse, "response rejected by receiver"};
-      return 0;
-    }
+    // The sink judges them on its strand; a refusal stops the body at its next chunk.
+    t->sink->offerHeaders(static_cast<int>(status), t->response.headers);
   }
   return len;
 }
@@ -128,7 +142,9 @@ int onProgress(void* userdata, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_of
                curl_off_t /*ulnow*/) {
   auto* t = static_cast<CurlClient::Transfer*>(userdata);
   const auto now = std::chrono::steady_clock::now();
-  if (t->last_dlnow < 0 || dlnow != t->last_dlnow) {  // first call, or bytes arrived
+  // Paused for the sink, the upstream is not silent: we are not reading. (libcurl's own
+  // low-speed check skips paused transfers too.)
+  if (t->last_dlnow < 0 || dlnow != t->last_dlnow || t->paused) {
     t->last_dlnow = dlnow;
     t->last_progress = now;
     return 0;
@@ -148,15 +164,20 @@ std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userda
   auto* t = static_cast<CurlClient::Transfer*>(userdata);
   std::size_t len = size * nmemb;
   if (!t->headers_final) return len;  // body of a redirect hop
-  t->response.body_bytes += len;
   if (t->to_sink) {
-    if (!t->sink->onData(data, len)) {
-      t->aborted = true;
-      t->abort_error = Error{Errc::kStoreIo, "receiver stopped the transfer"};
-      return 0;
+    switch (t->sink->offerData(data, len)) {
+      case SinkQueue::Offer::kTaken:
+        t->response.body_bytes += len;
+        return len;
+      case SinkQueue::Offer::kPause:
+        t->paused = true;  // libcurl offers the same bytes again after curl_easy_pause
+        return CURL_WRITEFUNC_PAUSE;
+      case SinkQueue::Offer::kStopped:
+        t->aborted = true;  // the sink's verdict names the error (finish)
+        return 0;
     }
-    return len;
   }
+  t->response.body_bytes += len;
   std::uint64_t cap = t->sink ? kErrorBodyCap : t->request.max_body;
   if (t->response.body.size() + len > cap) {
     if (t->sink) return len;  // error body: keep the head, drop the rest
@@ -197,6 +218,8 @@ CurlClient::CurlClient(asio::any_io_executor default_executor, CurlOptions optio
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+  resumes_ = std::make_shared<Resumes>();
+  resumes_->multi = multi_;
   curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAX_HOST_CONNECTIONS,
                     options_.max_host_connections);
   thread_ = std::thread([this] { run(); });
@@ -204,6 +227,10 @@ CurlClient::CurlClient(asio::any_io_executor default_executor, CurlOptions optio
 
 CurlClient::~CurlClient() {
   stop();
+  {
+    std::lock_guard lock(resumes_->mu);
+    resumes_->multi = nullptr;
+  }
   curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
@@ -230,7 +257,16 @@ Task<Result<Response>> CurlClient::start(Request request, std::shared_ptr<BodySi
     t->completion =
         std::make_unique<CompletionImpl<decltype(handler)>>(std::move(handler), default_executor_);
     t->request = std::move(req);
-    t->sink = std::move(s);
+    t->id = next_id_.fetch_add(1);
+    if (s) {
+      std::weak_ptr<Resumes> resumes = resumes_;
+      auto resume = [resumes, id = t->id] {
+        if (auto r = resumes.lock()) r->request(id);
+      };
+      t->sink = std::make_shared<SinkQueue>(
+          std::move(s), options_.sink_executor ? options_.sink_executor : default_executor_,
+          options_.sink_buffer, std::move(resume));
+    }
     enqueue(std::move(t));
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<Response>)>(
@@ -311,7 +347,8 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
 
 void CurlClient::run() {
   auto* multi = static_cast<CURLM*>(multi_);
-  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active;
+  std::vector<std::uint64_t> resume;
   while (true) {
     {
       std::lock_guard lock(mu_);
@@ -319,10 +356,23 @@ void CurlClient::run() {
         auto t = std::move(pending_.front());
         pending_.pop_front();
         curl_multi_add_handle(multi, t->easy);
-        Transfer* raw = t.get();
-        active.emplace(raw, std::move(t));
+        const std::uint64_t id = t->id;
+        active.emplace(id, std::move(t));
       }
     }
+    {
+      std::lock_guard lock(resumes_->mu);
+      resume.swap(resumes_->ids);
+    }
+    for (std::uint64_t id : resume) {
+      auto it = active.find(id);
+      if (it == active.end() || !it->second->paused) continue;  // it ended meanwhile
+      Transfer* t = it->second.get();
+      t->paused = false;
+      t->last_progress = std::chrono::steady_clock::now();
+      curl_easy_pause(t->easy, CURLPAUSE_CONT);  // may offer the held bytes at once
+    }
+    resume.clear();
     if (stopping_) break;
     int running = 0;
     curl_multi_perform(multi, &running);
@@ -333,17 +383,17 @@ void CurlClient::run() {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
       CURLcode code = msg->data.result;
       curl_multi_remove_handle(multi, msg->easy_handle);
-      auto it = active.find(t);
+      auto it = active.find(t->id);
       finish(t, static_cast<int>(code));
       active.erase(it);
     }
     curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
   }
-  for (auto& [raw, t] : active) {
+  for (auto& [id, t] : active) {
     curl_multi_remove_handle(multi, t->easy);
     t->aborted = true;
     t->abort_error = Error{Errc::kUpstreamUnavailable, "shutting down"};
-    finish(raw, CURLE_ABORTED_BY_CALLBACK);
+    finish(t.get(), CURLE_ABORTED_BY_CALLBACK);
   }
   std::lock_guard lock(mu_);
   for (auto& t : pending_) {
@@ -379,8 +429,23 @@ void CurlClient::finish(Transfer* t, int curl_code) {
     // The sink saw a partial body: report how far it got through body_bytes.
     result = Error{errc, detail};
   }
-  t->sink.reset();  // its last callback is done: whoever awaits the result holds the last reference
-  t->completion->complete(std::move(result));
+  if (!t->sink) {
+    t->completion->complete(std::move(result));
+    return;
+  }
+  // The completion waits for the sink's last call; a refusal of the sink names the error (it
+  // came first in the body, whatever the network did after it).
+  std::shared_ptr<Completion> completion = std::move(t->completion);
+  auto outcome = std::make_shared<Result<Response>>(std::move(result));
+  t->sink->close([completion, outcome](SinkQueue::Verdict verdict) {
+    if (verdict == SinkQueue::Verdict::kHeadersRejected) {
+      *outcome = Error{Errc::kUpstreamBadResponse, "response rejected by receiver"};
+    } else if (verdict == SinkQueue::Verdict::kDataRefused) {
+      *outcome = Error{Errc::kStoreIo, "receiver stopped the transfer"};
+    }
+    completion->complete(std::move(*outcome));
+  });
+  t->sink.reset();
 }
 
 }  // namespace pullcache::http

@@ -138,18 +138,18 @@ bool BlobWriter::onData(const char* data, std::size_t size) {
   if (in_memory_ && written_ + size > memory_limit_) return rejectTooLargeForMemory();
   // Stop where another writer already put bytes (published ones: at most a publish step of
   // someone else's is written twice).
-  std::size_t take = size;
-  const std::uint64_t next = entry_->nextFilled(written_);
-  if (next != kNoEnd && next < written_ + size) take = static_cast<std::size_t>(next - written_);
-  if (take > 0) {
-    if (auto w = writeAllAt(fd_, data, take, written_); !w) {
-      // The disk refused (ENOSPC, EIO, ...): go on in memory, serve, do not cache.
-      if (in_memory_ || !moveToMemory(w.error())) return false;
-      if (auto again = writeAllAt(fd_, data, take, written_); !again) {
-        error_ = again.error();
-        return false;
-      }
+  auto wrote = entry_->writeUnfilled(fd_, data, size, written_, kNoEnd, /*span=*/false);
+  if (!wrote) {
+    // The disk refused (ENOSPC, EIO, ...): go on in memory, serve, do not cache.
+    if (in_memory_ || !moveToMemory(wrote.error())) return false;
+    wrote = entry_->writeUnfilled(fd_, data, size, written_, kNoEnd, /*span=*/false);
+    if (!wrote) {
+      error_ = wrote.error();
+      return false;
     }
+  }
+  const std::size_t take = wrote.value();
+  if (take > 0) {
     written_ += take;
     received_ += take;
     // Progress is published in steps, not per network read: every step wakes other threads.
@@ -186,38 +186,43 @@ std::uint64_t BlobWriter::skipFilled() {
 }
 
 // Copies what was written so far into a memory file and switches the writer, the readers and
-// the hasher to it (same bytes, so a read in flight on the old file stays right).
+// the hasher to it (same bytes, so a read in flight on the old file stays right). Under the
+// blob's lock: span streams, which run in parallel, stop before they could write the old file.
 bool BlobWriter::moveToMemory(const Error& cause) {
   disk_error_ = cause;
-  struct stat st {};
-  std::uint64_t extent = written_;
-  if (::fstat(entry_->fd(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > extent)
-    extent = static_cast<std::uint64_t>(st.st_size);  // spans written past the fill
-  if ((size_known_ && size_ > memory_limit_) || extent > memory_limit_)
-    return rejectTooLargeForMemory();
-  UniqueFd mem(::memfd_create("pullcache-blob", MFD_CLOEXEC));
-  if (!mem.valid()) {
-    error_ = systemError(errno, "memfd_create");
-    return false;
-  }
-  off_t from = 0;
-  while (static_cast<std::uint64_t>(from) < extent) {
-    ssize_t n = ::sendfile(mem.get(), entry_->fd(), &from,
-                           static_cast<std::size_t>(extent - static_cast<std::uint64_t>(from)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error_ = n < 0 ? systemError(errno, "copy staging file to memory")
-                     : Error{Errc::kStoreIo, "staging file is short"};
-      return false;
+  if (size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
+  UniqueFd mem;
+  bool too_large = false;
+  std::function<Result<void>()> move = [this, &mem, &too_large]() -> Result<void> {
+    struct stat st {};
+    std::uint64_t extent = written_;
+    if (::fstat(entry_->fd(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > extent)
+      extent = static_cast<std::uint64_t>(st.st_size);  // spans written past the fill
+    if (extent > memory_limit_) {
+      too_large = true;
+      return Error{Errc::kStoreFull, "larger than the memory limit"};
     }
-  }
-  UniqueFd reader(::dup(mem.get()));  // readers use explicit offsets: a shared offset is fine
-  if (!reader.valid()) {
-    error_ = systemError(errno, "dup memory file");
+    mem = UniqueFd(::memfd_create("pullcache-blob", MFD_CLOEXEC));
+    if (!mem.valid()) return systemError(errno, "memfd_create");
+    off_t from = 0;
+    while (static_cast<std::uint64_t>(from) < extent) {
+      ssize_t n = ::sendfile(mem.get(), entry_->fd(), &from,
+                             static_cast<std::size_t>(extent - static_cast<std::uint64_t>(from)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return n < 0 ? systemError(errno, "copy staging file to memory")
+                     : Error{Errc::kStoreIo, "staging file is short"};
+    }
+    UniqueFd reader(::dup(mem.get()));  // readers use explicit offsets: a shared offset is fine
+    if (!reader.valid()) return systemError(errno, "dup memory file");
+    entry_->readFd()->replace(std::move(reader));
+    return ok();
+  };
+  if (auto moved = entry_->moveToMemory(move); !moved) {
+    if (too_large) return rejectTooLargeForMemory();
+    error_ = moved.error();
     return false;
   }
-  entry_->readFd()->replace(std::move(reader));
-  entry_->setInMemory();  // span streams stop: only this writer has the memory file
   fd_ = mem.get();
   memory_fd_ = std::move(mem);
   in_memory_ = true;
@@ -271,10 +276,8 @@ bool SpanWriter::onHeaders(int status, const Headers& headers) {
 }
 
 bool SpanWriter::onData(const char* data, std::size_t size) {
-  if (entry_->inMemory()) {  // the fill moved to memory: it alone writes from here on
-    done_ = true;
-    return false;
-  }
+  // Stops (0 bytes) at bytes already there, at the blob's end, or when the fill moved to memory
+  // (it alone writes from here on).
   auto wrote = entry_->writeUnfilled(reservation_->fd(), data, size, pos_, end_);
   if (!wrote) {
     error_ = wrote.error();

@@ -1,6 +1,7 @@
 #pragma once
-// The sinks that write a blob being fetched into its staging file. Both run on the upstream
-// client's thread and publish progress to the in-flight blob in steps.
+// The sinks that write a blob being fetched into its staging file. Each runs on its transfer's
+// sink strand (the disk pool, off the network thread), in parallel with the blob's other
+// writers, and publishes progress to the in-flight blob in steps.
 //
 // BlobWriter: the fill, the whole blob from the front, one attempt (one upstream or peer
 // answer) at a time. Where another writer already put bytes (a range a client read first), it

@@ -51,9 +51,10 @@ std::uint64_t InflightBlob::addFilled(std::uint64_t begin, std::uint64_t end, in
 }
 
 Result<std::size_t> InflightBlob::writeUnfilled(int fd, const char* data, std::size_t size,
-                                                std::uint64_t pos, std::uint64_t end) {
+                                                std::uint64_t pos, std::uint64_t end, bool span) {
   std::lock_guard lock(mu_);
-  if (state_ != State::kConnecting && state_ != State::kStreaming) return std::size_t{0};
+  if (span && (in_memory_ || (state_ != State::kConnecting && state_ != State::kStreaming)))
+    return std::size_t{0};
   const std::uint64_t limit = std::min(end, filled_.nextFilled(pos));
   if (limit <= pos) return std::size_t{0};
   const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(size, limit - pos));
@@ -113,10 +114,13 @@ void InflightBlob::setFailed(Error error) {
   changedLocked(lock);
 }
 
-void InflightBlob::setInMemory() {
+Result<void> InflightBlob::moveToMemory(const std::function<Result<void>()>& move) {
   std::unique_lock lock(mu_);
+  auto moved = move();
+  if (!moved) return moved;
   in_memory_ = true;
   changedLocked(lock);
+  return ok();
 }
 
 bool InflightBlob::inMemory() const {

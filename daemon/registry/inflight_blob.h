@@ -1,17 +1,21 @@
 #pragma once
 // One blob being fetched from upstream into a staging file, as seen by its readers (BlobSource)
-// and by its writers. Thread-safe: the writers run on the upstream client's thread, readers on
-// their connections' strands. Readers wait on per-reader timers that a writer cancels (through
+// and by its writers. Thread-safe: the writers run on their transfers' sink strands (the disk
+// pool), readers on their connections' strands. Readers wait on per-reader timers that a writer cancels (through
 // each reader's executor) when bytes arrive or the state changes.
 //
 // Writers: the fill (the whole blob, from the front, skipping what is already there) and, when
 // clients read ranges the fill is not about to reach, one span stream per such range. What is
-// written is a set of spans (FilledSpans); the hasher reads the prefix. Each writer registers
+// written is a set of spans (FilledSpans); the hasher reads the prefix. Writers run on strands
+// of their own, in parallel: every write goes through writeUnfilled, under this blob's lock, so
+// that no byte can land on bytes published since the writer looked (which the hasher or a
+// reader may already have read). Each writer registers
 // where it is and where it stops, so that a reader can tell whether some writer is heading for
 // the byte it waits for, or a new stream is needed.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -78,12 +82,13 @@ class InflightBlob final : public BlobSource {
   // registered); returns the prefix. One step, so that no reader sees the bytes before it
   // sees that their writer has moved on.
   std::uint64_t addFilled(std::uint64_t begin, std::uint64_t end, int writer = -1);
-  // A span's write: the part of `data` (for bytes [pos, pos + size)) that no one has published
-  // yet, up to `end`, written to `fd` under this blob's lock, so that it can never land on bytes
+  // A write: the part of `data` (for bytes [pos, pos + size)) that no one has published yet, up
+  // to `end`, written to `fd` under this blob's lock, so that it can never land on bytes
   // published since it looked (which the hasher may already have read). Returns how many bytes
-  // it wrote (0: it reached bytes that are there, or the blob is done).
+  // it wrote (0: it reached bytes that are there). A span's write (`span`) also stops when the
+  // blob is done or moved to memory; the fill's goes on (its coordinator decides).
   Result<std::size_t> writeUnfilled(int fd, const char* data, std::size_t size, std::uint64_t pos,
-                                    std::uint64_t end);
+                                    std::uint64_t end, bool span = true);
   // The first written byte at or after `offset` (UINT64_MAX: none): where a writer stops.
   [[nodiscard]] std::uint64_t nextFilled(std::uint64_t offset) const;
   // A writer at `pos`, stopping at `end`; returns its id.
@@ -93,8 +98,10 @@ class InflightBlob final : public BlobSource {
   void setReceived(std::uint64_t size);  // every byte is written: now hashing
   void setVerified(std::uint64_t size);
   void setFailed(Error error);  // the first failure wins
-  // The staging file moved to memory (the disk failed): only the fill writes from here on.
-  void setInMemory();
+  // The disk failed: `move` copies the staging file to memory and switches the readers to it,
+  // under this blob's lock (no span can write the old file meanwhile); on success only the fill
+  // writes from here on.
+  Result<void> moveToMemory(const std::function<Result<void>()>& move);
   [[nodiscard]] bool inMemory() const;
 
  private:
