@@ -52,6 +52,8 @@ class BodySink {
   virtual bool onHeaders(int status, const Headers& headers) = 0;
   // Next body bytes. Return false to abort the transfer.
   virtual bool onData(const char* data, std::size_t size) = 0;
+  // The transfer is over, whatever its outcome: the last call (on the same thread as the others).
+  virtual void onEnd() {}
   // After a false from either: whether the answer was at fault (its digest, its sizes, its
   // ranges: the sender's failure) rather than the receiver itself (its disk, its memory).
   [[nodiscard]] virtual bool answerAtFault() const { return false; }

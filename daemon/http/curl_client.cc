@@ -51,8 +51,8 @@ std::once_flag g_curl_init;
 // finish after it), so a late request after the client stopped is dropped.
 struct CurlClient::Resumes {
   std::mutex mu;
-  void* multi = nullptr;             // CURLM*; null once the client stopped
-  std::vector<std::uint64_t> ids;    // guarded by mu: transfers to resume
+  void* multi = nullptr;           // CURLM*; null once the client stopped
+  std::vector<std::uint64_t> ids;  // guarded by mu: transfers to resume
   void request(std::uint64_t id) {
     std::lock_guard lock(mu);
     if (multi == nullptr) return;
@@ -174,6 +174,7 @@ std::size_t onBody(char* data, std::size_t size, std::size_t nmemb, void* userda
         return CURL_WRITEFUNC_PAUSE;
       case SinkQueue::Offer::kStopped:
         t->aborted = true;  // the sink's verdict names the error (finish)
+        t->abort_error = Error{Errc::kStoreIo, "receiver stopped the transfer"};
         return 0;
     }
   }
@@ -314,6 +315,10 @@ void CurlClient::enqueue(std::unique_ptr<Transfer> t) {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
   }
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  // A streamed body has a TCP connection of its own: pausing it (its sink is behind) is TCP
+  // flow control on that connection alone, and what libcurl holds meanwhile is one buffer. Over
+  // HTTP/2 a paused stream's window (megabytes) would still arrive and be held in memory.
+  if (t->sink) curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   if (r.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (r.method == "POST" || r.method == "PUT") {
@@ -370,7 +375,13 @@ void CurlClient::run() {
       Transfer* t = it->second.get();
       t->paused = false;
       t->last_progress = std::chrono::steady_clock::now();
-      curl_easy_pause(t->easy, CURLPAUSE_CONT);  // may offer the held bytes at once
+      // May offer the held bytes at once; when the sink has refused, that write fails and
+      // libcurl reports it here, not through the multi handle: the transfer ends now.
+      if (CURLcode rc = curl_easy_pause(t->easy, CURLPAUSE_CONT); rc != CURLE_OK) {
+        curl_multi_remove_handle(multi, t->easy);
+        finish(t, static_cast<int>(rc));
+        active.erase(it);
+      }
     }
     resume.clear();
     if (stopping_) break;

@@ -1,8 +1,10 @@
 #include "daemon/http/sink_queue.h"
 
+#include <algorithm>
+
 namespace pullcache::http {
 namespace {
-constexpr int kBatch = 16;               // items per turn on the strand: other sinks get theirs
+constexpr int kBatch = 16;                // items per turn on the strand: other sinks get theirs
 constexpr std::size_t kSpareBuffers = 4;  // chunk buffers kept for reuse
 }  // namespace
 
@@ -10,7 +12,8 @@ SinkQueue::SinkQueue(std::shared_ptr<BodySink> sink, const asio::any_io_executor
                      Limits limits, std::function<void()> resume)
     : sink_(std::move(sink)),
       strand_(asio::make_strand(executor)),
-      limits_(limits),
+      limits_{std::max<std::size_t>(limits.high, 1),
+              std::min(limits.low, std::max<std::size_t>(limits.high, 1) - 1)},
       resume_(std::move(resume)) {}
 
 void SinkQueue::scheduleLocked() {
@@ -74,6 +77,10 @@ void SinkQueue::drain() {
         done_ = nullptr;
         const Verdict verdict = verdict_;
         lock.unlock();
+        try {
+          sink_->onEnd();
+        } catch (...) {  // as below: a sink must not throw
+        }
         sink_.reset();  // whoever awaits the transfer holds the last reference now
         done(verdict);
         return;

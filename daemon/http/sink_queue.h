@@ -27,8 +27,8 @@ namespace pullcache::http {
 class SinkQueue final : public std::enable_shared_from_this<SinkQueue> {
  public:
   struct Limits {
-    std::size_t high = 4u << 20;  // waiting bytes at which the transfer pauses...
-    std::size_t low = 1u << 20;   // ...and the level at which it resumes
+    std::size_t high = 4u << 20;  // waiting bytes at which the transfer pauses (at least 1)...
+    std::size_t low = 1u << 20;   // ...and the level at which it resumes (below `high`)
   };
   enum class Offer { kTaken, kPause, kStopped };
   enum class Verdict { kAccepted, kHeadersRejected, kDataRefused };
@@ -59,13 +59,13 @@ class SinkQueue final : public std::enable_shared_from_this<SinkQueue> {
   const Limits limits_;
   const std::function<void()> resume_;
   std::mutex mu_;
-  std::deque<Item> items_;             // guarded by mu_
-  std::vector<std::string> spare_;     // guarded by mu_: drained chunks' buffers, for reuse
-  std::size_t waiting_ = 0;            // guarded by mu_: body bytes in items_
-  bool scheduled_ = false;             // guarded by mu_: a drain is posted or running
-  bool paused_ = false;                // guarded by mu_: the last offer was refused with kPause
-  Verdict verdict_ = Verdict::kAccepted;         // guarded by mu_
-  std::function<void(Verdict)> done_;  // guarded by mu_
+  std::deque<Item> items_;                // guarded by mu_
+  std::vector<std::string> spare_;        // guarded by mu_: drained chunks' buffers, for reuse
+  std::size_t waiting_ = 0;               // guarded by mu_: body bytes in items_
+  bool scheduled_ = false;                // guarded by mu_: a drain is posted or running
+  bool paused_ = false;                   // guarded by mu_: the last offer was refused with kPause
+  Verdict verdict_ = Verdict::kAccepted;  // guarded by mu_
+  std::function<void(Verdict)> done_;     // guarded by mu_
 };
 
 }  // namespace pullcache::http

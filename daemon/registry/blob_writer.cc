@@ -85,13 +85,14 @@ bool BlobWriter::learnSize(std::optional<std::uint64_t> size) {
   // the disk cannot take goes to memory (or, too large for that, fails now, so the client falls
   // back to the registry cleanly). (Once: a fetch resumed from offset 0 comes through here
   // again.)
-  if (!in_memory_ && size_known_ && reservation_->claimed() == 0 &&
-      !reservation_->claim(size_) &&
+  if (!in_memory_ && size_known_ && reservation_->claimed() == 0 && !reservation_->claim(size_) &&
       !moveToMemory(Error{Errc::kStoreFull, "not enough free space for the blob"})) {
     return false;
   }
   if (in_memory_ && size_known_ && size_ > memory_limit_) return rejectTooLargeForMemory();
-  entry_->setStreaming(size_, size_known_);  // readers may send headers from here on
+  // Readers may send headers from here on. A span's answer may have set the size meanwhile.
+  if (!entry_->setStreaming(size_, size_known_))
+    return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
   return true;
 }
 
@@ -270,7 +271,8 @@ bool SpanWriter::onHeaders(int status, const Headers& headers) {
   if (s.size_known && s.size != size)
     return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
   if (end_ > size) end_ = size;
-  entry_->setStreaming(size, true);
+  if (!entry_->setStreaming(size, true))  // the fill's answer set another size meanwhile
+    return reject(Errc::kUpstreamBadResponse, "upstream sizes of the blob differ");
   started_ = true;
   return true;
 }

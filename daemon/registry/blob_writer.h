@@ -43,6 +43,7 @@ class BlobWriter final : public http::BodySink {
   bool onHeaders(int status, const Headers& headers) override;
   bool onData(const char* data, std::size_t size) override;
   [[nodiscard]] bool answerAtFault() const override { return answeredWrong(error_); }
+  void onEnd() override { publish(); }  // on the sink's strand: the fetch's strand never waits
   // Readers may send everything written so far (called at each step and when an attempt ends).
   void publish();
   // The attempt stopped at bytes another writer had put there: go on after them.
@@ -106,6 +107,7 @@ class SpanWriter final : public http::BodySink {
   bool onHeaders(int status, const Headers& headers) override;
   bool onData(const char* data, std::size_t size) override;
   [[nodiscard]] bool answerAtFault() const override { return answeredWrong(error_); }
+  void onEnd() override { publish(); }
   void publish();
 
   [[nodiscard]] bool started() const { return started_; }

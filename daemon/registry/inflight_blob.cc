@@ -1,8 +1,7 @@
 #include "daemon/registry/inflight_blob.h"
 
-#include <boost/asio/as_tuple.hpp>
-
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 
 namespace pullcache::registry {
 
@@ -28,18 +27,20 @@ void InflightBlob::changedLocked(std::unique_lock<std::mutex>& lock) {
   }
 }
 
-void InflightBlob::setStreaming(std::uint64_t size, bool size_known) {
+bool InflightBlob::setStreaming(std::uint64_t size, bool size_known) {
   std::unique_lock lock(mu_);
-  if (state_ != State::kConnecting) return;
+  if (state_ != State::kConnecting) return !(size_known && size_known_ && size != size_);
   state_ = State::kStreaming;
   size_ = size;
   size_known_ = size_known;
   changedLocked(lock);
+  return true;
 }
 
 void InflightBlob::setWritten(std::uint64_t written) { addFilled(0, written); }
 
 std::uint64_t InflightBlob::addFilled(std::uint64_t begin, std::uint64_t end, int writer) {
+  std::lock_guard writes(write_mu_);  // after any write that looked before this publish
   std::unique_lock lock(mu_);
   if (state_ == State::kVerified || state_ == State::kFailed) return filled_.prefix();
   filled_.add(begin, end);
@@ -52,10 +53,14 @@ std::uint64_t InflightBlob::addFilled(std::uint64_t begin, std::uint64_t end, in
 
 Result<std::size_t> InflightBlob::writeUnfilled(int fd, const char* data, std::size_t size,
                                                 std::uint64_t pos, std::uint64_t end, bool span) {
-  std::lock_guard lock(mu_);
-  if (span && (in_memory_ || (state_ != State::kConnecting && state_ != State::kStreaming)))
-    return std::size_t{0};
-  const std::uint64_t limit = std::min(end, filled_.nextFilled(pos));
+  std::lock_guard writes(write_mu_);
+  std::uint64_t limit = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (span && (in_memory_ || (state_ != State::kConnecting && state_ != State::kStreaming)))
+      return std::size_t{0};
+    limit = std::min(end, filled_.nextFilled(pos));
+  }
   if (limit <= pos) return std::size_t{0};
   const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(size, limit - pos));
   if (auto w = writeAllAt(fd, data, take, pos); !w) return w.error();
@@ -115,9 +120,10 @@ void InflightBlob::setFailed(Error error) {
 }
 
 Result<void> InflightBlob::moveToMemory(const std::function<Result<void>()>& move) {
-  std::unique_lock lock(mu_);
+  std::lock_guard writes(write_mu_);  // no span writes the old file during the copy
   auto moved = move();
   if (!moved) return moved;
+  std::unique_lock lock(mu_);
   in_memory_ = true;
   changedLocked(lock);
   return ok();
@@ -147,8 +153,8 @@ InflightBlob::Look InflightBlob::look(std::uint64_t offset, bool hold_last,
       {
         std::uint64_t end = std::min(filled_.filledFrom(offset), size_);
         if (hold_last && end >= size_) {
-          end = size_ - 1;       // the last byte waits for the digest
-          l.heading = true;      // and the fill is the one that checks it
+          end = size_ - 1;   // the last byte waits for the digest
+          l.heading = true;  // and the fill is the one that checks it
         }
         if (end > offset) l.until = end;
       }
@@ -212,9 +218,7 @@ Task<Result<void>> InflightBlob::waitStarted() {
   co_return ok();
 }
 
-Task<Result<std::uint64_t>> InflightBlob::waitVerified() {
-  return waitStartedOrVerified(true);
-}
+Task<Result<std::uint64_t>> InflightBlob::waitVerified() { return waitStartedOrVerified(true); }
 
 Task<Result<std::uint64_t>> InflightBlob::readable(std::uint64_t offset) {
   for (;;) {

@@ -1,8 +1,8 @@
 #pragma once
 // One blob being fetched from upstream into a staging file, as seen by its readers (BlobSource)
 // and by its writers. Thread-safe: the writers run on their transfers' sink strands (the disk
-// pool), readers on their connections' strands. Readers wait on per-reader timers that a writer cancels (through
-// each reader's executor) when bytes arrive or the state changes.
+// pool), readers on their connections' strands. Readers wait on per-reader timers that a writer
+// cancels (through each reader's executor) when bytes arrive or the state changes.
 //
 // Writers: the fill (the whole blob, from the front, skipping what is already there) and, when
 // clients read ranges the fill is not about to reach, one span stream per such range. What is
@@ -76,7 +76,9 @@ class InflightBlob final : public BlobSource {
   [[nodiscard]] std::chrono::milliseconds stallTimeout() const noexcept { return stall_timeout_; }
 
   // Writer side.
-  void setStreaming(std::uint64_t size, bool size_known);
+  // The first answer's size; false when an earlier one set a different known size (the two
+  // answers disagree: the caller rejects its own).
+  [[nodiscard]] bool setStreaming(std::uint64_t size, bool size_known);
   void setWritten(std::uint64_t written);  // [0, written) is in the staging file
   // [begin, end) is in the staging file, written by `writer` (which is now at `end`; -1: none
   // registered); returns the prefix. One step, so that no reader sees the bytes before it
@@ -118,6 +120,11 @@ class InflightBlob final : public BlobSource {
   const Digest digest_;
   const std::shared_ptr<SwitchableFd> read_fd_;
   const std::chrono::milliseconds stall_timeout_;
+  // Writes hold write_mu_ from their look at what is filled to the end of the pwrite, and
+  // publishing (addFilled) takes it too, so no write lands on published bytes; mu_ guards the
+  // state alone and is never held across disk I/O, so readers never wait for the disk.
+  // Order: write_mu_ before mu_.
+  std::mutex write_mu_;
   mutable std::mutex mu_;
   State state_ = State::kConnecting;             // guarded by mu_
   std::uint64_t size_ = 0;                       // guarded by mu_

@@ -140,8 +140,8 @@ Task<void> FetchCoordinator::runSpan(std::shared_ptr<Flight> flight,
     std::uint64_t size = 0;
     if (cr.starts_with("bytes */") &&
         std::from_chars(cr.data() + 8, cr.data() + cr.size(), size).ptr == cr.data() + cr.size()) {
-      entry->setStreaming(size, true);
-      co_return;
+      if (entry->setStreaming(size, true)) co_return;
+      // Another answer gave another size: this one is wrong, and fails like any other.
     }
   }
   // It failed. Before the size is known no one else can answer the readers: they hear it.

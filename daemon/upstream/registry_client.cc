@@ -50,6 +50,7 @@ class WatchedSink final : public http::BodySink {
   // fault of the answer: not the source's doing.
   [[nodiscard]] bool refused() const { return refused_ && !inner_->answerAtFault(); }
   [[nodiscard]] bool answerAtFault() const override { return inner_->answerAtFault(); }
+  void onEnd() override { inner_->onEnd(); }
 
  private:
   bool keep(bool go_on) {

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,6 +24,14 @@ namespace {
 using namespace std::chrono_literals;
 
 char patternAt(std::uint64_t i) { return static_cast<char>((i * 131 + (i >> 12)) & 0xff); }
+
+// The largest receive buffer the kernel may grow a TCP socket to (autotuning).
+std::uint64_t maxReceiveBuffer() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_rmem");
+  std::uint64_t min = 0, def = 0, max = 0;
+  in >> min >> def >> max;
+  return max > 0 ? max : 6u << 20;
+}
 
 // Serves every connection one 200 response of `size` pattern bytes; stalls once for `stall`
 // after `stall_at` bytes. Counts the body bytes the kernel accepted (`sent`).
@@ -103,11 +113,16 @@ class BodyServer {
 // asleep once in its first call, or refusing from byte `refuse_at`.
 class CheckingSink final : public BodySink {
  public:
-  CheckingSink(asio::thread_pool& pool, const BodyServer* server)
-      : pool_(pool), server_(server) {}
+  CheckingSink(asio::thread_pool& pool, const BodyServer* server) : pool_(pool), server_(server) {}
   bool onHeaders(int status, const Headers& /*headers*/) override { return status == 200; }
   bool onData(const char* data, std::size_t size) override {
     in_call_ = true;
+    if (gate_) {
+      std::unique_lock lock(gate_mu_);
+      held_ = true;
+      gate_cv_.notify_all();
+      gate_cv_.wait(lock, [&] { return !gate_; });
+    }
     if (!pool_.get_executor().running_in_this_thread()) off_pool_ = true;
     if (server_ != nullptr) {
       const std::uint64_t gap = server_->sent.load() - received_;
@@ -132,6 +147,20 @@ class CheckingSink final : public BodySink {
     return received_ < refuse_at_;
   }
 
+  // The first call blocks until release(); waitHeld() returns once it does.
+  void hold() { gate_ = true; }
+  void waitHeld() {
+    std::unique_lock lock(gate_mu_);
+    gate_cv_.wait(lock, [&] { return held_; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(gate_mu_);
+      gate_ = false;
+    }
+    gate_cv_.notify_all();
+  }
+
   std::atomic<bool> in_call_{false};
   bool off_pool_ = false;
   bool wrong_ = false;
@@ -143,6 +172,10 @@ class CheckingSink final : public BodySink {
   std::chrono::milliseconds first_sleep_{0};
 
  private:
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_ = false;
+  bool held_ = false;
   asio::thread_pool& pool_;
   const BodyServer* server_;
 };
@@ -179,19 +212,20 @@ TEST(CurlClientStream, TheSinkRunsOnTheSinkExecutorAndGetsTheBodyInOrder) {
 }
 
 TEST(CurlClientStream, ASlowSinkPausesTheTransferInsteadOfBufferingTheBody) {
-  const std::uint64_t size = 48u << 20;
+  // Ahead of the sink: the queue's 1 MiB, libcurl's 256 KiB buffer and the two sockets' kernel
+  // buffers (the receiver's grows up to tcp_rmem's maximum). Without the pause the server
+  // finishes long before the sink, nearly the whole body waiting in memory.
+  const std::uint64_t bound = (1u << 20) + (256u << 10) + (1u << 20) + maxReceiveBuffer();
+  const std::uint64_t size = 2 * bound + (64u << 20);
   BodyServer server(size);
   Fixture f(SinkQueue::Limits{1u << 20, 256u << 10});
   auto sink = std::make_shared<CheckingSink>(f.pool, &server);
-  sink->slow_every_ = 64u << 10;  // about 64 MiB/s: far slower than loopback
+  sink->slow_every_ = 128u << 10;  // about 128 MiB/s: far slower than loopback
   auto r = f.stream(server.url(), sink);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(sink->received_, size);
   EXPECT_FALSE(sink->wrong_);
-  // Ahead of the sink: the queue's 1 MiB, libcurl's 256 KiB buffer and the two sockets' kernel
-  // buffers. Without the pause the server would finish long before the sink, most of the body
-  // waiting in memory.
-  EXPECT_LT(sink->max_gap_, 16u << 20);
+  EXPECT_LT(sink->max_gap_, bound);
 }
 
 TEST(CurlClientStream, TimePausedForTheSinkIsNotAStall) {
@@ -226,6 +260,36 @@ TEST(CurlClientStream, TheCompletionComesAfterTheSinksLastCall) {
   EXPECT_FALSE(sink->in_call_.load());
   EXPECT_EQ(sink->received_, 1u << 20);
   EXPECT_EQ(sink.use_count(), 1);  // the client let go of it before completing
+}
+
+TEST(CurlClientStream, ARefusalWhilePausedEndsTheTransferAtOnce) {
+  BodyServer server(64u << 20);
+  Fixture f(SinkQueue::Limits{256u << 10, 64u << 10});
+  auto sink = std::make_shared<CheckingSink>(f.pool, nullptr);
+  sink->slow_every_ = 64u << 10;  // slow enough for the queue to fill and pause the transfer
+  sink->refuse_at_ = 1u << 20;
+  auto r = f.stream(server.url(), sink);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kStoreIo) << r.error().message();
+  EXPECT_LT(sink->received_, (1u << 20) + (256u << 10) + 1);
+}
+
+TEST(CurlClientStream, StoppingTheClientEndsAPausedTransfer) {
+  BodyServer server(64u << 20);
+  Fixture f(SinkQueue::Limits{256u << 10, 64u << 10});
+  auto sink = std::make_shared<CheckingSink>(f.pool, nullptr);
+  sink->hold();
+  std::thread stopper([&] {
+    sink->waitHeld();
+    std::this_thread::sleep_for(200ms);  // the queue fills and the transfer pauses
+    f.client->stop();
+    sink->release();
+  });
+  auto r = f.stream(server.url(), sink);
+  stopper.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kUpstreamUnavailable) << r.error().message();
+  EXPECT_FALSE(sink->in_call_.load());
 }
 
 TEST(CurlClientStream, ASinksRefusalEndsTheTransferAsItsOwnError) {

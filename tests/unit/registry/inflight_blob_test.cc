@@ -21,7 +21,7 @@ UniqueFd anyFd() { return UniqueFd(::dup(0)); }
 TEST(InflightBlob, AStalledUpstreamTimesReadersOut) {
   asio::io_context ioc;
   InflightBlob blob(sha256Of("x"), anyFd(), 50ms);
-  blob.setStreaming(10, true);
+  ASSERT_TRUE(blob.setStreaming(10, true));
   blob.setWritten(4);
   std::optional<Result<std::uint64_t>> got;
   asio::co_spawn(ioc, waitVerified(&blob, &got), asio::detached);
@@ -34,7 +34,7 @@ TEST(InflightBlob, AStalledUpstreamTimesReadersOut) {
 TEST(InflightBlob, HashingTimeIsNotAStall) {
   asio::io_context ioc;
   InflightBlob blob(sha256Of("x"), anyFd(), 50ms);
-  blob.setStreaming(10, true);
+  ASSERT_TRUE(blob.setStreaming(10, true));
   blob.setWritten(10);
   blob.setReceived(10);
   std::optional<Result<std::uint64_t>> got;
@@ -53,7 +53,7 @@ TEST(InflightBlob, HashingTimeIsNotAStall) {
 TEST(InflightBlob, AFailureWhileHashingWakesReaders) {
   asio::io_context ioc;
   InflightBlob blob(sha256Of("x"), anyFd(), 50ms);
-  blob.setStreaming(10, true);
+  ASSERT_TRUE(blob.setStreaming(10, true));
   blob.setReceived(10);
   std::optional<Result<std::uint64_t>> got;
   asio::co_spawn(ioc, waitVerified(&blob, &got), asio::detached);
@@ -63,6 +63,17 @@ TEST(InflightBlob, AFailureWhileHashingWakesReaders) {
   ASSERT_TRUE(got.has_value());
   ASSERT_FALSE(*got);
   EXPECT_EQ(got->error().code, Errc::kDigestMismatch);
+}
+
+// The fill and a span stream learn the size on different threads: the second answer is checked
+// against the first in the same step that would publish it.
+TEST(InflightBlob, ASecondAnswerWithAnotherSizeIsRefused) {
+  InflightBlob blob(sha256Of("x"), anyFd(), 50ms);
+  ASSERT_TRUE(blob.setStreaming(10, true));
+  EXPECT_FALSE(blob.setStreaming(11, true));
+  EXPECT_TRUE(blob.setStreaming(10, true));
+  EXPECT_TRUE(blob.setStreaming(0, false));  // an answer without a size says nothing against it
+  EXPECT_EQ(blob.snapshot().size, 10u);
 }
 
 }  // namespace
