@@ -1,5 +1,7 @@
 #include "common/source_path.h"
 
+#include <cctype>
+
 #include "common/ecr_host.h"
 #include "common/reference.h"
 #include "common/url.h"
@@ -12,6 +14,8 @@ Result<SourcePath> SourcePath::parse(std::string_view raw) {
   SourcePath p;
   const auto slash = raw.find('/');
   p.host = std::string(raw.substr(0, slash));
+  // Host names are case-insensitive (as upstreams[].match, which is lowercased too).
+  for (char& c : p.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (auto h = validateRegistryHost(p.host); !h)
     return fail(Errc::kConfigInvalid, "'" + text + "': " + h.error().detail);
   p.ecr = parseEcrHost(p.host).has_value();

@@ -40,8 +40,11 @@ TEST(SourcePath, ParsesHostPortAndPrefix) {
   auto slash = SourcePath::parse("docker.io/");
   ASSERT_TRUE(slash) << "an empty prefix is no prefix";
   EXPECT_EQ(slash.value().str(), "docker.io");
-  for (const char* bad : {"", "Docker.io", "docker.io//x", "docker.io/Library", "docker.io/a..b",
-                          "host name/x", "docker.io/-x"})
+  auto capitals = SourcePath::parse("Docker.IO/library");
+  ASSERT_TRUE(capitals) << "a host name is case-insensitive, as upstreams[].match";
+  EXPECT_EQ(capitals.value().str(), "docker.io/library");
+  for (const char* bad :
+       {"", "docker.io//x", "docker.io/Library", "docker.io/a..b", "host name/x", "docker.io/-x"})
     EXPECT_FALSE(SourcePath::parse(bad)) << bad;
   // Userinfo never reaches the message.
   auto secret = SourcePath::parse("user:hunter2@ptc.test/x");
