@@ -12,7 +12,6 @@ std::string_view orDash(std::string_view s) { return s.empty() ? std::string_vie
 }  // namespace
 
 std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
-  const HttpRequest& req = *rec.request;
   const HttpResponse& r = *rec.response;
   const RequestInfo& info = *rec.info;
   std::string out;
@@ -27,7 +26,7 @@ std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
       appendJsonEscaped(out, orDash(value));
     };
     field("listener", rec.listener);
-    field("method", req.method);
+    field("method", rec.method);
     field("route", routeKindName(info.route));
     field("ns", info.ns);
     field("repo", info.repository);
@@ -52,7 +51,7 @@ std::string formatAccessLine(const AccessRecord& rec, AccessLogFormat format) {
     out += '"';
   };
   field("listener", rec.listener);
-  field("method", req.method);
+  field("method", rec.method);
   field("route", routeKindName(info.route));
   field("ns", info.ns);
   field("repository", info.repository);

@@ -13,7 +13,7 @@ enum class AccessLogFormat { kText, kJson };
 
 struct AccessRecord {
   std::string_view listener;
-  const HttpRequest* request = nullptr;
+  std::string_view method;  // as the client sent it
   const HttpResponse* response = nullptr;
   const RequestInfo* info = nullptr;
   std::uint64_t bytes = 0;  // body bytes written

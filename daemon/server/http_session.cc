@@ -315,14 +315,14 @@ Task<HttpResponse> handleGuarded(std::shared_ptr<RequestHandler> handler, HttpRe
   co_return resp;
 }
 
-void logAccess(const std::string& listener, AccessLogFormat format, const HttpRequest& req,
+void logAccess(const std::string& listener, AccessLogFormat format, std::string_view method,
                const HttpResponse& r, const RequestInfo& info, std::uint64_t bytes, bool complete,
                std::chrono::steady_clock::time_point t0) {
   const auto& log = accessLog();
   if (!log->should_log(spdlog::level::info)) return;
   AccessRecord rec;
   rec.listener = listener;
-  rec.request = &req;
+  rec.method = method;
   rec.response = &r;
   rec.info = &info;
   rec.bytes = bytes;
@@ -389,14 +389,16 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
     const bool client_keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
 
+    // The request goes to the handler whole (no copy); the log and the metrics need its method.
+    const std::string method = req.method;
     RequestInfo info;
-    HttpResponse resp = co_await handleGuarded(handler, req, info);
+    HttpResponse resp = co_await handleGuarded(handler, std::move(req), info);
     const bool keep_alive = client_keep_alive && !resp.close && !has_body;
     auto outcome = co_await writeResponse(stream, resp, version, keep_alive, options);
     if (options.metrics != nullptr) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      options.metrics->httpRequest(metrics::routeLabel(info.route),
-                                   metrics::methodFromName(req.method), resp.status, secs);
+      options.metrics->httpRequest(metrics::routeLabel(info.route), metrics::methodFromName(method),
+                                   resp.status, secs);
       const bool content = info.route == RouteKind::kBlob || info.route == RouteKind::kManifest;
       if (outcome.body_bytes > 0 && content) {
         bool from_cache = info.cache == CacheResult::kHit || info.cache == CacheResult::kStale;
@@ -406,7 +408,7 @@ Task<void> runSession(tcp::socket socket, std::shared_ptr<RequestHandler> handle
         options.metrics->rangeRequest(metrics::outcomeFrom(info.cache), outcome.body_bytes);
     }
     if (options.body_bytes != nullptr) options.body_bytes->inc(outcome.body_bytes);
-    logAccess(listener_name, options.access_log_format, req, resp, info, outcome.body_bytes,
+    logAccess(listener_name, options.access_log_format, method, resp, info, outcome.body_bytes,
               outcome.ok, t0);
     if (!outcome.ok || !keep_alive) break;
   }

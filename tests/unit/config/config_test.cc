@@ -89,7 +89,7 @@ TEST(Config, ErrorsNameTheKey) {
       {"upstreams: [{match: a.io, sources: {registry: a.io}}]\n", "upstreams[0].sources"},
       {"upstreams: [{match: a.io, sources: [{url: \"https://b.io\"}]}]\n",
        "upstreams[0].sources[0].registry"},
-      {"upstreams: [{match: a.io, sources: [{registry: B.io}]}]\n",
+      {"upstreams: [{match: a.io, sources: [{registry: \"b io\"}]}]\n",
        "upstreams[0].sources[0].registry"},
       {"upstreams: [{match: a.io, sources: [{registry: \"b.io//x\"}]}]\n",
        "upstreams[0].sources[0].registry"},

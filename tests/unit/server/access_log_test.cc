@@ -24,7 +24,7 @@ struct Line {
     info.cache = CacheResult::kHit;
     info.upstream_ms = -1;
     rec.listener = "registry";
-    rec.request = &req;
+    rec.method = req.method;
     rec.response = &resp;
     rec.info = &info;
     rec.bytes = 1234;
@@ -73,6 +73,7 @@ TEST(AccessLog, JsonEmptyFieldsAreNull) {
 TEST(AccessLog, HostileValuesStayInsideTheirField) {
   Line l;
   l.req.method = "GE\"T\n";
+  l.rec.method = l.req.method;
   l.info.ns = "evil\",\"status\":1\r\n\x01";
   auto json = formatAccessLine(l.rec, AccessLogFormat::kJson);
   EXPECT_EQ(json.find('\n'), std::string::npos);
