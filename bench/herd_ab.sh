@@ -8,23 +8,14 @@
 #
 # usage: bench/herd_ab.sh OLD_PULLCACHE NEW_PULLCACHE [ROUNDS] [MIB] [CLIENTS]
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 B=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 A_BIN=$1; B_BIN=$2; ROUNDS=${3:-3}; MIB=${4:-256}; CLIENTS=${5:-32}
 W=$(mktemp -d /tmp/pullcache-herd-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$W"' EXIT
-fp() {  # a port nothing listens on (below the ephemeral range, as bench/run.sh picks them)
-  local p
-  while :; do
-    p=$(( (RANDOM % 22000) + 10000 ))
-    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
-UP=127.0.0.1:$(fp)
-mkdir -p "$W/up"
-printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s/up}}\nhttp: {addr: "%s"}\n' "$W" "$UP" >"$W/up.yml"
-docker-registry serve "$W/up.yml" >"$W/up.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do curl -sf "http://$UP/v2/" >/dev/null && break; sleep 0.1; done
+loopback_registry "$W"
+PIDS+=("$UP_PID")
 # One blob per run: "$W/blob.<n>" pushed with the registry's monolithic upload.
 push_blob() {  # file -> digest
   local digest loc
@@ -53,7 +44,7 @@ run_one() {  # bin label
   local P H PC digest
   head -c $((MIB << 20)) /dev/urandom >"$W/blob"
   digest=$(push_blob "$W/blob")
-  P=$(fp); H=$(fp)
+  P=$(free_port); H=$(free_port)
   rm -rf "$W/cache"
   cat >"$W/pc.yml" <<EOT
 listen: 127.0.0.1:$P

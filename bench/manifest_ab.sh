@@ -7,29 +7,19 @@
 # usage: bench/manifest_ab.sh OLD_PULLCACHE NEW_PULLCACHE [ROUNDS]   (prints one line per run)
 set -euo pipefail
 . "$(dirname "$0")/nginx_proxy.sh"
+. "$(dirname "$0")/common.sh"
 B=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 A_BIN=$1; B_BIN=$2; ROUNDS=${3:-3}
 W=$(mktemp -d /tmp/pullcache-ab.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-fp() {  # a port nothing listens on (below the ephemeral range, as bench/run.sh picks them)
-  local p
-  while :; do
-    p=$(( (RANDOM % 22000) + 10000 ))
-    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
-UP=127.0.0.1:$(fp)
-mkdir -p $W/up
-printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s/up}}\nhttp: {addr: "%s"}\n' $W $UP > $W/up.yml
-docker-registry serve $W/up.yml > $W/up.log 2>&1 & UPID=$!
-for i in $(seq 50); do curl -sf http://$UP/v2/ >/dev/null && break; sleep 0.1; done
+loopback_registry "$W"
 $B/tests/make_test_image $W/image v1 1:11 >/dev/null
 skopeo --insecure-policy copy -q --dest-tls-verify=false oci:$W/image:v1 docker://$UP/bench/app:v1
 T="application/vnd.oci.image.manifest.v1+json"
 M=$(curl -s -D - -o /dev/null -H "Accept: $T" http://$UP/v2/bench/app/manifests/v1 | tr -d '\r' | awk 'tolower($1)=="docker-content-digest:"{print $2}')
 run_one() {  # bin label
   local P H PC
-  P=$(fp); H=$(fp)
+  P=$(free_port); H=$(free_port)
   rm -rf $W/cache
   cat > $W/pc.yml <<EOT
 listen: 127.0.0.1:$P
@@ -50,7 +40,7 @@ EOT
   kill $PC; wait $PC 2>/dev/null || true
   echo "$2 get=$get head=[$head]"
 }
-NGP=$(fp)
+NGP=$(free_port)
 mkdir -p $W/ngx $W/ngx-cache
 nginx_proxy_conf "$W/ngx" "$NGP" "$UP" "$W/ngx-cache"
 nginx -c $W/ngx/nginx.conf -p $W/ngx
@@ -64,4 +54,4 @@ run_nginx() {
 }
 for r in $(seq $ROUNDS); do run_one "$A_BIN" old; run_one "$B_BIN" new; run_nginx; done
 nginx -c $W/ngx/nginx.conf -p $W/ngx -s stop
-kill $UPID
+kill $UP_PID

@@ -19,6 +19,7 @@
 #             caches keep what they fetched: about 8 GiB of disk per round)
 set -euo pipefail
 . "$(dirname "$0")/nginx_proxy.sh"
+. "$(dirname "$0")/common.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
@@ -68,13 +69,6 @@ now_s() { date +%s.%N; }
 wait_http() {
   for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
   echo "bench: $1 did not come up" >&2; return 1
-}
-free_port() {
-  local p
-  while :; do
-    p=$(( (RANDOM % 20000) + 10000 ))
-    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
 }
 
 # ---- the upstream behind a shaped veth ---------------------------------------------------------

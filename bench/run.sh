@@ -20,6 +20,7 @@
 #   --quick   small sizes, 1 round, short runs (under 3 minutes): the test suite's smoke run
 set -euo pipefail
 . "$(dirname "$0")/nginx_proxy.sh"
+. "$(dirname "$0")/common.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
@@ -70,17 +71,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Below the kernel's ephemeral range: a port that outgoing connections may take as their local
-# port can be "free" when checked and in use by the time a server binds it (nginx then fails
-# with EADDRINUSE; seen in CI).
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-  local p
-  while :; do
-    p=$(( (RANDOM % (EPHEMERAL_LOW - 10000)) + 10000 ))
-    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
 
 wait_http() {  # url
   for _ in $(seq 1 200); do

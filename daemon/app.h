@@ -1,6 +1,6 @@
 #pragma once
 // Composition root: builds every part from the config, starts them in order, stops them in
-// reverse. Owns the io_context, its threads and the blocking pool.
+// reverse. Owns the io_context, its threads, the blocking pool and the disk pool.
 
 #include <atomic>
 #include <memory>
